@@ -1,0 +1,237 @@
+"""The `mlscale` command. Talks to runner/bench only; never to engines.
+
+Errors: one line on stderr, exit 2 for bad input, 1 for the environment, 130 on Ctrl-C;
+the traceback only with --verbose.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+import click
+
+from mlscale._version import __version__
+from mlscale.errors import MlscaleError
+
+log = logging.getLogger("mlscale")
+
+
+class _State:
+    verbose = False
+    quiet = False
+
+
+STATE = _State()
+
+
+def _setup_logging(verbose: bool, quiet: bool) -> None:
+    STATE.verbose, STATE.quiet = verbose, quiet
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose else logging.INFO)
+    logger = logging.getLogger("mlscale")
+    logger.handlers.clear()
+    if sys.stderr.isatty():
+        from rich.logging import RichHandler
+
+        handler: logging.Handler = RichHandler(show_path=False, show_time=False, markup=False)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+    if not verbose:
+        # Third-party chatter (Ray, MLflow, alembic) stays out of the terminal unless asked for.
+        os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        for name in ("mlflow", "alembic", "ray", "optuna", "urllib3", "py.warnings"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        import warnings
+
+        warnings.filterwarnings("ignore")
+
+
+_common = [
+    click.option("-v", "--verbose", is_flag=True, help="Show debug logs, Ray/MLflow output and tracebacks."),
+    click.option("-q", "--quiet", is_flag=True, help="Only warnings, errors and the final summary."),
+]
+
+
+def common(f: Any) -> Any:
+    for option in reversed(_common):
+        f = option(f)
+    return f
+
+
+recipe_options = [
+    click.option(
+        "--engine", "engine", default=None, help="Engine to use (overrides engine.name): local or ray."
+    ),
+    click.option("--profile", "profiles", multiple=True, help="Profile YAML deep-merged over the recipe."),
+    click.option(
+        "--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one field, e.g. train.eta=0.1."
+    ),
+]
+
+
+def with_recipe_options(f: Any) -> Any:
+    for option in reversed(recipe_options):
+        f = option(f)
+    return f
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="mlscale")
+def cli() -> None:
+    """One XGBoost recipe, the same on a laptop (engine local) and on a Ray cluster (engine ray)."""
+
+
+@cli.command()
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@with_recipe_options
+@click.option("--resume", is_flag=True, help="Continue an interrupted tuning run of this recipe.")
+@common
+def run(
+    recipe: str,
+    engine: str | None,
+    profiles: tuple[str, ...],
+    sets: tuple[str, ...],
+    resume: bool,
+    verbose: bool,
+    quiet: bool,
+) -> None:
+    """Train, tune and predict as the RECIPE says; log everything to MLflow."""
+    _setup_logging(verbose, quiet)
+    from mlscale.runner import run as run_recipe
+
+    result = run_recipe(recipe, engine=engine, profiles=profiles, overrides=list(sets), resume=resume)
+    _summary(result)
+
+
+@cli.command()
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@with_recipe_options
+@common
+def validate(
+    recipe: str,
+    engine: str | None,
+    profiles: tuple[str, ...],
+    sets: tuple[str, ...],
+    verbose: bool,
+    quiet: bool,
+) -> None:
+    """Validate RECIPE (with profiles and overrides) and print the resolved recipe."""
+    _setup_logging(verbose, quiet)
+    from mlscale.recipe import load_recipe, recipe_yaml
+
+    resolved = load_recipe(recipe, profiles=profiles, overrides=list(sets), engine=engine)
+    click.echo(recipe_yaml(resolved), nl=False)
+
+
+@cli.command()
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.option(
+    "--model",
+    required=True,
+    help="runs:/<id>/model, models:/<name>/<version|latest>, a run id or a directory.",
+)
+@click.option(
+    "--input",
+    "input_path",
+    default=None,
+    help="File, directory or glob to predict (overrides predict.input).",
+)
+@click.option("--output", default=None, help="Output file (overrides predict.output).")
+@with_recipe_options
+@common
+def predict(
+    recipe: str,
+    model: str,
+    input_path: str | None,
+    output: str | None,
+    engine: str | None,
+    profiles: tuple[str, ...],
+    sets: tuple[str, ...],
+    verbose: bool,
+    quiet: bool,
+) -> None:
+    """Batch inference with an existing model, streaming the input."""
+    _setup_logging(verbose, quiet)
+    from mlscale.runner import predict as run_predict
+
+    path = run_predict(
+        recipe,
+        model=model,
+        input=input_path,
+        output=output,
+        engine=engine,
+        profiles=profiles,
+        overrides=list(sets),
+    )
+    click.echo(str(path))
+
+
+def _summary(result: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(force_terminal=False if not sys.stdout.isatty() else None, width=110)
+    table = Table(title=f"mlscale run {result.recipe.name} ({result.cluster.engine})", show_header=True)
+    table.add_column("what")
+    table.add_column("value", overflow="fold")
+    for key, value in result.metrics.items():
+        if key.startswith("test_") or (
+            key.startswith("valid_") and not any(k.startswith("test_") for k in result.metrics)
+        ):
+            table.add_row(key, f"{value:.5f}")
+    for key, value in result.timings.items():
+        table.add_row(key, f"{value:.2f}")
+    table.add_row("mlflow run", f"{result.run_id} ({result.experiment})")
+    table.add_row("tracking", _mask(result.tracking_uri))
+    if result.output_path is not None:
+        table.add_row("output", str(result.output_path))
+    if result.plots:
+        table.add_row("plots", str(result.plots[0].parent))
+    console.print(table)
+
+
+def _mask(uri: str) -> str:
+    from mlscale.tracking import mask_uri
+
+    return mask_uri(uri)
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="mlscale", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except MlscaleError as exc:
+        if STATE.verbose:
+            import traceback
+
+            traceback.print_exc()
+        click.secho(f"error: {exc.message}", fg="red", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        if STATE.verbose:
+            raise
+        click.secho(
+            f"error: {type(exc).__name__}: {exc} (run with --verbose for the traceback)", fg="red", err=True
+        )
+        sys.exit(1)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,442 @@
+"""Data: sources (csv / parquet / sklearn / synthetic), checks, task inference, categoricals, split.
+
+Everything here is engine-agnostic; both engines receive the same `Dataset`.
+Messages name the recipe file and the field: "recipes/x.yaml: data.target: column 'y' not found ...".
+"""
+
+from __future__ import annotations
+
+import glob
+import importlib
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlscale.errors import DataError, RecipeError
+from mlscale.recipe.schema import DataConfig, Recipe
+
+log = logging.getLogger("mlscale")
+
+MAX_MULTICLASS = 50
+
+
+@dataclass(frozen=True)
+class FeatureSchema:
+    """What a model needs to turn a raw table into model input, saved beside every model."""
+
+    target: str
+    task: str
+    features: list[str]
+    categories: dict[str, list[Any]] = field(default_factory=dict)
+    classes: list[Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "task": self.task,
+            "features": list(self.features),
+            "categories": {k: list(v) for k, v in self.categories.items()},
+            "classes": None if self.classes is None else list(self.classes),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FeatureSchema:
+        return cls(
+            target=d["target"],
+            task=d["task"],
+            features=list(d["features"]),
+            categories={k: list(v) for k, v in d.get("categories", {}).items()},
+            classes=d.get("classes"),
+        )
+
+    def frame(self, df: pd.DataFrame, *, where: str = "input") -> tuple[pd.DataFrame, dict[str, int]]:
+        """Select and type the feature columns; returns the frame and unseen-category counts."""
+        missing = [c for c in self.features if c not in df.columns]
+        if missing:
+            raise DataError(f"{where}: missing feature column(s) {', '.join(map(repr, missing))}")
+        out = {}
+        unseen: dict[str, int] = {}
+        for col in self.features:
+            values = df[col]
+            if col in self.categories:
+                cats = self.categories[col]
+                as_text = (
+                    values.astype("string") if not isinstance(values.dtype, pd.CategoricalDtype) else values
+                )
+                typed = pd.Categorical(as_text.astype(object), categories=cats)
+                new_nan = int(pd.isna(typed).sum() - pd.isna(values).sum())
+                if new_nan:
+                    unseen[col] = new_nan
+                out[col] = typed
+            else:
+                out[col] = pd.to_numeric(values, errors="coerce") if values.dtype == object else values
+        return pd.DataFrame(out, index=df.index), unseen
+
+
+@dataclass
+class Dataset:
+    """A split, typed table. y is encoded: class codes 0..K-1, or floats for regression."""
+
+    schema: FeatureSchema
+    x_train: pd.DataFrame
+    y_train: np.ndarray
+    x_valid: pd.DataFrame
+    y_valid: np.ndarray
+    x_test: pd.DataFrame
+    y_test: np.ndarray
+    test_frame: pd.DataFrame  # raw test rows (features, target, any other column): predict's default input
+    task_inferred: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.x_train) + len(self.x_valid) + len(self.x_test)
+
+    @property
+    def num_class(self) -> int:
+        return len(self.schema.classes or [])
+
+
+def resolve_files(path: str, *, where: str) -> list[str]:
+    """A file, a directory (its csv/parquet files) or a glob -> sorted list of files."""
+    if any(ch in path for ch in "*?["):
+        files = sorted(f for f in glob.glob(path) if os.path.isfile(f))
+        if not files:
+            raise DataError(f"{where}: no files match {path}")
+        return files
+    p = Path(path)
+    if p.is_dir():
+        files = sorted(
+            str(f) for f in p.iterdir() if f.is_file() and f.suffix.lower() in (".csv", ".parquet", ".pq")
+        )
+        if not files:
+            raise DataError(f"{where}: directory {path} has no .csv or .parquet files")
+        return files
+    if not p.exists():
+        raise DataError(f"{where}: {path} not found")
+    return [str(p)]
+
+
+def file_format(files: list[str], declared: str | None = None) -> str:
+    if declared in ("csv", "parquet"):
+        return declared
+    return "csv" if files[0].lower().endswith(".csv") else "parquet"
+
+
+def _read_files(files: list[str], fmt: str, where: str) -> pd.DataFrame:
+    frames = []
+    first_cols: list[str] | None = None
+    for f in files:
+        try:
+            if os.path.getsize(f) == 0:
+                raise DataError(f"{where}: {f} is empty")
+            df = pd.read_csv(f) if fmt == "csv" else pd.read_parquet(f)
+        except DataError:
+            raise
+        except pd.errors.EmptyDataError as exc:
+            raise DataError(f"{where}: {f} is empty") from exc
+        except pd.errors.ParserError as exc:
+            detail = str(exc).strip().splitlines()[-1]
+            raise DataError(f"{where}: {f} is not valid CSV ({detail})") from exc
+        except PermissionError as exc:
+            raise DataError(f"{where}: {f} is not readable (permission denied)") from exc
+        except (OSError, ValueError) as exc:
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DataError(f"{where}: cannot read {f} as {fmt} ({detail})") from exc
+        if first_cols is None:
+            first_cols = list(df.columns)
+        elif list(df.columns) != first_cols:
+            diff = sorted(set(df.columns) ^ set(first_cols))
+            raise DataError(
+                f"{where}: {f} has different columns than {files[0]} (differing: {', '.join(diff) or 'order'})"
+            )
+        frames.append(df)
+    table = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    if len(table) == 0:
+        raise DataError(f"{where}: {files[0] if len(files) == 1 else 'the files'} have no rows")
+    return table
+
+
+def load_table(cfg: DataConfig, *, source: str = "<recipe>") -> pd.DataFrame:
+    """The raw table a recipe's data section points to, before any checks."""
+    if cfg.source in ("csv", "parquet"):
+        where = f"{source}: data.path"
+        files = resolve_files(str(cfg.path), where=where)
+        table = _read_files(files, cfg.source, where)
+    elif cfg.source == "sklearn":
+        table = _sklearn_table(str(cfg.dataset), cfg.target)
+    else:
+        table = synthetic_table(cfg)
+    if cfg.preprocess:
+        table = _run_hook(cfg.preprocess, table, source)
+    return table
+
+
+def _sklearn_table(name: str, target: str) -> pd.DataFrame:
+    from sklearn import datasets
+
+    loader = getattr(datasets, f"load_{name}")
+    bunch = loader(as_frame=True)
+    frame = bunch.frame.copy()
+    frame.columns = [str(c).replace(" ", "_") for c in frame.columns]
+    if target != "target" and "target" in frame.columns:
+        frame = frame.rename(columns={"target": target})
+    return frame
+
+
+def synthetic_table(cfg: DataConfig) -> pd.DataFrame:
+    """Seeded synthetic data (float32 features), e.g. the 1M x 28 HIGGS-like benchmark table."""
+    from sklearn.datasets import make_classification, make_regression
+
+    s = cfg.synthetic
+    if s is None:
+        raise RecipeError("data.synthetic is required when data.source is synthetic")
+    informative = s.n_informative or max(1, min(s.n_features, (s.n_features * 2) // 3))
+    if s.kind == "classification":
+        x, y = make_classification(
+            n_samples=s.n_rows,
+            n_features=s.n_features,
+            n_informative=informative,
+            n_redundant=min(2, s.n_features - informative),
+            n_classes=s.n_classes,
+            flip_y=0.05,
+            class_sep=0.8,
+            random_state=s.seed,
+        )
+    else:
+        x, y = make_regression(
+            n_samples=s.n_rows,
+            n_features=s.n_features,
+            n_informative=informative,
+            noise=10.0,
+            random_state=s.seed,
+        )
+    frame = pd.DataFrame(x.astype(np.float32), columns=[f"f{i}" for i in range(s.n_features)])
+    frame[cfg.target] = y
+    return frame
+
+
+def _run_hook(spec: str, table: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Opt-in user code, named by import path only; it runs with the user's rights."""
+    module_name, _, func_name = spec.partition(":")
+    try:
+        func = getattr(importlib.import_module(module_name), func_name)
+    except (ImportError, AttributeError) as exc:
+        raise RecipeError(f"{source}: data.preprocess: cannot import {spec!r} ({exc})") from exc
+    out = func(table)
+    if not isinstance(out, pd.DataFrame):
+        raise DataError(f"{source}: data.preprocess: {spec} must return a pandas DataFrame")
+    return out
+
+
+def infer_task(y: pd.Series) -> tuple[str, str]:
+    """(task, reason). Text / bool / two values -> classification; many floats -> regression."""
+    n = int(y.nunique(dropna=True))
+    if n == 2:
+        return "binary", "target has 2 distinct values"
+    numeric = pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y)
+    if not numeric:
+        return "multiclass", f"target is text with {n} classes"
+    integral = bool(np.all(np.mod(y.dropna().to_numpy(dtype=float), 1) == 0))
+    if integral and n <= 20:
+        return "multiclass", f"target has {n} integer values"
+    return "regression", f"target is numeric with {n} distinct values"
+
+
+def prepare(recipe: Recipe, table: pd.DataFrame | None = None, *, source: str = "<recipe>") -> Dataset:
+    """Load (unless given), check, type and split the data a recipe describes."""
+    cfg = recipe.data
+    if table is None:
+        table = load_table(cfg, source=source)
+    where = f"{source}: data"
+    target = cfg.target
+    if target not in table.columns:
+        hint = _close(target, table.columns)
+        raise DataError(f"{where}.target: column {target!r} not found{hint}; columns: {_list(table.columns)}")
+    y_raw = table[target]
+    n_missing = int(y_raw.isna().sum())
+    if n_missing == len(table):
+        raise DataError(f"{where}.target: column {target!r} is entirely missing")
+    if n_missing:
+        raise DataError(
+            f"{where}.target: column {target!r} has {n_missing} missing value(s); drop or fill them first"
+        )
+    if y_raw.dtype.kind == "f" and not np.all(np.isfinite(y_raw.to_numpy(dtype=float))):
+        raise DataError(f"{where}.target: column {target!r} has infinite values")
+    if y_raw.nunique() < 2:
+        raise DataError(
+            f"{where}.target: column {target!r} has a single value ({y_raw.iloc[0]!r}); "
+            "a model needs at least two"
+        )
+
+    split_col = cfg.split.column
+    reserved = {target} | ({split_col} if split_col else set())
+    if split_col and split_col not in table.columns:
+        raise DataError(
+            f"{where}.split.column: column {split_col!r} not found{_close(split_col, table.columns)}"
+        )
+    if cfg.features is not None:
+        unknown = [c for c in cfg.features if c not in table.columns]
+        if unknown:
+            hint = _close(unknown[0], table.columns)
+            raise DataError(f"{where}.features: column {unknown[0]!r} not found{hint}")
+        if target in cfg.features:
+            raise DataError(f"{where}.features: the target {target!r} cannot be a feature")
+        features = list(cfg.features)
+    else:
+        features = [str(c) for c in table.columns if c not in reserved]
+    if not features:
+        raise DataError(f"{where}.features: no feature columns left besides the target")
+
+    declared = set(cfg.categorical or [])
+    for c in declared:
+        if c not in features:
+            raise DataError(f"{where}.categorical: column {c!r} is not a feature")
+    categories: dict[str, list[Any]] = {}
+    for col in features:
+        s = table[col]
+        if s.isna().all():
+            raise DataError(f"{where}.features: column {col!r} is entirely missing")
+        is_text = not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s))
+        if col in declared or (cfg.categorical is None and is_text):
+            values = s.dropna().astype(str) if not isinstance(s.dtype, pd.CategoricalDtype) else s.dropna()
+            categories[col] = sorted({str(v) for v in values.unique()})
+        elif is_text:
+            raise DataError(f"{where}.categorical: column {col!r} is text; list it in data.categorical")
+
+    task_note = None
+    if recipe.task is None:
+        task, reason = infer_task(y_raw)
+        task_note = f"task inferred: {task} ({reason})"
+        log.info(task_note)
+    else:
+        task = recipe.task
+    classes: list[Any] | None = None
+    if task == "regression":
+        if not pd.api.types.is_numeric_dtype(y_raw) or pd.api.types.is_bool_dtype(y_raw):
+            raise DataError(f"{where}.target: task regression needs a numeric target, got {y_raw.dtype}")
+        y_all = y_raw.to_numpy(dtype=np.float64)
+    else:
+        uniq = sorted(pd.unique(y_raw).tolist(), key=lambda v: (str(type(v)), v))
+        if task == "binary" and len(uniq) != 2:
+            raise DataError(f"{where}.target: task binary needs 2 classes, column {target!r} has {len(uniq)}")
+        if task == "multiclass" and len(uniq) > MAX_MULTICLASS:
+            raise DataError(
+                f"{where}.target: task multiclass allows at most {MAX_MULTICLASS} classes, got {len(uniq)}"
+            )
+        classes = [_plain(v) for v in uniq]
+        codes = {v: i for i, v in enumerate(uniq)}
+        y_all = y_raw.map(codes).to_numpy(dtype=np.int32)
+    if task == "multiclass" and recipe.train.params.get("num_class") not in (None, len(classes or [])):
+        raise DataError(
+            f"{source}: train.params.num_class is {recipe.train.params['num_class']}, "
+            f"but the target has {len(classes or [])} classes"
+        )
+
+    schema = FeatureSchema(
+        target=target, task=task, features=features, categories=categories, classes=classes
+    )
+    x_all, _ = schema.frame(table, where=where)
+    idx_train, idx_valid, idx_test = _split_indices(table, y_all, task, recipe, where)
+    take = np.asarray
+    notes = [task_note] if task_note else []
+    return Dataset(
+        schema=schema,
+        x_train=x_all.iloc[take(idx_train)].reset_index(drop=True),
+        y_train=y_all[idx_train],
+        x_valid=x_all.iloc[take(idx_valid)].reset_index(drop=True),
+        y_valid=y_all[idx_valid],
+        x_test=x_all.iloc[take(idx_test)].reset_index(drop=True),
+        y_test=y_all[idx_test],
+        test_frame=table.iloc[take(idx_test)].reset_index(drop=True),
+        task_inferred=recipe.task is None,
+        notes=notes,
+    )
+
+
+def _split_indices(
+    table: pd.DataFrame, y: np.ndarray, task: str, recipe: Recipe, where: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    split = recipe.data.split
+    n = len(table)
+    if split.column:
+        labels = table[split.column].astype(str).str.lower()
+        bad = sorted(set(labels.unique()) - {"train", "valid", "test"})
+        if bad:
+            raise DataError(f"{where}.split.column: values must be train, valid or test, got {bad[0]!r}")
+        train, valid, test = (
+            np.flatnonzero(labels.to_numpy() == name) for name in ("train", "valid", "test")
+        )
+        if len(train) == 0 or len(valid) == 0:
+            raise DataError(f"{where}.split.column: needs at least one train and one valid row")
+        return train, valid, test
+    idx = np.arange(n)
+    stratify = y if task != "regression" else None
+    rest, test = (idx, idx[:0]) if split.test == 0 else _tts(idx, split.test, split.seed, stratify)
+    valid_share = split.valid / (1 - split.test)
+    train, valid = _tts(rest, valid_share, split.seed, None if stratify is None else y[rest])
+    if len(train) < 2 or len(valid) < 1:
+        raise DataError(f"{where}.split: too few rows ({n}) for the requested split")
+    return train, valid, test
+
+
+def _tts(
+    idx: np.ndarray, share: float, seed: int, stratify: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.model_selection import train_test_split
+
+    try:
+        a, b = train_test_split(idx, test_size=share, random_state=seed, stratify=stratify)
+    except ValueError:  # a class too rare to stratify: fall back to a plain shuffled split
+        a, b = train_test_split(idx, test_size=share, random_state=seed)
+    return np.sort(a), np.sort(b)
+
+
+def iter_input_batches(path: str, *, batch_size: int, where: str) -> tuple[Any, Iterator[Any]]:
+    """(arrow schema, iterator of record batches) over a file / directory / glob, read lazily."""
+    import pyarrow.dataset as pads
+
+    files = resolve_files(path, where=where)
+    fmt = file_format(files)
+    for f in files:
+        if os.path.getsize(f) == 0:
+            raise DataError(f"{where}: {f} is empty")
+    try:
+        ds = pads.dataset(files, format=fmt)
+    except Exception as exc:  # arrow raises several types for mixed or broken schemas
+        raise DataError(f"{where}: cannot read {path} as {fmt} ({_first_line(exc)})") from exc
+
+    def batches() -> Iterator[Any]:
+        try:
+            yield from ds.to_batches(batch_size=batch_size)
+        except Exception as exc:
+            raise DataError(f"{where}: cannot read {path} ({_first_line(exc)})") from exc
+
+    return ds.schema, batches()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if hasattr(v, "item") else v
+
+
+def _close(word: str, choices: Any) -> str:
+    import difflib
+
+    match = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def _list(cols: Any, limit: int = 8) -> str:
+    cols = [str(c) for c in cols]
+    return ", ".join(cols[:limit]) + (f", ... ({len(cols)} in all)" if len(cols) > limit else "")

@@ -1,0 +1,22 @@
+"""Engine registry: names map to import paths, imported only when a run asks for them."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mlscale.engines.base import Engine
+    from mlscale.recipe.schema import EngineConfig
+
+ENGINES: dict[str, str] = {
+    "local": "mlscale.engines.local:LocalEngine",
+    "ray": "mlscale.engines.ray:RayEngine",
+}
+
+
+def get_engine(config: EngineConfig) -> Engine:
+    """Instantiate the engine a recipe names. Never picks Ray on its own."""
+    module_name, _, cls_name = ENGINES[config.name].partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, cls_name)(config)

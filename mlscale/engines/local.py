@@ -1,0 +1,202 @@
+"""Engine `local`: plain xgboost in this process, Optuna for tuning, pyarrow streaming for inference."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+
+from mlscale.data import Dataset
+from mlscale.engines.base import ClusterInfo, OnTrial, PredictResult, TrainResult, TrialResult, TuneResult
+from mlscale.metrics import DEFAULT_TUNE_METRIC
+from mlscale.model import Model
+from mlscale.predicting import input_frames, predict_stream
+from mlscale.recipe.schema import EngineConfig, PredictConfig, SearchDim, TrainConfig, TuneConfig, metric_mode
+from mlscale.training import (
+    TRAIN_CURVE_MAX_ROWS,
+    dmatrices,
+    evaluate,
+    fit,
+    quantize,
+    round_metric,
+    xgb_params,
+)
+
+log = logging.getLogger("mlscale")
+
+
+class LocalEngine:
+    name = "local"
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self.nthread = os.cpu_count() or 1
+
+    def start(self) -> ClusterInfo:
+        return ClusterInfo(
+            engine="local",
+            nodes=1,
+            cpus=float(self.nthread),
+            gpus=0,
+            layout=f"1 process x {self.nthread} threads",
+        )
+
+    def stop(self) -> None:
+        return None
+
+    # -- train -------------------------------------------------------------------------
+    def train(self, data: Dataset, train: TrainConfig) -> TrainResult:
+        params = xgb_params(train, data.schema, nthread=self.nthread)
+        dtrain, dvalid = dmatrices(data, nthread=self.nthread, max_bin=int(params["max_bin"]))
+        booster, history, rounds = fit(
+            params,
+            dtrain,
+            dvalid,
+            num_boost_round=train.num_boost_round,
+            early_stopping_rounds=train.early_stopping_rounds,
+            with_train_curve=len(data.x_train) <= TRAIN_CURVE_MAX_ROWS,
+        )
+        model = Model(
+            booster, data.schema, info={"rounds": rounds, "best_rounds": booster.num_boosted_rounds()}
+        )
+        return TrainResult(
+            model=model,
+            history=history,
+            rounds=rounds,
+            placement=[{"rank": 0, "node": "local", "pid": os.getpid()}],
+        )
+
+    # -- tune --------------------------------------------------------------------------
+    def tune(self, data: Dataset, train: TrainConfig, tune: TuneConfig, *, on_trial: OnTrial) -> TuneResult:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        metric = tune.metric or DEFAULT_TUNE_METRIC[data.schema.task]
+        mode = tune.mode or metric_mode(metric)
+        sampler = (
+            optuna.samplers.TPESampler(
+                seed=tune.seed, n_startup_trials=min(10, max(2, tune.num_samples // 3))
+            )
+            if tune.algorithm == "tpe"
+            else optuna.samplers.RandomSampler(seed=tune.seed)
+        )
+        pruner: optuna.pruners.BasePruner = (
+            optuna.pruners.SuccessiveHalvingPruner(min_resource=tune.grace_period, reduction_factor=3)
+            if tune.scheduler == "asha"
+            else optuna.pruners.NopPruner()
+        )
+        study = optuna.create_study(
+            direction="maximize" if mode == "max" else "minimize", sampler=sampler, pruner=pruner
+        )
+        base_params = xgb_params(train, data.schema, nthread=self.nthread)
+        shared = (
+            None
+            if "max_bin" in tune.space
+            else dmatrices(data, nthread=self.nthread, max_bin=base_params["max_bin"])
+        )
+        trials: list[TrialResult] = []
+        models: dict[int, Model] = {}
+
+        def objective(trial: optuna.Trial) -> float:
+            sampled = {name: _suggest(trial, name, dim) for name, dim in tune.space.items()}
+            params = xgb_params(train, data.schema, nthread=self.nthread, overrides=sampled)
+            dtrain, dvalid = shared or dmatrices(data, nthread=self.nthread, max_bin=int(params["max_bin"]))
+            started = time.perf_counter()
+            callbacks = [_PruneCallback(trial, metric)] if tune.scheduler == "asha" else []
+            pruned = False
+            try:
+                booster, history, rounds = fit(
+                    params,
+                    dtrain,
+                    dvalid,
+                    num_boost_round=train.num_boost_round,
+                    early_stopping_rounds=train.early_stopping_rounds,
+                    callbacks=callbacks,
+                    with_train_curve=False,
+                )
+            except _Pruned as stop:
+                booster, history, rounds, pruned = stop.booster, {}, stop.rounds, True
+            model = Model(booster, data.schema, info={"rounds": rounds, "params": sampled})
+            metrics = evaluate(model, data)
+            value = (
+                metrics[metric]
+                if metric in metrics
+                else (round_metric(history, metric) or [float("nan")])[-1]
+            )
+            result = TrialResult(
+                trial_id=f"trial_{trial.number:03d}",
+                number=trial.number,
+                params=sampled,
+                metric=float(value),
+                metrics=metrics,
+                seconds=time.perf_counter() - started,
+                rounds=rounds,
+                status="pruned" if pruned else "completed",
+                model=model,
+            )
+            trials.append(result)
+            on_trial(result)
+            if pruned:
+                raise optuna.TrialPruned()
+            models[trial.number] = model
+            return float(value)
+
+        study.optimize(objective, n_trials=tune.num_samples, gc_after_trial=False)
+        completed = [t for t in trials if t.status == "completed"]
+        if not completed:
+            raise RuntimeError("every tuning trial was pruned; lower tune.grace_period or disable asha")
+        best = (max if mode == "max" else min)(completed, key=lambda t: t.metric)
+        return TuneResult(trials=trials, best=best, best_model=models[best.number], metric=metric, mode=mode)
+
+    # -- predict -----------------------------------------------------------------------
+    def predict(
+        self, model: Model, predict: PredictConfig, *, data: Dataset | None, where: str
+    ) -> PredictResult:
+        frames = input_frames(predict, test_frame=None if data is None else data.test_frame, where=where)
+        return predict_stream(model, predict, frames, where=where)
+
+
+def _suggest(trial: Any, name: str, dim: SearchDim) -> Any:
+    """Recipe search space -> Optuna, with Ray Tune's semantics (randint excludes high)."""
+    if dim.kind == "choice":
+        return trial.suggest_categorical(name, dim.values)
+    low, high = float(dim.low or 0), float(dim.high or 0)
+    if dim.kind == "randint":
+        return trial.suggest_int(name, int(low), int(high) - 1)
+    if dim.kind == "loguniform":
+        return trial.suggest_float(name, low, high, log=True)
+    if dim.kind == "quniform":
+        return quantize(trial.suggest_float(name, low, high), float(dim.q or 1))
+    return trial.suggest_float(name, low, high)
+
+
+class _Pruned(Exception):
+    def __init__(self, booster: Any, rounds: int) -> None:
+        self.booster, self.rounds = booster, rounds
+
+
+def _make_prune_callback() -> type:
+    import xgboost as xgb
+
+    class PruneCallback(xgb.callback.TrainingCallback):
+        """Report the per-round valid metric to Optuna; stop the trial when its pruner says so."""
+
+        def __init__(self, trial: Any, metric: str) -> None:
+            self.trial = trial
+            self.base = metric.removeprefix("valid_")
+
+        def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+            values = evals_log.get("valid", {}).get(self.base)
+            if not values:
+                return False
+            self.trial.report(float(values[-1]), step=epoch + 1)
+            if self.trial.should_prune():
+                raise _Pruned(model, epoch + 1)
+            return False
+
+    return PruneCallback
+
+
+def _PruneCallback(trial: Any, metric: str) -> Any:
+    return _make_prune_callback()(trial, metric)

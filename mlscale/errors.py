@@ -1,0 +1,55 @@
+"""Errors are part of the API: one class per cause, one line per message, picklable across Ray."""
+
+from __future__ import annotations
+
+
+class MlscaleError(Exception):
+    """Base class. `exit_code` is what the CLI exits with: 2 for bad input, 1 for the environment."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __reduce__(self):  # keep the class when the error crosses a process (Ray) boundary
+        return (type(self), (self.message,))
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class RecipeError(MlscaleError):
+    """The recipe, a profile or a --set override is invalid."""
+
+    exit_code = 2
+
+
+class DataError(MlscaleError):
+    """The data a recipe points to cannot be used as asked."""
+
+    exit_code = 2
+
+
+class EngineError(MlscaleError):
+    """The compute engine (Ray cluster, workers) failed or cannot be reached."""
+
+    exit_code = 1
+
+
+class TrackingError(MlscaleError):
+    """The MLflow tracking server or store failed or cannot be reached."""
+
+    exit_code = 1
+
+
+class VersionError(MlscaleError):
+    """Installed package versions are a known-bad combination."""
+
+    exit_code = 1
+
+
+class ModelError(MlscaleError):
+    """A model URI or path that does not resolve to an mlscale model."""
+
+    exit_code = 2

@@ -1,0 +1,107 @@
+"""The model: an xgboost Booster plus the FeatureSchema that turns raw rows into its input.
+
+Saved as xgboost's own UBJSON plus a JSON schema (never a pickle), so it loads anywhere
+and categorical columns get back exactly the categories they were trained with.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlscale.data import FeatureSchema
+from mlscale.errors import ModelError
+
+MODEL_FILE = "model.ubj"
+SCHEMA_FILE = "mlscale_schema.json"
+
+
+@dataclass
+class Model:
+    booster: Any  # xgboost.Booster
+    schema: FeatureSchema
+    info: dict[str, Any] = field(default_factory=dict)  # best_iteration, num_rounds, params
+
+    # -- persistence -------------------------------------------------------------------
+    def save(self, directory: str | Path) -> Path:
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        self.booster.save_model(str(d / MODEL_FILE))
+        payload = {"schema": self.schema.to_dict(), "info": self.info, "format": 1}
+        (d / SCHEMA_FILE).write_text(json.dumps(payload, indent=2, default=str))
+        return d
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Model:
+        import xgboost as xgb
+
+        d = Path(directory)
+        if not (d / MODEL_FILE).is_file() or not (d / SCHEMA_FILE).is_file():
+            raise ModelError(
+                f"{directory}: not an mlscale model directory (needs {MODEL_FILE} and {SCHEMA_FILE})"
+            )
+        payload = json.loads((d / SCHEMA_FILE).read_text())
+        booster = xgb.Booster()
+        booster.load_model(str(d / MODEL_FILE))
+        return cls(
+            booster=booster, schema=FeatureSchema.from_dict(payload["schema"]), info=payload.get("info", {})
+        )
+
+    def to_bytes(self) -> tuple[bytes, dict[str, Any]]:
+        """A picklable, pickle-free form to ship the model to Ray actors."""
+        return bytes(self.booster.save_raw("ubj")), {"schema": self.schema.to_dict(), "info": self.info}
+
+    @classmethod
+    def from_bytes(cls, raw: bytes, meta: dict[str, Any]) -> Model:
+        import xgboost as xgb
+
+        booster = xgb.Booster()
+        booster.load_model(bytearray(raw))
+        return cls(booster=booster, schema=FeatureSchema.from_dict(meta["schema"]), info=meta.get("info", {}))
+
+    # -- prediction --------------------------------------------------------------------
+    def raw_predict(self, x: pd.DataFrame) -> np.ndarray:
+        """Probabilities (classification) or values (regression) for an already typed frame."""
+        return self.booster.inplace_predict(x, validate_features=False)
+
+    def predict_frame(
+        self, df: pd.DataFrame, *, id_columns: tuple[str, ...] | list[str] = (), where: str = "input"
+    ) -> tuple[pd.DataFrame, dict[str, int]]:
+        """Predictions for raw rows, with id columns passed through; also unseen-category counts."""
+        missing_ids = [c for c in id_columns if c not in df.columns]
+        if missing_ids:
+            raise ModelError(f"{where}: id column(s) {', '.join(map(repr, missing_ids))} not in the input")
+        x, unseen = self.schema.frame(df, where=where)
+        out = (
+            df[list(id_columns)].reset_index(drop=True) if id_columns else pd.DataFrame(index=range(len(df)))
+        )
+        out = out.copy()
+        for col, values in self.output_columns(self.raw_predict(x)).items():
+            out[col] = values
+        return out, unseen
+
+    def output_columns(self, raw: np.ndarray) -> dict[str, np.ndarray]:
+        task, classes = self.schema.task, self.schema.classes
+        if task == "regression":
+            return {"prediction": np.asarray(raw, dtype=np.float64)}
+        labels = np.asarray(classes, dtype=object)
+        if task == "binary":
+            proba = np.asarray(raw, dtype=np.float64).reshape(-1)
+            pred = labels[(proba >= 0.5).astype(int)]
+            return {"prediction": _tidy(pred), "probability": proba}
+        matrix = np.asarray(raw, dtype=np.float64).reshape(len(raw), -1)
+        best = matrix.argmax(axis=1)
+        return {"prediction": _tidy(labels[best]), "probability": matrix[np.arange(len(best)), best]}
+
+
+def _tidy(values: np.ndarray) -> np.ndarray:
+    """Class labels back to a concrete dtype (ints stay ints) so parquet and csv agree."""
+    try:
+        return np.asarray(values.tolist())
+    except (TypeError, ValueError):
+        return values

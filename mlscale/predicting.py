@@ -1,0 +1,110 @@
+"""Batch inference output: one file, written under a temporary name and renamed when complete.
+
+A reader never sees a half-written file under the final name; a crash leaves only a `.tmp-*` file
+that the next run removes. A small manifest (`<output>.manifest.json`) records rows and schema.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mlscale.data import iter_input_batches
+from mlscale.engines.base import PredictResult
+from mlscale.errors import DataError
+from mlscale.model import Model
+from mlscale.recipe.schema import PredictConfig
+
+
+class AtomicTableWriter:
+    """Append pandas frames to parquet or csv; the file appears under `path` only on success."""
+
+    def __init__(self, path: str | Path, fmt: str) -> None:
+        self.path = Path(path)
+        self.fmt = fmt
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in self.path.parent.glob(f".{self.path.name}.tmp-*"):
+            stale.unlink(missing_ok=True)  # left by a crashed run
+        self.tmp = self.path.parent / f".{self.path.name}.tmp-{os.getpid()}"
+        self._writer: Any = None
+        self._schema: Any = None
+        self.rows = 0
+
+    def write(self, frame: pd.DataFrame) -> None:
+        import pyarrow as pa
+
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        if self._writer is None:
+            self._schema = table.schema
+            if self.fmt == "parquet":
+                import pyarrow.parquet as pq
+
+                self._writer = pq.ParquetWriter(str(self.tmp), self._schema)
+            else:
+                import pyarrow.csv as pacsv
+
+                self._writer = pacsv.CSVWriter(str(self.tmp), self._schema)
+        elif table.schema != self._schema:
+            table = table.cast(self._schema)
+        self._writer.write_table(table)
+        self.rows += len(frame)
+
+    def __enter__(self) -> AtomicTableWriter:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        if exc_type is not None:
+            self.tmp.unlink(missing_ok=True)
+            return
+        if self._writer is None:  # no rows at all: still write a valid, empty file
+            self.tmp.write_bytes(b"")
+        manifest = self.path.parent / f"{self.path.name}.manifest.json"
+        manifest.unlink(missing_ok=True)
+        os.replace(self.tmp, self.path)
+        columns = [] if self._schema is None else [f.name for f in self._schema]
+        manifest.write_text(json.dumps({"rows": self.rows, "format": self.fmt, "columns": columns}))
+
+
+def input_frames(
+    predict: PredictConfig, *, test_frame: pd.DataFrame | None, where: str
+) -> Iterator[pd.DataFrame]:
+    """The predict input as a stream of pandas frames (never the whole input at once)."""
+    if predict.input is None:
+        if test_frame is None or len(test_frame) == 0:
+            raise DataError(f"{where}.input: no input given and the recipe has no test split to predict")
+        for start in range(0, len(test_frame), predict.batch_size):
+            yield test_frame.iloc[start : start + predict.batch_size]
+        return
+    _, batches = iter_input_batches(predict.input, batch_size=predict.batch_size, where=f"{where}.input")
+    for batch in batches:
+        yield batch.to_pandas()
+
+
+def predict_stream(
+    model: Model, predict: PredictConfig, frames: Iterable[pd.DataFrame], *, where: str
+) -> PredictResult:
+    """Predict chunk by chunk and write one output file atomically."""
+    started = time.perf_counter()
+    unseen: dict[str, int] = {}
+    with AtomicTableWriter(predict.output, predict.resolved_format) as writer:
+        for frame in frames:
+            out, new_unseen = model.predict_frame(
+                frame, id_columns=predict.id_columns, where=f"{where}.input"
+            )
+            for col, n in new_unseen.items():
+                unseen[col] = unseen.get(col, 0) + n
+            writer.write(out)
+    return PredictResult(
+        output=Path(predict.output),
+        rows=writer.rows,
+        seconds=time.perf_counter() - started,
+        unseen_categories=unseen,
+    )

@@ -1,0 +1,264 @@
+"""The recipe: one frozen pydantic model per concern, validated once at the entry point.
+
+Every model forbids unknown keys so a typo fails in seconds instead of being silently ignored.
+Cross-field rules live here too (as model validators) so `mlscale validate` catches them.
+"""
+
+from __future__ import annotations
+
+import math
+import typing
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Task = Literal["binary", "multiclass", "regression"]
+SKLEARN_DATASETS = ("breast_cancer", "wine", "digits", "diabetes", "iris")
+
+# Metrics that xgboost computes per boosting round; only these can drive early stopping and ASHA.
+XGB_ROUND_METRICS = {"logloss", "auc", "aucpr", "error", "mlogloss", "merror", "rmse", "mae"}
+_MAXIMIZE = ("auc", "aucpr", "accuracy", "f1", "r2")
+
+
+def metric_mode(metric: str) -> Literal["min", "max"]:
+    """Whether larger is better for a metric name such as 'valid_auc' or 'rmse'."""
+    base = metric.split("_", 1)[1] if metric.startswith(("valid_", "test_")) else metric
+    return "max" if base in _MAXIMIZE else "min"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SyntheticConfig(_Section):
+    kind: Literal["classification", "regression"] = "classification"
+    n_rows: int = Field(10_000, ge=10)
+    n_features: int = Field(20, ge=1)
+    n_informative: int | None = Field(None, ge=1)
+    n_classes: int = Field(2, ge=2)
+    seed: int = 0
+
+
+class SplitConfig(_Section):
+    valid: float = Field(0.15, gt=0, lt=1)
+    test: float = Field(0.15, ge=0, lt=1)
+    seed: int = 42
+    column: str | None = None  # an existing column holding train / valid / test
+
+    @model_validator(mode="after")
+    def _fractions(self) -> SplitConfig:
+        if self.valid + self.test >= 1:
+            raise ValueError(f"valid + test must be < 1, got {self.valid} + {self.test}")
+        return self
+
+
+class DataConfig(_Section):
+    source: Literal["csv", "parquet", "sklearn", "synthetic"]
+    path: str | None = None
+    dataset: Literal["breast_cancer", "wine", "digits", "diabetes", "iris"] | None = None
+    synthetic: SyntheticConfig | None = None
+    target: str = "target"
+    features: list[str] | None = None
+    categorical: list[str] | None = None  # None: detected from string / category dtypes
+    split: SplitConfig = SplitConfig()
+    preprocess: str | None = None  # "package.module:function", opt-in user code
+
+    @model_validator(mode="after")
+    def _source_fields(self) -> DataConfig:
+        if self.source in ("csv", "parquet") and not self.path:
+            raise ValueError(f"source {self.source} needs data.path")
+        if self.source == "sklearn" and not self.dataset:
+            raise ValueError(f"source sklearn needs data.dataset (one of {', '.join(SKLEARN_DATASETS)})")
+        if self.preprocess is not None and ":" not in self.preprocess:
+            raise ValueError(f"preprocess must look like 'module:function', got {self.preprocess!r}")
+        return self
+
+
+class TrainConfig(_Section):
+    """xgboost parameters; anything not named here goes in `params` and is passed through."""
+
+    num_boost_round: int = Field(100, ge=1)
+    early_stopping_rounds: int | None = Field(10, ge=1)
+    eta: float = Field(0.3, gt=0, le=1)
+    max_depth: int = Field(6, ge=0)
+    min_child_weight: float = Field(1.0, ge=0)
+    subsample: float = Field(1.0, gt=0, le=1)
+    colsample_bytree: float = Field(1.0, gt=0, le=1)
+    reg_lambda: float = Field(1.0, ge=0)
+    reg_alpha: float = Field(0.0, ge=0)
+    gamma: float = Field(0.0, ge=0)
+    max_bin: int = Field(256, ge=2)
+    eval_metric: list[str] | None = None  # default per task
+    seed: int = 0
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("params")
+    @classmethod
+    def _no_shadowing(cls, value: dict[str, Any]) -> dict[str, Any]:
+        named = set(cls.model_fields) - {"params"}
+        clash = sorted(set(value) & named)
+        if clash:
+            raise ValueError(f"{clash[0]} is a train field: set train.{clash[0]} instead of train.params")
+        return value
+
+
+SpaceKind = Literal["randint", "uniform", "loguniform", "choice", "quniform"]
+SPACE_KINDS: tuple[str, ...] = typing.get_args(SpaceKind)
+
+
+class SearchDim(_Section):
+    """One dimension of a search space. randint is [low, high) like Ray Tune."""
+
+    kind: SpaceKind
+    low: float | None = None
+    high: float | None = None
+    q: float | None = None
+    values: list[Any] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_short_form(cls, raw: Any) -> Any:
+        # Short form: {loguniform: [0.01, 0.3]}, {choice: [a, b]}, {quniform: [1, 10, 1]}
+        if isinstance(raw, dict) and len(raw) == 1 and "kind" not in raw:
+            ((kind, args),) = raw.items()
+            if kind not in SPACE_KINDS:
+                raise ValueError(f"unknown search kind {kind!r}, expected one of {', '.join(SPACE_KINDS)}")  # type: ignore[attr-defined]
+            if not isinstance(args, list):
+                raise ValueError(f"{kind} needs a list, got {args!r}")
+            if kind == "choice":
+                return {"kind": kind, "values": args}
+            expected = 3 if kind == "quniform" else 2
+            if len(args) != expected:
+                shape = "[low, high, q]" if kind == "quniform" else "[low, high]"
+                raise ValueError(f"{kind} needs {shape}, got {args!r}")
+            return {
+                "kind": kind,
+                "low": args[0],
+                "high": args[1],
+                **({"q": args[2]} if expected == 3 else {}),
+            }
+        if not isinstance(raw, dict):
+            raise ValueError(f"must be a mapping like {{uniform: [low, high]}}, got {raw!r}")
+        return raw
+
+    @model_validator(mode="after")
+    def _bounds(self) -> SearchDim:
+        if self.kind == "choice":
+            if not self.values:
+                raise ValueError("choice needs a non-empty list of values")
+            return self
+        low, high = self.low, self.high
+        if low is None or high is None or any(map(math.isnan, (low, high))):
+            raise ValueError(f"{self.kind} needs numeric low and high")
+        if self.kind == "loguniform" and not (0 < low < high):
+            raise ValueError(f"loguniform needs 0 < low < high, got low={_num(low)}, high={_num(high)}")
+        if not low < high:
+            raise ValueError(f"{self.kind} needs low < high, got low={_num(low)}, high={_num(high)}")
+        if self.kind == "randint" and (low != int(low) or high != int(high)):
+            raise ValueError(f"randint needs integer bounds, got low={_num(low)}, high={_num(high)}")
+        if self.kind == "quniform" and (self.q is None or self.q <= 0):
+            raise ValueError(f"quniform needs q > 0, got q={self.q}")
+        return self
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+class TuneConfig(_Section):
+    space: dict[str, SearchDim]
+    num_samples: int = Field(8, ge=1)
+    metric: str | None = None  # default per task: valid_logloss / valid_mlogloss / valid_rmse
+    mode: Literal["min", "max"] | None = None  # default from the metric's name
+    algorithm: Literal["random", "tpe"] = "tpe"
+    scheduler: Literal["none", "asha"] = "none"
+    grace_period: int = Field(10, ge=1)  # boosting rounds before ASHA may stop a trial
+    max_concurrent: int | None = Field(None, ge=1)  # None: derived from free CPUs
+    seed: int = 0
+
+    @field_validator("space")
+    @classmethod
+    def _non_empty(cls, value: dict[str, SearchDim]) -> dict[str, SearchDim]:
+        if not value:
+            raise ValueError("needs at least one parameter")
+        return value
+
+    @model_validator(mode="after")
+    def _metric(self) -> TuneConfig:
+        if self.metric is not None and not self.metric.startswith("valid_"):
+            raise ValueError(f"metric must be a validation metric like valid_auc, got {self.metric!r}")
+        if self.scheduler == "asha" and self.metric is not None:
+            base = self.metric.removeprefix("valid_")
+            if base not in XGB_ROUND_METRICS:
+                raise ValueError(
+                    f"asha needs a per-round xgboost metric ({', '.join(sorted(XGB_ROUND_METRICS))}), "
+                    f"got {self.metric!r}"
+                )
+        return self
+
+
+class PredictConfig(_Section):
+    input: str | None = None  # file, directory or glob; None: the test split
+    output: str = "output/predictions.parquet"
+    format: Literal["parquet", "csv"] | None = None  # default from the output suffix, else parquet
+    batch_size: int = Field(65_536, ge=1)
+    id_columns: list[str] = Field(default_factory=list)
+    model: str | None = None  # MLflow model URI (runs:/, models:/) or run id; None: this run's model
+
+    @property
+    def resolved_format(self) -> Literal["parquet", "csv"]:
+        if self.format:
+            return self.format
+        return "csv" if self.output.lower().endswith(".csv") else "parquet"
+
+
+class EngineConfig(_Section):
+    name: str = "local"
+    workers: int = Field(1, ge=1)
+    cpus_per_worker: float | None = Field(None, gt=0)  # None: sized from the machine / cluster
+    gpus_per_worker: float = Field(0, ge=0)
+    address: str | None = None  # None: start a local Ray; auto / host:port / ray://host:port
+    max_failures: int = Field(0, ge=0)
+    report_every: int = Field(25, ge=1)  # boosting rounds between Ray Train checkpoints
+    storage_path: str | None = None  # shared storage for Ray Train checkpoints on multi-node runs
+    dashboard: bool = False
+    trainer: Literal["auto", "actors", "ray_train"] = "auto"
+
+    @field_validator("name")
+    @classmethod
+    def _known_engine(cls, value: str) -> str:
+        from mlscale.engines import ENGINES  # registry holds names only; imports nothing heavy
+
+        if value not in ENGINES:
+            raise ValueError(f"unknown engine {value!r}, expected one of {', '.join(ENGINES)}")
+        return value
+
+
+class MlflowConfig(_Section):
+    tracking_uri: str | None = None
+    experiment: str | None = None  # default: the recipe's name
+    run_name: str | None = None
+    registered_model: str | None = None
+
+
+class Recipe(_Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    description: str | None = None
+    data: DataConfig
+    task: Task | None = None  # None: inferred from the target, and the inference is logged
+    train: TrainConfig = TrainConfig()
+    tune: TuneConfig | None = None
+    predict: PredictConfig | None = None
+    engine: EngineConfig = EngineConfig()
+    mlflow: MlflowConfig = MlflowConfig()
+
+    @model_validator(mode="after")
+    def _cross_section(self) -> Recipe:
+        if self.task in ("binary", "regression") and "num_class" in self.train.params:
+            raise ValueError(f"train.params.num_class is a multiclass setting, but task is {self.task}")
+        objective = self.train.params.get("objective")
+        if isinstance(objective, str) and self.task is not None:
+            family = {"binary": "binary:", "multiclass": "multi:", "regression": "reg:"}[self.task]
+            if not objective.startswith(family):
+                raise ValueError(f"train.params.objective {objective!r} does not fit task {self.task}")
+        return self

@@ -1,0 +1,320 @@
+"""One run: load -> start engine -> train -> tune -> log model -> predict, timed and tracked.
+
+No YAML, no CLI, no ray here: the recipe arrives validated, engines come from the registry,
+and everything MLflow goes through `tracking`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Iterable, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlscale import tracking
+from mlscale.data import Dataset, prepare, resolve_files
+from mlscale.engines import get_engine
+from mlscale.engines.base import ClusterInfo, TrialResult, TuneResult
+from mlscale.errors import MlscaleError, RecipeError
+from mlscale.model import Model
+from mlscale.recipe import Recipe, load_recipe, recipe_hash, recipe_yaml
+from mlscale.training import evaluate
+from mlscale.versions import check_versions, version_tags
+
+log = logging.getLogger("mlscale")
+
+
+@dataclass
+class RunResult:
+    """What `mlscale.run` returns: numbers, the model, and where everything was logged."""
+
+    run_id: str
+    experiment: str
+    tracking_uri: str
+    metrics: dict[str, float]
+    timings: dict[str, float]
+    model: Model
+    model_uri: str | None
+    output_path: Path | None
+    cluster: ClusterInfo
+    recipe: Recipe
+    tune: TuneResult | None = None
+    plots: list[Path] = field(default_factory=list)
+
+    @property
+    def booster(self) -> Any:
+        return self.model.booster
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def phase(self, name: str) -> Any:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[f"time_{name}_s"] = round(time.perf_counter() - started, 4)
+
+
+def run(
+    recipe: str | Path | Recipe,
+    *,
+    engine: str | None = None,
+    profiles: Iterable[str | Path] = (),
+    overrides: Mapping[str, Any] | Iterable[str] | None = None,
+    resume: bool = False,
+) -> RunResult:
+    """Run a recipe end to end and log it to MLflow. Raises MlscaleError subclasses on bad input."""
+    total_started = time.perf_counter()
+    source = str(recipe) if not isinstance(recipe, Recipe) else f"<recipe {recipe.name}>"
+    if not isinstance(recipe, Recipe):
+        recipe = load_recipe(recipe, profiles=profiles, overrides=overrides, engine=engine)
+    elif engine or overrides:
+        raise MlscaleError("run(): pass engine/overrides with a recipe path, or build the Recipe yourself")
+    versions = check_versions(engine=recipe.engine.name)
+    uri = tracking.resolve_uri(recipe.mlflow.tracking_uri)
+    tracking.check_reachable(uri)
+    timer = _Timer()
+
+    with timer.phase("load"):
+        data = prepare(recipe, source=source)
+        external_model = _preflight_predict(recipe, uri, source)
+    for note in data.notes:
+        log.info(note)
+
+    eng = get_engine(recipe.engine)
+    tracker: tracking.RunTracker | None = None
+    try:
+        with timer.phase("startup"):
+            cluster = eng.start()
+        log.info("engine %s: %s", cluster.engine, cluster.layout)
+        tracker = tracking.RunTracker(uri, recipe.mlflow.experiment or recipe.name)
+        tags = {
+            **cluster.tags(),
+            **version_tags(versions),
+            "host.cpu_count": str(os.cpu_count()),
+            "recipe.name": recipe.name,
+            "recipe.hash": recipe_hash(recipe),
+            "task": data.schema.task,
+            "task.inferred": str(data.task_inferred).lower(),
+        }
+        run_id = tracker.start(run_name=recipe.mlflow.run_name, tags=tags)
+        log.info("mlflow run %s (%s)", run_id, tracking.mask_uri(uri))
+        return _run_phases(recipe, data, eng, tracker, cluster, timer, external_model, total_started, source)
+    except KeyboardInterrupt:
+        if tracker is not None:
+            tracker.finish("KILLED", error="interrupted (SIGINT)")
+        raise
+    except BaseException as exc:
+        if tracker is not None:
+            tracker.finish("FAILED", error=f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        eng.stop()
+
+
+def _run_phases(
+    recipe: Recipe,
+    data: Dataset,
+    eng: Any,
+    tracker: tracking.RunTracker,
+    cluster: ClusterInfo,
+    timer: _Timer,
+    external_model: Model | None,
+    total_started: float,
+    source: str,
+) -> RunResult:
+    tracker.log_params(recipe.model_dump(mode="json", exclude_none=True))
+    tracker.log_text(recipe_yaml(_masked(recipe)), "recipe.yaml")
+    tracker.log_metrics(
+        {"rows_train": len(data.x_train), "rows_valid": len(data.x_valid), "rows_test": len(data.x_test)}
+    )
+
+    with timer.phase("train"):
+        trained = eng.train(data, recipe.train)
+    model, history = trained.model, trained.history
+    metrics = evaluate(model, data)
+    log.info("train: %d rounds, %s", trained.rounds, _fmt(metrics))
+    extra: dict[str, float] = {"rounds": trained.rounds, "train_failures": trained.failures}
+    if trained.placement:
+        tracker.set_tags(
+            {"train.placement": ";".join(f"{p.get('rank')}@{p.get('node')}" for p in trained.placement)}
+        )
+
+    tune_result: TuneResult | None = None
+    if recipe.tune is not None:
+
+        def on_trial(trial: TrialResult) -> None:
+            tracker.log_trial(trial)
+            log.info(
+                "trial %s: %s=%.5f (%s, %.1fs)",
+                trial.trial_id,
+                "metric",
+                trial.metric,
+                trial.status,
+                trial.seconds,
+            )
+
+        with timer.phase("tune"):
+            tune_result = eng.tune(data, recipe.train, recipe.tune, on_trial=on_trial)
+        extra.update({f"baseline_{k}": v for k, v in metrics.items()})
+        model = tune_result.best_model
+        metrics = evaluate(model, data)
+        extra.update({"tune_best_metric": tune_result.best.metric, "tune_trials": len(tune_result.trials)})
+        tracker.set_tags({"tune.best_trial": tune_result.best.trial_id, "tune.metric": tune_result.metric})
+        tracker.log_params({f"best.{k}": v for k, v in tune_result.best.params.items()})
+        log.info(
+            "tune: best %s %s=%.5f; %s",
+            tune_result.best.trial_id,
+            tune_result.metric,
+            tune_result.best.metric,
+            _fmt(metrics),
+        )
+
+    with timer.phase("log_model"):
+        model_uri = tracker.log_model(
+            model,
+            example=data.x_test if len(data.x_test) else data.x_valid,
+            registered_model=recipe.mlflow.registered_model,
+        )
+        plots = _plots(model, data, history, tune_result, recipe)
+        for p in plots:
+            tracker.log_artifact(p, "plots")
+
+    output: Path | None = None
+    if recipe.predict is not None:
+        with timer.phase("predict"):
+            predicted = eng.predict(
+                external_model or model, recipe.predict, data=data, where=f"{source}: predict"
+            )
+        output = predicted.output
+        extra.update(
+            {
+                "predict_rows": predicted.rows,
+                "predict_rows_per_s": predicted.rows / max(predicted.seconds, 1e-9),
+            }
+        )
+        for col, n in predicted.unseen_categories.items():
+            log.warning("predict: %d value(s) of %r were not seen in training; predicted as missing", n, col)
+            extra[f"predict_unseen_{col}"] = n
+        tracker.set_tags({"predict.output": str(output)})
+        log.info("predict: %d rows -> %s", predicted.rows, output)
+
+    timer.timings["time_total_s"] = round(time.perf_counter() - total_started, 4)
+    tracker.log_metrics({**metrics, **extra, **timer.timings})
+    tracker.log_history(history)
+    tracker.finish("FINISHED")
+    assert tracker.run_id is not None
+    return RunResult(
+        run_id=tracker.run_id,
+        experiment=tracker.experiment,
+        tracking_uri=tracker.uri,
+        metrics=metrics,
+        timings=dict(timer.timings),
+        model=model,
+        model_uri=model_uri,
+        output_path=output,
+        cluster=cluster,
+        recipe=recipe,
+        tune=tune_result,
+        plots=plots,
+    )
+
+
+def _preflight_predict(recipe: Recipe, uri: str, source: str) -> Model | None:
+    """Fail before training on a predict section that cannot work: missing input or model."""
+    p = recipe.predict
+    if p is None:
+        return None
+    if p.input is not None:
+        resolve_files(p.input, where=f"{source}: predict.input")
+    if p.model is not None:
+        return tracking.load_model(p.model, tracking_uri=uri, where=f"{source}: predict.model")
+    return None
+
+
+def _plots(
+    model: Model, data: Dataset, history: Any, tune_result: TuneResult | None, recipe: Recipe
+) -> list[Path]:
+    x, y = (data.x_test, data.y_test) if len(data.x_test) else (data.x_valid, data.y_valid)
+    out_dir = (
+        Path(recipe.predict.output).parent / "plots"
+        if recipe.predict is not None
+        else Path(tempfile.mkdtemp(prefix="mlscale-plots-"))
+    )
+    from mlscale.plots import run_plots
+
+    return run_plots(
+        out_dir,
+        task=model.schema.task,
+        y_true=y,
+        raw=model.raw_predict(x) if len(x) else np.zeros(0),
+        classes=model.schema.classes,
+        history=history,
+        importance=model.booster.get_score(importance_type="gain"),
+        trials=tune_result.trials if tune_result else None,
+        tune_metric=tune_result.metric if tune_result else None,
+    )
+
+
+def predict(
+    recipe: str | Path | Recipe,
+    *,
+    model: str,
+    input: str | None = None,
+    output: str | None = None,
+    engine: str | None = None,
+    profiles: Iterable[str | Path] = (),
+    overrides: Mapping[str, Any] | Iterable[str] | None = None,
+) -> Path:
+    """Batch inference only, with a model from MLflow or a directory: `mlscale predict`."""
+    source = str(recipe) if not isinstance(recipe, Recipe) else f"<recipe {recipe.name}>"
+    sets: dict[str, Any] = dict(overrides.items()) if isinstance(overrides, Mapping) else {}
+    extra = [] if isinstance(overrides, Mapping) or overrides is None else list(overrides)
+    if input is not None:
+        sets["predict.input"] = input
+    if output is not None:
+        sets["predict.output"] = output
+    sets["predict.model"] = model
+    if not isinstance(recipe, Recipe):
+        from mlscale.recipe.load import parse_override
+
+        sets.update(dict(parse_override(o) for o in extra))
+        recipe = load_recipe(recipe, profiles=profiles, overrides=sets, engine=engine)
+    check_versions(engine=recipe.engine.name)
+    uri = tracking.resolve_uri(recipe.mlflow.tracking_uri)
+    assert recipe.predict is not None
+    if recipe.predict.input is None:
+        raise RecipeError(f"{source}: predict.input is required for mlscale predict (give --input)")
+    loaded = _preflight_predict(recipe, uri, source)
+    assert loaded is not None
+    eng = get_engine(recipe.engine)
+    try:
+        eng.start()
+        result = eng.predict(loaded, recipe.predict, data=None, where=f"{source}: predict")
+    finally:
+        eng.stop()
+    for col, n in result.unseen_categories.items():
+        log.warning("predict: %d value(s) of %r were not seen in training; predicted as missing", n, col)
+    log.info("predict: %d rows in %.2fs -> %s", result.rows, result.seconds, result.output)
+    return result.output
+
+
+def _masked(recipe: Recipe) -> Recipe:
+    return Recipe.model_validate(tracking.mask_secrets(recipe.model_dump(mode="json")))
+
+
+def _fmt(metrics: Mapping[str, float]) -> str:
+    return ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if k.startswith("test_")) or ", ".join(
+        f"{k}={v:.4f}" for k, v in metrics.items()
+    )

@@ -1,0 +1,365 @@
+"""MLflow tracking: the only module that imports mlflow.
+
+One parent run per `mlscale run`, one nested child run per tune trial, the model logged as a pyfunc
+(models-from-code, no pickles) that restores categorical dtypes before predicting.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tempfile
+import time
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mlscale.engines.base import TrialResult
+from mlscale.errors import ModelError, TrackingError
+from mlscale.model import Model
+
+log = logging.getLogger("mlscale")
+
+DEFAULT_URI = "sqlite:///mlflow.db"
+PARENT_TAG = "mlflow.parentRunId"
+_SECRET_KEY = re.compile(
+    r"(password|passwd|secret|token|api[_-]?key|credential|private[_-]?key|(^|[._])key$)", re.I
+)
+_URI_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):(?P<pw>[^@/\s]+)@", re.I)
+MASK = "***"
+
+
+def resolve_uri(recipe_uri: str | None) -> str:
+    """MLFLOW_TRACKING_URI, then the recipe, then sqlite:///mlflow.db in the working directory."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or recipe_uri or DEFAULT_URI
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        uri = "sqlite:///" + str(Path(uri.removeprefix("sqlite:///")).resolve())
+    return uri
+
+
+def mask_uri(text: str) -> str:
+    return _URI_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
+
+
+def mask_secrets(value: Any, key: str = "") -> Any:
+    """Recipe values under secret-looking keys become ***; credentials in URIs are masked."""
+    if isinstance(value, Mapping):
+        return {k: mask_secrets(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_secrets(v, key) for v in value]
+    if key and _SECRET_KEY.search(key) and value not in (None, ""):
+        return MASK
+    if isinstance(value, str):
+        return mask_uri(value)
+    return value
+
+
+def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping) and v:
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = json.dumps(v) if isinstance(v, (list, dict)) else str(v)
+    return out
+
+
+def check_reachable(uri: str, timeout: float = 3.0) -> None:
+    """Fail fast, before any training, when a tracking server does not answer."""
+    if uri.startswith(("http://", "https://")):
+        import urllib.error
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as resp:
+                if resp.status >= 500:
+                    raise TrackingError(
+                        f"mlflow: tracking server {mask_uri(uri)} answered HTTP {resp.status}"
+                    )
+        except urllib.error.HTTPError as exc:
+            if exc.code >= 500:
+                raise TrackingError(
+                    f"mlflow: tracking server {mask_uri(uri)} answered HTTP {exc.code}"
+                ) from exc
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise TrackingError(
+                f"mlflow: tracking server {mask_uri(uri)} does not answer ({reason}); "
+                "start it or set MLFLOW_TRACKING_URI / mlflow.tracking_uri"
+            ) from exc
+    elif uri.startswith("sqlite:///"):
+        parent = Path(uri.removeprefix("sqlite:///")).parent
+        if not parent.is_dir() or not os.access(parent, os.W_OK):
+            raise TrackingError(f"mlflow: cannot write the tracking database in {parent}")
+
+
+def _client(uri: str) -> Any:
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+class RunTracker:
+    """The parent run of one `mlscale run`, and its nested trial runs."""
+
+    def __init__(self, uri: str, experiment: str) -> None:
+        import mlflow
+
+        self.uri = uri
+        self.experiment = experiment
+        self.client = _client(uri)
+        mlflow.set_tracking_uri(uri)
+        try:
+            exp = self.client.get_experiment_by_name(experiment)
+            self.experiment_id = exp.experiment_id if exp else self.client.create_experiment(experiment)
+            if exp is not None and exp.lifecycle_stage == "deleted":
+                self.client.restore_experiment(exp.experiment_id)
+        except Exception as exc:
+            raise TrackingError(
+                f"mlflow: cannot open experiment {experiment!r} at {mask_uri(uri)} ({exc})"
+            ) from exc
+        self.run_id: str | None = None
+        self._child_runs: dict[str, str] = {}
+
+    # -- the parent run ----------------------------------------------------------------
+    def start(self, *, run_name: str | None, tags: Mapping[str, str], run_id: str | None = None) -> str:
+        if run_id:
+            self.run_id = run_id
+            self.client.update_run(run_id, status="RUNNING")
+            self._child_runs = self.existing_children()
+        else:
+            run = self.client.create_run(self.experiment_id, run_name=run_name, tags=dict(tags))
+            self.run_id = run.info.run_id
+        return self.run_id
+
+    def existing_children(self) -> dict[str, str]:
+        runs = self.client.search_runs(
+            [self.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{self.run_id}'", max_results=5000
+        )
+        return {r.data.tags.get("mlscale.trial_id", r.info.run_id): r.info.run_id for r in runs}
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        items = [Param(k, str(v)[:6000]) for k, v in flatten(mask_secrets(params)).items()]
+        for i in range(0, len(items), 100):
+            self.client.log_batch(self._rid, params=items[i : i + 100])
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        from mlflow.entities import RunTag
+
+        items = [RunTag(k, mask_uri(str(v))[:5000]) for k, v in tags.items()]
+        for i in range(0, len(items), 100):
+            self.client.log_batch(self._rid, tags=items[i : i + 100])
+
+    def log_metrics(self, metrics: Mapping[str, float], *, run_id: str | None = None, step: int = 0) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, step) for k, v in metrics.items() if _finite(v)]
+        for i in range(0, len(items), 1000):
+            self.client.log_batch(run_id or self._rid, metrics=items[i : i + 1000])
+
+    def log_history(self, history: Mapping[str, Mapping[str, list[float]]]) -> None:
+        """Per-round learning curves as stepped metrics (curve_valid_logloss, ...)."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [
+            Metric(f"curve_{split}_{name}", float(v), now, step)
+            for split, metrics in history.items()
+            for name, values in metrics.items()
+            for step, v in enumerate(values)
+            if _finite(v)
+        ]
+        for i in range(0, len(items), 1000):
+            self.client.log_batch(self._rid, metrics=items[i : i + 1000])
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        self.client.log_text(self._rid, text, artifact_file)
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self._rid, str(path), artifact_path)
+
+    def finish(self, status: str = "FINISHED", error: str | None = None) -> None:
+        if self.run_id is None:
+            return
+        try:
+            if error:
+                self.client.set_tag(self.run_id, "mlscale.error", mask_uri(error)[:5000])
+            self.client.set_terminated(self.run_id, status=status)
+        except Exception as exc:  # the original failure matters more than a failed close
+            log.warning("mlflow: could not mark run %s %s (%s)", self.run_id, status, exc)
+
+    @property
+    def _rid(self) -> str:
+        if self.run_id is None:
+            raise TrackingError("mlflow: no run started")
+        return self.run_id
+
+    # -- trials ------------------------------------------------------------------------
+    def log_trial(self, trial: TrialResult) -> str:
+        """One nested child run per trial; an already logged trial (resume) is not logged twice."""
+        if trial.trial_id in self._child_runs:
+            return self._child_runs[trial.trial_id]
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=trial.trial_id,
+            tags={
+                PARENT_TAG: self._rid,
+                "mlscale.trial_id": trial.trial_id,
+                "mlscale.trial_status": trial.status,
+            },
+        )
+        rid = run.info.run_id
+        self._child_runs[trial.trial_id] = rid
+        from mlflow.entities import Param
+
+        params = [Param(k, str(v)) for k, v in trial.params.items()]
+        self.client.log_batch(rid, params=params)
+        self.log_metrics(
+            {
+                **trial.metrics,
+                "tune_metric": trial.metric,
+                "trial_time_s": trial.seconds,
+                "rounds": trial.rounds,
+            },
+            run_id=rid,
+        )
+        if trial.model is not None:
+            with tempfile.TemporaryDirectory() as tmp:
+                trial.model.save(tmp)
+                self.client.log_artifacts(rid, tmp, "trial_model")
+        self.client.set_terminated(rid, status="FINISHED" if trial.status != "failed" else "FAILED")
+        return rid
+
+    # -- the model ---------------------------------------------------------------------
+    def log_model(self, model: Model, *, example: Any = None, registered_model: str | None = None) -> str:
+        """Log the model as a pyfunc (models-from-code + xgboost UBJ + schema); returns its URI."""
+        import mlflow
+        from mlflow.models import infer_signature
+
+        with tempfile.TemporaryDirectory() as tmp:
+            model_dir = model.save(Path(tmp) / "mlscale_model")
+            signature = None
+            example_in = None
+            if example is not None and len(example):
+                example_in = _signature_frame(example.head(5), model)
+                out, _ = model.predict_frame(example_in)
+                signature = infer_signature(example_in, out)
+            with (
+                warnings.catch_warnings(),
+                mlflow.start_run(run_id=self._rid, nested=mlflow.active_run() is not None),
+            ):
+                warnings.simplefilter("ignore")  # pyfunc type-hint advice; our schema is the signature
+                info = mlflow.pyfunc.log_model(
+                    name="model",
+                    python_model=str(Path(__file__).with_name("_pyfunc_model.py")),
+                    artifacts={"mlscale_model": str(model_dir)},
+                    signature=signature,
+                    input_example=example_in,
+                    pip_requirements=_requirements(),
+                )
+        uri = f"runs:/{self._rid}/model"
+        self.set_tags({"mlscale.model_uri": info.model_uri, "mlscale.model_runs_uri": uri})
+        if registered_model:
+            try:
+                version = mlflow.register_model(info.model_uri, registered_model)
+            except Exception as exc:
+                raise TrackingError(f"mlflow: cannot register model {registered_model!r} ({exc})") from exc
+            self.set_tags({"mlscale.registered_model": f"models:/{registered_model}/{version.version}"})
+        return info.model_uri
+
+
+def _signature_frame(frame: Any, model: Model) -> Any:
+    """Example rows as the pyfunc receives them: categoricals as plain strings."""
+    example = frame[model.schema.features].copy()
+    for col in model.schema.categories:
+        example[col] = example[col].astype(object).where(example[col].notna(), None).astype("string")
+    return example.reset_index(drop=True)
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in ("mlflow", "xgboost", "pandas", "pyarrow", "scikit-learn")]
+
+
+def _finite(v: Any) -> bool:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return False
+    return f == f and f not in (float("inf"), float("-inf"))
+
+
+def load_model(ref: str, *, tracking_uri: str, where: str = "predict.model") -> Model:
+    """An mlscale Model from a path, a run id, runs:/ or models:/ URI (never from anywhere else)."""
+    if Path(ref).is_dir():
+        local = Path(ref)
+        if (local / "artifacts" / "mlscale_model").is_dir():
+            local = local / "artifacts" / "mlscale_model"
+        return Model.load(local)
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    uri = ref
+    if re.fullmatch(r"[0-9a-f]{32}", ref):
+        uri = f"runs:/{ref}/model"
+    if not uri.startswith(("runs:/", "models:/")):
+        raise ModelError(f"{where}: {ref!r} is not a model directory, a run id, or a runs:/ or models:/ URI")
+    try:
+        local_dir = mlflow.artifacts.download_artifacts(
+            artifact_uri=uri.rstrip("/") + "/artifacts/mlscale_model"
+        )
+    except Exception as exc:
+        try:  # a plain model directory logged as artifacts (trial models)
+            local_dir = mlflow.artifacts.download_artifacts(artifact_uri=uri)
+        except Exception:
+            raise ModelError(
+                f"{where}: model {ref!r} not found at {mask_uri(tracking_uri)} ({_short(exc)})"
+            ) from exc
+    return Model.load(local_dir)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
+def search_runs(
+    uri: str, experiment: str | None, *, run_ids: list[str] | None = None, filter_string: str = ""
+) -> Any:
+    """Runs as a pandas frame, for `mlscale compare`."""
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    if run_ids:
+        client = _client(uri)
+        rows = []
+        for rid in run_ids:
+            try:
+                rows.append(client.get_run(rid))
+            except Exception as exc:
+                raise TrackingError(f"mlflow: run {rid} not found at {mask_uri(uri)}") from exc
+        import pandas as pd
+
+        return pd.DataFrame(
+            [
+                {
+                    "run_id": r.info.run_id,
+                    **{f"metrics.{k}": v for k, v in r.data.metrics.items()},
+                    **{f"tags.{k}": v for k, v in r.data.tags.items()},
+                    **{f"params.{k}": v for k, v in r.data.params.items()},
+                }
+                for r in rows
+            ]
+        )
+    names = [experiment] if experiment else None
+    return mlflow.search_runs(
+        experiment_names=names, filter_string=filter_string, search_all_experiments=names is None
+    )

@@ -1,0 +1,149 @@
+"""The xgboost core both engines share: parameters, DMatrix building, one fit, evaluation.
+
+Keeping one fit function is what makes `local` and `ray` agree on metrics for the same seed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlscale.data import Dataset, FeatureSchema
+from mlscale.metrics import DEFAULT_EVAL_METRIC, compute, prefixed
+from mlscale.model import Model
+from mlscale.recipe.schema import SearchDim, TrainConfig
+
+INT_PARAMS = {"max_depth", "max_bin", "max_leaves", "num_parallel_tree", "max_cat_to_onehot", "seed"}
+NAMED_PARAMS = (
+    "eta", "max_depth", "min_child_weight", "subsample", "colsample_bytree",
+    "reg_lambda", "reg_alpha", "gamma", "max_bin",
+)  # fmt: skip
+# Evaluating the train split every round doubles the per-round evaluation work; above this size
+# learning curves show the valid split only (see README, Performance).
+TRAIN_CURVE_MAX_ROWS = 250_000
+
+
+def xgb_params(
+    train: TrainConfig,
+    schema: FeatureSchema,
+    *,
+    nthread: int | None = None,
+    overrides: dict[str, Any] | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """The full xgboost parameter dict for a recipe's train section (plus tuned overrides)."""
+    objective = {
+        "binary": "binary:logistic",
+        "multiclass": "multi:softprob",
+        "regression": "reg:squarederror",
+    }
+    params: dict[str, Any] = {
+        "objective": objective[schema.task],
+        "tree_method": "hist",
+        "seed": train.seed,
+        "eval_metric": list(train.eval_metric or DEFAULT_EVAL_METRIC[schema.task]),
+    }
+    params.update({name: getattr(train, name) for name in NAMED_PARAMS})
+    if schema.task == "multiclass":
+        params["num_class"] = len(schema.classes or [])
+    if schema.categories:
+        params["max_cat_to_onehot"] = params.get("max_cat_to_onehot", 1)
+    params.update(train.params)
+    params.update(overrides or {})
+    for key in INT_PARAMS & params.keys():
+        params[key] = int(params[key])
+    if nthread:
+        params["nthread"] = int(nthread)
+    if device:
+        params["device"] = device
+    return params
+
+
+def dmatrices(data: Dataset, *, nthread: int | None = None, max_bin: int = 256) -> tuple[Any, Any]:
+    """(train, valid) as QuantileDMatrix: built once, reused by every boosting round and tune trial."""
+    import xgboost as xgb
+
+    dtrain = xgb.QuantileDMatrix(
+        data.x_train, label=data.y_train, enable_categorical=True, nthread=nthread or 0, max_bin=max_bin
+    )
+    dvalid = xgb.QuantileDMatrix(
+        data.x_valid, label=data.y_valid, enable_categorical=True, nthread=nthread or 0, ref=dtrain
+    )
+    return dtrain, dvalid
+
+
+def fit(
+    params: dict[str, Any],
+    dtrain: Any,
+    dvalid: Any,
+    *,
+    num_boost_round: int,
+    early_stopping_rounds: int | None,
+    callbacks: Sequence[Any] = (),
+    with_train_curve: bool = True,
+    xgb_model: Any = None,
+) -> tuple[Any, dict[str, dict[str, list[float]]], int]:
+    """One xgboost training; returns (booster cut at its best round, per-round history, rounds run)."""
+    import xgboost as xgb
+
+    history: dict[str, dict[str, list[float]]] = {}
+    evals = [(dtrain, "train"), (dvalid, "valid")] if with_train_curve else [(dvalid, "valid")]
+    booster = xgb.train(
+        params,
+        dtrain,
+        num_boost_round=num_boost_round,
+        evals=evals,
+        evals_result=history,
+        early_stopping_rounds=early_stopping_rounds,
+        verbose_eval=False,
+        callbacks=list(callbacks),
+        xgb_model=xgb_model,
+    )
+    rounds = booster.num_boosted_rounds()
+    best = getattr(booster, "best_iteration", None) if early_stopping_rounds else None
+    if best is not None and best + 1 < rounds:
+        booster = booster[: best + 1]
+    return booster, history, rounds
+
+
+def evaluate(model: Model, data: Dataset) -> dict[str, float]:
+    """valid_* and test_* metrics for a model, computed the same way for every engine."""
+    task = model.schema.task
+    out = prefixed("valid", compute(task, data.y_valid, model.raw_predict(data.x_valid)))
+    if len(data.y_test):
+        out.update(prefixed("test", compute(task, data.y_test, model.raw_predict(data.x_test))))
+    return out
+
+
+def sample_space(space: dict[str, SearchDim], draw: Callable[[str, SearchDim], Any]) -> dict[str, Any]:
+    return {name: draw(name, dim) for name, dim in space.items()}
+
+
+def quantize(value: float, q: float) -> float:
+    out = round(value / q) * q
+    return float(int(out)) if float(q).is_integer() else out
+
+
+def round_metric(history: dict[str, dict[str, list[float]]], metric: str) -> list[float] | None:
+    """The per-round values of 'valid_<m>' from an xgboost history, if xgboost computed it."""
+    base = metric.removeprefix("valid_")
+    values = history.get("valid", {}).get(base)
+    return list(values) if values else None
+
+
+def is_finite(x: float) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def frame_nbytes(frame: pd.DataFrame) -> int:
+    return int(frame.memory_usage(deep=False).sum())
+
+
+def as_float32(frame: pd.DataFrame) -> pd.DataFrame:
+    """Numeric features as float32 (xgboost's native width); categoricals untouched."""
+    numeric = [c for c in frame.columns if frame[c].dtype.kind in "biuf" and frame[c].dtype != np.float32]
+    return frame.astype(dict.fromkeys(numeric, np.float32)) if numeric else frame

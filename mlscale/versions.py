@@ -1,0 +1,85 @@
+"""Start-up version check against the tested matrix, read from package metadata (imports nothing)."""
+
+from __future__ import annotations
+
+import logging
+import platform
+from importlib.metadata import PackageNotFoundError, version
+
+from mlscale._version import __version__
+from mlscale.errors import VersionError
+
+log = logging.getLogger("mlscale")
+
+# package: (lowest tested, first untested) -- the ranges in pyproject.toml, checked in CI.
+TESTED: dict[str, tuple[str, str]] = {
+    "xgboost": ("3.0", "4"),
+    "ray": ("2.51", "2.61"),
+    "mlflow": ("3.17", "3.18"),
+    "pandas": ("2.2", "4"),
+    "pyarrow": ("16", "27"),
+}
+
+
+def _parse(v: str) -> tuple[int, ...]:
+    parts = []
+    for piece in v.split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+        if not piece.isdigit():
+            break
+    return tuple(parts)
+
+
+def installed(name: str) -> str | None:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def known_bad(versions: dict[str, str | None], *, engine: str) -> str | None:
+    """One line describing a combination that is known not to work, or None."""
+    xgb, mlf, ray = versions.get("xgboost"), versions.get("mlflow"), versions.get("ray")
+    if xgb is None:
+        return "xgboost is not installed; install mlscale's dependencies (pip install -e .)"
+    if _parse(xgb) < (2,):
+        return f"xgboost {xgb} is too old: mlscale needs xgboost >= 3.0 (tested {TESTED['xgboost'][0]}..)"
+    if mlf is not None and _parse(mlf) < (3,):
+        return f"mlflow {mlf} is too old: mlscale needs mlflow 3 (tested {TESTED['mlflow'][0]}.x)"
+    if versions.get("xgboost-ray") and _parse(xgb) >= (2, 1):
+        return (
+            f"xgboost-ray {versions['xgboost-ray']} is installed beside xgboost {xgb}: it is unmaintained and "
+            "breaks with xgboost >= 2.1; uninstall it (mlscale uses ray.train.xgboost)"
+        )
+    if engine == "ray":
+        if ray is None:
+            return "engine ray needs ray: pip install 'ray[tune,data,train]'"
+        if _parse(ray) < (2, 51):
+            return f"ray {ray} is too old for engine ray: mlscale needs ray >= 2.51 (Train V2 XGBoostTrainer)"
+    return None
+
+
+def check_versions(*, engine: str = "local") -> dict[str, str | None]:
+    """Raise VersionError on a known-bad combination; warn on untested versions."""
+    names = ["xgboost", "ray", "mlflow", "pandas", "pyarrow", "xgboost-ray"]
+    versions = {name: installed(name) for name in names}
+    problem = known_bad(versions, engine=engine)
+    if problem:
+        raise VersionError(problem)
+    for name, (low, high) in TESTED.items():
+        v = versions.get(name)
+        if v and not (_parse(low) <= _parse(v) < _parse(high)):
+            log.warning(
+                "%s %s is outside the tested range %s..<%s; it may work, but is untested", name, v, low, high
+            )
+    return versions
+
+
+def version_tags(versions: dict[str, str | None]) -> dict[str, str]:
+    tags = {f"version.{k}": v or "" for k, v in versions.items() if k != "xgboost-ray"}
+    tags["version.python"] = platform.python_version()
+    tags["version.mlscale"] = __version__
+    return tags
