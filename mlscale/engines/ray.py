@@ -1,0 +1,782 @@
+"""Engine `ray`: the only module that imports ray.
+
+- Connection: no address -> a private local Ray on 127.0.0.1 (dashboard off); `auto` / host:port -> join
+  a `ray start` cluster; ray://host:port -> Ray Client. Token auth stays on (see README, Security).
+- Training: `actors` (default without retries): one plain Ray actor per node running xgboost with its
+  own collective communicator (RabitTracker), data through the object store. `ray_train` (default when
+  engine.max_failures > 0): Ray Train V2 XGBoostTrainer with FailureConfig and checkpoints every
+  engine.report_every rounds, resumed from the last checkpoint after a worker dies.
+- Tuning: Ray Tune with plain function trials (no Train start-up per trial), data shared once through
+  the object store, ASHA on per-round metrics, resumable with Tuner.restore.
+- Inference: Ray Data read -> map_batches on an actor pool (booster loaded once per actor, fractional
+  CPUs so reads always find a CPU) -> streamed back and written atomically like the local engine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mlscale.data import Dataset, FeatureSchema, file_format, resolve_files
+from mlscale.engines.base import ClusterInfo, OnTrial, PredictResult, TrainResult, TrialResult, TuneResult
+from mlscale.errors import EngineError, RecipeError
+from mlscale.metrics import DEFAULT_TUNE_METRIC
+from mlscale.model import Model
+from mlscale.predicting import AtomicTableWriter
+from mlscale.recipe.schema import EngineConfig, PredictConfig, SearchDim, TrainConfig, TuneConfig, metric_mode
+from mlscale.training import evaluate, fit, quantize, xgb_params
+
+log = logging.getLogger("mlscale")
+
+STATE_DIR = Path(os.environ.get("MLSCALE_HOME", Path.home() / ".mlscale"))
+AUTH_HINT = (
+    "the cluster uses token authentication: export RAY_AUTH_MODE=token and the cluster's token as "
+    "RAY_AUTH_TOKEN (or in ~/.ray/auth_token, or a file named by RAY_AUTH_TOKEN_PATH)"
+)
+
+
+def _token_available() -> bool:
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return True
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or str(Path.home() / ".ray" / "auth_token")
+    return Path(path).is_file()
+
+
+class RayEngine:
+    name = "ray"
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self._owns_connection = False
+        self._cluster: ClusterInfo | None = None
+        self._node_cpus: list[float] = []
+
+    # -- connection --------------------------------------------------------------------
+    def start(self) -> ClusterInfo:
+        import ray
+
+        address = self.config.address
+        if ray.is_initialized():  # a notebook's own connection: use it, never shut it down
+            log.info("ray: using the existing Ray connection")
+        else:
+            if address and os.environ.get("RAY_AUTH_MODE") is None and _token_available():
+                os.environ["RAY_AUTH_MODE"] = "token"  # the token exists: every client must present it
+            kwargs: dict[str, Any] = {
+                "logging_level": logging.WARNING,
+                "log_to_driver": log.isEnabledFor(logging.DEBUG),
+                "configure_logging": True,
+            }
+            if address is None:
+                kwargs.update(
+                    address="local",
+                    num_cpus=os.cpu_count(),
+                    include_dashboard=self.config.dashboard,
+                    dashboard_host="127.0.0.1",
+                    _node_ip_address="127.0.0.1",
+                )
+            else:
+                kwargs["address"] = address
+                kwargs["runtime_env"] = {"env_vars": {"PYTHONWARNINGS": "ignore"}}
+                if address.startswith("ray://"):
+                    import mlscale
+
+                    kwargs["runtime_env"]["py_modules"] = [str(Path(mlscale.__file__).parent)]
+            try:
+                ray.init(**kwargs)
+            except Exception as exc:
+                raise EngineError(self._connect_message(address, exc)) from exc
+            self._owns_connection = True
+        resources = ray.cluster_resources()
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        self._node_cpus = sorted((float(n["Resources"].get("CPU", 0)) for n in nodes), reverse=True)
+        self._cluster = ClusterInfo(
+            engine="ray",
+            nodes=len(nodes),
+            cpus=float(resources.get("CPU", 0)),
+            gpus=float(resources.get("GPU", 0)),
+            ray_version=ray.__version__,
+            address=address or "local",
+            started_here=address is None,
+        )
+        w, c = self._layout()
+        self._cluster.layout = f"{w} worker(s) x {c:g} CPU ({self._trainer()})"
+        log.info(
+            "ray %s: %d node(s), %g CPU, %g GPU at %s",
+            ray.__version__,
+            len(nodes),
+            self._cluster.cpus,
+            self._cluster.gpus,
+            self._cluster.address,
+        )
+        return self._cluster
+
+    def _connect_message(self, address: str | None, exc: BaseException) -> str:
+        text = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:300]
+        where = address or "a new local instance"
+        if "auth" in text.lower() or "token" in text.lower():
+            return f"ray: cannot connect to {where}: {AUTH_HINT} ({text})"
+        return f"ray: cannot connect to {where} ({text}); check engine.address and that the cluster is up"
+
+    def stop(self) -> None:
+        if self._owns_connection:
+            import ray
+
+            ray.shutdown()
+            self._owns_connection = False
+
+    # -- layout ------------------------------------------------------------------------
+    def _trainer(self) -> str:
+        if self.config.trainer != "auto":
+            return self.config.trainer
+        return "ray_train" if self.config.max_failures > 0 else "actors"
+
+    def _layout(self) -> tuple[int, float]:
+        """(workers, cpus per worker) from the recipe and the cluster's shape.
+
+        xgboost threads within a node beat splitting a node into workers (each shard pays a
+        conversion and a collective step), so unless cpus_per_worker is given, a node gets at
+        most one worker using all its CPUs.
+        """
+        requested = self.config.workers
+        node_cpus = self._node_cpus or [float(os.cpu_count() or 1)]
+        if self.config.cpus_per_worker is not None:
+            cpus = float(self.config.cpus_per_worker)
+            fit = sum(int(c // cpus) for c in node_cpus)
+            if fit < requested:
+                raise RecipeError(
+                    f"engine.workers={requested} x engine.cpus_per_worker={cpus:g} does not fit the cluster "
+                    f"({len(node_cpus)} node(s) with {', '.join(f'{c:g}' for c in node_cpus)} CPU)"
+                )
+            return requested, cpus
+        workers = min(requested, len(node_cpus))
+        if workers < requested:
+            log.info(
+                "ray: engine.workers=%d on %d node(s): using %d worker(s), one per node with all its CPUs",
+                requested,
+                len(node_cpus),
+                workers,
+            )
+        cpus = min(node_cpus[:workers])
+        if self._trainer() == "ray_train" and cpus > 1:
+            cpus = max(1.0, cpus - 0.5)  # leave headroom for Ray Train's own controller and data tasks
+        return workers, max(cpus, 0.5)
+
+    # -- train -------------------------------------------------------------------------
+    def train(self, data: Dataset, train: TrainConfig) -> TrainResult:
+        workers, cpus = self._layout()
+        device = "cuda" if self.config.gpus_per_worker > 0 else None
+        params = xgb_params(train, data.schema, nthread=max(1, int(cpus)), device=device)
+        if self._trainer() == "ray_train":
+            return self._train_ray_train(data, train, params, workers, cpus)
+        return self._train_actors(data, train, params, workers, cpus)
+
+    def _train_actors(
+        self, data: Dataset, train: TrainConfig, params: dict[str, Any], workers: int, cpus: float
+    ) -> TrainResult:
+        import ray
+        from ray.util.placement_group import placement_group, remove_placement_group
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+        bundle = {"CPU": cpus, **({"GPU": self.config.gpus_per_worker} if self.config.gpus_per_worker else {})}
+        strategy = "STRICT_SPREAD" if workers <= len(self._node_cpus) else "SPREAD"
+        pg = placement_group([bundle] * workers, strategy=strategy)
+        try:
+            ready, _ = ray.wait([pg.ready()], timeout=60)
+            if not ready:
+                raise EngineError(f"ray: could not reserve {workers} x {bundle} within 60 s; is the cluster busy?")
+            actors = [
+                _XgbWorker.options(  # type: ignore[attr-defined]
+                    num_cpus=cpus,
+                    num_gpus=self.config.gpus_per_worker or None,
+                    scheduling_strategy=PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=i),
+                ).remote()
+                for i in range(workers)
+            ]
+            tracker_args: dict[str, Any] = {}
+            tracker = None
+            if workers > 1:
+                tracker = _Tracker.options(num_cpus=0).remote(workers)  # type: ignore[attr-defined]
+                tracker_args = ray.get(tracker.args.remote())
+            shards = _shards(data, workers)
+            fits = [
+                actor.fit.remote(
+                    rank,
+                    tracker_args,
+                    params,
+                    shard,
+                    data.schema.to_dict(),
+                    train.num_boost_round,
+                    train.early_stopping_rounds,
+                )
+                for rank, (actor, shard) in enumerate(zip(actors, shards, strict=True))
+            ]
+            try:
+                results = ray.get(fits)
+            except ray.exceptions.RayError as exc:
+                raise EngineError(
+                    f"ray: a training worker failed ({_first_line(exc)}); set engine.max_failures > 0 "
+                    "to retry from checkpoints with Ray Train"
+                ) from exc
+            if tracker is not None:
+                with contextlib.suppress(Exception):
+                    ray.get(tracker.wait.remote(), timeout=10)
+            for actor in actors:
+                ray.kill(actor)
+        finally:
+            remove_placement_group(pg)
+        raw, history, rounds = results[0]["model"], results[0]["history"], results[0]["rounds"]
+        model = Model.from_bytes(raw, {"schema": data.schema.to_dict(), "info": {"rounds": rounds}})
+        placement = [{"rank": r["rank"], "node": r["node"], "pid": r["pid"], "rows": r["rows"]} for r in results]
+        return TrainResult(model=model, history=history, rounds=rounds, placement=placement,
+                           details={"trainer": "actors", "workers": workers, "cpus_per_worker": cpus})
+
+    def _train_ray_train(
+        self, data: Dataset, train: TrainConfig, params: dict[str, Any], workers: int, cpus: float
+    ) -> TrainResult:
+        import ray
+        import ray.data
+        from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+        from ray.train.xgboost import RayTrainReportCallback, XGBoostTrainer
+
+        train_frame = data.x_train.assign(__label=data.y_train)
+        valid_frame = data.x_valid.assign(__label=data.y_valid)
+        counter = _Counter.options(num_cpus=0).remote()  # type: ignore[attr-defined]
+        storage = self.config.storage_path or str(STATE_DIR / "ray_train")
+        if self._cluster and self._cluster.nodes > 1 and self.config.storage_path is None:
+            log.info("ray: multi-node Ray Train checkpoints go to %s; set engine.storage_path to shared storage "
+                     "when the nodes are separate machines", storage)
+        trainer = XGBoostTrainer(
+            _ray_train_loop,
+            train_loop_config={
+                "params": params,
+                "schema": data.schema.to_dict(),
+                "rounds": train.num_boost_round,
+                "early_stopping_rounds": train.early_stopping_rounds,
+                "report_every": self.config.report_every,
+                "counter": counter,
+            },
+            scaling_config=ScalingConfig(
+                num_workers=workers,
+                resources_per_worker={"CPU": cpus, **({"GPU": self.config.gpus_per_worker} if self.config.gpus_per_worker else {})},
+                placement_strategy="SPREAD",
+            ),
+            run_config=RunConfig(
+                name=f"mlscale-{uuid.uuid4().hex[:8]}",
+                storage_path=storage,
+                failure_config=FailureConfig(max_failures=self.config.max_failures),
+                checkpoint_config=CheckpointConfig(num_to_keep=2),
+            ),
+            datasets={"train": ray.data.from_pandas(train_frame), "valid": ray.data.from_pandas(valid_frame)},
+        )
+        try:
+            result = trainer.fit()
+        except Exception as exc:
+            raise EngineError(f"ray: Ray Train failed ({_first_line(exc)})") from exc
+        if result.checkpoint is None:
+            raise EngineError("ray: Ray Train finished without a checkpoint")
+        booster = RayTrainReportCallback.get_model(result.checkpoint)
+        starts, placement, history = ray.get(counter.summary.remote())
+        ray.kill(counter)
+        best = int(result.metrics.get("best_rounds", booster.num_boosted_rounds()))
+        if best < booster.num_boosted_rounds():
+            booster = booster[:best]
+        model = Model(booster, data.schema, info={"rounds": booster.num_boosted_rounds()})
+        return TrainResult(
+            model=model,
+            history=history or {},
+            rounds=int(result.metrics.get("rounds", booster.num_boosted_rounds())),
+            placement=placement,
+            failures=max(0, starts - 1),
+            details={"trainer": "ray_train", "workers": workers, "cpus_per_worker": cpus,
+                     "checkpoint": str(result.checkpoint.path)},
+        )
+
+    # -- tune --------------------------------------------------------------------------
+    def tune(self, data: Dataset, train: TrainConfig, tune: TuneConfig, *, on_trial: OnTrial) -> TuneResult:
+        import ray
+        from ray import tune as rtune
+        from ray.tune.schedulers import ASHAScheduler
+        from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
+
+        metric = tune.metric or DEFAULT_TUNE_METRIC[data.schema.task]
+        mode = tune.mode or metric_mode(metric)
+        cpus_per_trial = float(self.config.cpus_per_worker or 1)
+        total = self._cluster.cpus if self._cluster else float(os.cpu_count() or 1)
+        concurrent = tune.max_concurrent or max(1, int(total // cpus_per_trial))
+        space = {name: _ray_dim(dim) for name, dim in tune.space.items()}
+        store = _ModelStore.options(num_cpus=0).remote()  # type: ignore[attr-defined]
+        if tune.algorithm == "tpe":
+            from ray.tune.search.optuna import OptunaSearch
+
+            search: Any = ConcurrencyLimiter(OptunaSearch(seed=tune.seed), max_concurrent=concurrent)
+        else:
+            search = BasicVariantGenerator(random_state=tune.seed, max_concurrent=concurrent)
+        scheduler = (
+            ASHAScheduler(time_attr="training_iteration", grace_period=tune.grace_period,
+                          max_t=train.num_boost_round, reduction_factor=3)
+            if tune.scheduler == "asha"
+            else None
+        )
+        trainable = rtune.with_resources(
+            rtune.with_parameters(
+                _tune_trial,
+                data=(data.x_train, data.y_train, data.x_valid, data.y_valid),
+                settings={
+                    "train": train.model_dump(mode="json"),
+                    "schema": data.schema.to_dict(),
+                    "metric": metric,
+                    "asha": tune.scheduler == "asha",
+                    "nthread": max(1, int(cpus_per_trial)),
+                    "store": store,
+                },
+            ),
+            {"cpu": cpus_per_trial},
+        )
+        results_dir = STATE_DIR / "ray_tune"
+        name = f"{_space_key(tune, train, data)}"
+        path = results_dir / name
+        callback = _TrialCallback(on_trial, metric, data, store)
+        run_config = rtune.RunConfig(name=name, storage_path=str(results_dir), verbose=0, callbacks=[callback])
+        tuner = rtune.Tuner(
+            trainable,
+            param_space=space,
+            tune_config=rtune.TuneConfig(
+                metric=metric,
+                mode=mode,
+                num_samples=tune.num_samples,
+                search_alg=search,
+                scheduler=scheduler,
+                max_concurrent_trials=concurrent,
+                reuse_actors=True,
+            ),
+            run_config=run_config,
+        )
+        try:
+            grid = tuner.fit()
+        except Exception as exc:
+            raise EngineError(f"ray: tuning failed ({_first_line(exc)})") from exc
+        trials = callback.results
+        completed = [t for t in trials if t.status == "completed"]
+        if not completed:
+            errors = [r.error for r in grid if r.error]
+            raise EngineError(f"ray: no tuning trial completed ({_first_line(errors[0]) if errors else 'all pruned'})")
+        best = (max if mode == "max" else min)(completed, key=lambda t: t.metric)
+        best_model = best.model
+        if best_model is None:
+            raise EngineError(f"ray: the best trial's model ({best.trial_id}) was lost")
+        ray.kill(store)
+        return TuneResult(trials=trials, best=best, best_model=best_model, metric=metric, mode=mode,
+                          details={"max_concurrent": concurrent, "cpus_per_trial": cpus_per_trial, "path": str(path)})
+
+    # -- predict -----------------------------------------------------------------------
+    def predict(self, model: Model, predict: PredictConfig, *, data: Dataset | None, where: str) -> PredictResult:
+        import ray.data
+
+        started = time.perf_counter()
+        node_cpus = self._node_cpus or [1.0]
+        pool = max(1, len(node_cpus))
+        if predict.input is None:
+            if data is None or len(data.test_frame) == 0:
+                from mlscale.errors import DataError
+
+                raise DataError(f"{where}.input: no input given and the recipe has no test split to predict")
+            ds = ray.data.from_pandas(data.test_frame)
+        else:
+            files = resolve_files(predict.input, where=f"{where}.input")
+            fmt = file_format(files)
+            reader = ray.data.read_parquet if fmt == "parquet" else ray.data.read_csv
+            ds = reader(files, ray_remote_args={"num_cpus": 0.25})
+        ctx = ray.data.DataContext.get_current()
+        ctx.execution_options.preserve_order = True  # same row order as the input, like `local`
+        raw, meta = model.to_bytes()
+        predicted = ds.map_batches(
+            _Predictor,
+            fn_constructor_kwargs={"raw": raw, "meta": meta, "id_columns": list(predict.id_columns),
+                                   "nthread": max(1, int(min(node_cpus)))},
+            compute=ray.data.ActorPoolStrategy(size=pool),
+            num_cpus=0.5,  # fractional: read tasks always find a CPU beside the actors
+            batch_size=predict.batch_size,
+            batch_format="pandas",
+        )
+        nodes: set[str] = set()
+        unseen: dict[str, int] = {}
+        try:
+            with AtomicTableWriter(predict.output, predict.resolved_format) as writer:
+                for batch in predicted.iter_batches(batch_format="pandas", batch_size=None):
+                    nodes.update(batch["__node"].unique().tolist())
+                    for text in batch["__unseen"]:
+                        for col, n in (json.loads(text) if text else {}).items():
+                            unseen[col] = unseen.get(col, 0) + n
+                    writer.write(batch.drop(columns=["__node", "__unseen"]))
+        except Exception as exc:
+            raise _unwrap_data_error(exc) from exc
+        return PredictResult(
+            output=Path(predict.output),
+            rows=writer.rows,
+            seconds=time.perf_counter() - started,
+            unseen_categories=unseen,
+            placement=[{"node": n} for n in sorted(nodes)],
+        )
+
+
+# -- remote pieces (module-level so workers import them by name) ------------------------------
+def _remote(cls: Any) -> Any:
+    import ray
+
+    return ray.remote(cls)
+
+
+def _node_id() -> str:
+    import ray
+
+    return ray.get_runtime_context().get_node_id()
+
+
+class _XgbWorkerImpl:
+    """One xgboost worker: builds its shard's DMatrix and joins the collective ring."""
+
+    def fit(
+        self,
+        rank: int,
+        tracker_args: dict[str, Any],
+        params: dict[str, Any],
+        shard: tuple[pd.DataFrame, np.ndarray, pd.DataFrame, np.ndarray],
+        schema: dict[str, Any],
+        rounds: int,
+        early_stopping_rounds: int | None,
+    ) -> dict[str, Any]:
+        import xgboost as xgb
+
+        x, y, xv, yv = shard
+        nthread = int(params.get("nthread") or 1)
+        context = xgb.collective.CommunicatorContext(**tracker_args) if tracker_args else contextlib.nullcontext()
+        with context:
+            dtrain = xgb.QuantileDMatrix(x, label=y, enable_categorical=True, nthread=nthread,
+                                         max_bin=int(params.get("max_bin", 256)))
+            dvalid = xgb.QuantileDMatrix(xv, label=yv, enable_categorical=True, nthread=nthread, ref=dtrain)
+            booster, history, done = fit(params, dtrain, dvalid, num_boost_round=rounds,
+                                         early_stopping_rounds=early_stopping_rounds,
+                                         with_train_curve=len(x) <= 250_000)
+        return {
+            "rank": rank,
+            "node": _node_id(),
+            "pid": os.getpid(),
+            "rows": len(x),
+            "model": bytes(booster.save_raw("ubj")) if rank == 0 else b"",
+            "history": history,
+            "rounds": done,
+        }
+
+
+class _TrackerImpl:
+    """xgboost's RabitTracker, hosted on the cluster so workers reach it on the node's own address."""
+
+    def __init__(self, n_workers: int) -> None:
+        import ray
+        from xgboost.tracker import RabitTracker
+
+        self.tracker = RabitTracker(n_workers=n_workers, host_ip=ray.util.get_node_ip_address(), port=0)
+        self.tracker.start()
+
+    def args(self) -> dict[str, Any]:
+        return dict(self.tracker.worker_args())
+
+    def wait(self) -> None:
+        self.tracker.wait_for(timeout=10)
+
+
+class _ModelStoreImpl:
+    """Trial models by trial id: lives beside the driver, so trials need no shared storage."""
+
+    def __init__(self) -> None:
+        self.models: dict[str, bytes] = {}
+
+    def put(self, key: str, raw: bytes) -> None:
+        self.models[key] = raw
+
+    def get(self, key: str) -> bytes | None:
+        return self.models.get(key)
+
+
+class _CounterImpl:
+    """Counts Ray Train loop starts (restarts = failures) and keeps placement and curves."""
+
+    def __init__(self) -> None:
+        self.starts = 0
+        self.placement: dict[int, dict[str, Any]] = {}
+        self.history: dict[str, Any] = {}
+
+    def started(self, rank: int, node: str, pid: int, resumed_from: int) -> None:
+        if rank == 0:
+            self.starts += 1
+        self.placement[rank] = {"rank": rank, "node": node, "pid": pid, "resumed_from_round": resumed_from}
+
+    def set_history(self, history: dict[str, Any]) -> None:
+        self.history = history
+
+    def pids(self) -> list[int]:
+        return [p["pid"] for p in self.placement.values()]
+
+    def summary(self) -> tuple[int, list[dict[str, Any]], dict[str, Any]]:
+        return self.starts, [self.placement[k] for k in sorted(self.placement)], self.history
+
+
+class _PredictorImpl:
+    """Ray Data actor: loads the booster once, predicts each batch like the local engine."""
+
+    def __init__(self, raw: bytes, meta: dict[str, Any], id_columns: list[str], nthread: int) -> None:
+        self.model = Model.from_bytes(raw, meta)
+        self.model.booster.set_param({"nthread": nthread})
+        self.id_columns = id_columns
+        self.node = _node_id()
+
+    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        out, unseen = self.model.predict_frame(batch, id_columns=self.id_columns, where="predict.input")
+        out["__node"] = self.node
+        out["__unseen"] = [json.dumps(unseen) if unseen else ""] + [""] * (len(out) - 1) if len(out) else []
+        return out
+
+
+def _lazy_remote(name: str, impl: type) -> Any:
+    """Create the ray.remote class on first use so importing this module stays cheap."""
+    cache: dict[str, Any] = {}
+
+    class _Proxy:
+        def __getattr__(self, attr: str) -> Any:
+            if name not in cache:
+                cache[name] = _remote(impl)
+            return getattr(cache[name], attr)
+
+    return _Proxy()
+
+
+_XgbWorker = _lazy_remote("worker", _XgbWorkerImpl)
+_Tracker = _lazy_remote("tracker", _TrackerImpl)
+_ModelStore = _lazy_remote("store", _ModelStoreImpl)
+_Counter = _lazy_remote("counter", _CounterImpl)
+_Predictor = _PredictorImpl
+
+
+def _ray_train_loop(config: dict[str, Any]) -> None:
+    """Ray Train V2 worker loop: resumes from the last checkpoint, reports every N rounds."""
+    import ray
+    import ray.train
+    import xgboost as xgb
+    from ray.train.xgboost import RayTrainReportCallback
+
+    ctx = ray.train.get_context()
+    rank = ctx.get_world_rank()
+    schema = FeatureSchema.from_dict(config["schema"])
+    frames = {}
+    for split in ("train", "valid"):
+        shard = ray.train.get_dataset_shard(split)
+        parts = list(shard.iter_batches(batch_format="pandas", batch_size=None))
+        frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        x, _ = schema.frame(frame, where=split)
+        frames[split] = (x, frame["__label"].to_numpy())
+    checkpoint = ray.train.get_checkpoint()
+    start_model = RayTrainReportCallback.get_model(checkpoint) if checkpoint else None
+    done = start_model.num_boosted_rounds() if start_model is not None else 0
+    counter = config["counter"]
+    ray.get(counter.started.remote(rank, _node_id(), os.getpid(), done))
+    params = config["params"]
+    nthread = int(params.get("nthread") or 1)
+    dtrain = xgb.QuantileDMatrix(frames["train"][0], label=frames["train"][1], enable_categorical=True,
+                                 nthread=nthread, max_bin=int(params.get("max_bin", 256)))
+    dvalid = xgb.QuantileDMatrix(frames["valid"][0], label=frames["valid"][1], enable_categorical=True,
+                                 nthread=nthread, ref=dtrain)
+    remaining = max(0, int(config["rounds"]) - done)
+    report = RayTrainReportCallback(frequency=int(config["report_every"]), checkpoint_at_end=True,
+                                    results_postprocessing_fn=lambda d: {**d, "rounds": done})
+    history: dict[str, Any] = {}
+    booster = xgb.train(
+        params,
+        dtrain,
+        num_boost_round=remaining,
+        evals=[(dtrain, "train"), (dvalid, "valid")],
+        evals_result=history,
+        early_stopping_rounds=config["early_stopping_rounds"],
+        verbose_eval=False,
+        callbacks=[report],
+        xgb_model=start_model,
+    )
+    best = getattr(booster, "best_iteration", None)
+    if rank == 0:
+        ray.get(counter.set_history.remote(history))
+    if best is not None and config["early_stopping_rounds"]:  # every rank reports: report is a barrier
+        ray.train.report({"best_rounds": best + 1, "rounds": booster.num_boosted_rounds()})
+
+
+def _tune_trial(config: dict[str, Any], data: Any = None, settings: Any = None) -> None:
+    """One Ray Tune trial: plain xgboost in the trial's process (no Ray Train start-up)."""
+    import ray
+    import xgboost as xgb
+    from ray import tune as rtune
+
+    x, y, xv, yv = data
+    schema = FeatureSchema.from_dict(settings["schema"])
+    train = TrainConfig.model_validate(settings["train"])
+    params = xgb_params(train, schema, nthread=settings["nthread"], overrides=dict(config))
+    dtrain = xgb.QuantileDMatrix(x, label=y, enable_categorical=True, nthread=settings["nthread"],
+                                 max_bin=int(params["max_bin"]))
+    dvalid = xgb.QuantileDMatrix(xv, label=yv, enable_categorical=True, nthread=settings["nthread"], ref=dtrain)
+    metric = settings["metric"]
+    base = metric.removeprefix("valid_")
+    callbacks = []
+    if settings["asha"]:
+
+        class _Report(xgb.callback.TrainingCallback):
+            def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+                values = evals_log.get("valid", {}).get(base)
+                if values:
+                    rtune.report({metric: float(values[-1]), "rounds": epoch + 1, "final": False})
+                return False
+
+        callbacks.append(_Report())
+    started = time.perf_counter()
+    booster, _, rounds = fit(params, dtrain, dvalid, num_boost_round=train.num_boost_round,
+                             early_stopping_rounds=train.early_stopping_rounds, callbacks=callbacks,
+                             with_train_curve=False)
+    model = Model(booster, schema)
+    from mlscale.metrics import compute, prefixed
+
+    metrics = prefixed("valid", compute(schema.task, yv, model.raw_predict(xv)))
+    trial_id = rtune.get_context().get_trial_id()
+    ray.get(settings["store"].put.remote(trial_id, bytes(booster.save_raw("ubj"))))
+    rtune.report({**metrics, "rounds": rounds, "final": True, "fit_s": time.perf_counter() - started})
+
+
+def _make_trial_callback_base() -> type:
+    from ray.tune import Callback
+
+    return Callback
+
+
+class _TrialCallback:
+    """Driver-side: turns finished Ray Tune trials into TrialResults for the runner (MLflow)."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        base = _make_trial_callback_base()
+
+        class Impl(base):  # type: ignore[valid-type,misc]
+            def __init__(self, on_trial: OnTrial, metric: str, data: Dataset, store: Any) -> None:
+                self.on_trial, self.metric, self.data, self.store = on_trial, metric, data, store
+                self.results: list[TrialResult] = []
+                self.started: dict[str, float] = {}
+
+            def on_trial_start(self, iteration: int, trials: Any, trial: Any, **info: Any) -> None:
+                self.started[trial.trial_id] = time.perf_counter()
+
+            def on_trial_complete(self, iteration: int, trials: Any, trial: Any, **info: Any) -> None:
+                self._record(trial, "completed")
+
+            def on_trial_error(self, iteration: int, trials: Any, trial: Any, **info: Any) -> None:
+                self._record(trial, "failed")
+
+            def _record(self, trial: Any, status: str) -> None:
+                import ray
+
+                last = dict(trial.last_result or {})
+                final = bool(last.get("final"))
+                if status == "completed" and not final:
+                    status = "pruned"
+                model = None
+                if final:
+                    raw = ray.get(self.store.get.remote(trial.trial_id))
+                    if raw:
+                        model = Model.from_bytes(raw, {"schema": self.data.schema.to_dict(), "info": {}})
+                metrics = {k: float(v) for k, v in last.items()
+                           if k.startswith("valid_") and isinstance(v, (int, float))}
+                if model is not None:
+                    metrics = evaluate(model, self.data)
+                value = metrics.get(self.metric, float(last.get(self.metric, float("nan"))))
+                result = TrialResult(
+                    trial_id=trial.trial_id,
+                    number=len(self.results),
+                    params={k: _plain(v) for k, v in (trial.config or {}).items()},
+                    metric=float(value),
+                    metrics=metrics,
+                    seconds=time.perf_counter() - self.started.get(trial.trial_id, time.perf_counter()),
+                    rounds=int(last.get("rounds", 0)),
+                    status=status,
+                    model=model,
+                )
+                self.results.append(result)
+                self.on_trial(result)
+
+        return Impl(*args, **kwargs)
+
+
+def _ray_dim(dim: SearchDim) -> Any:
+    from ray import tune as rtune
+
+    if dim.kind == "choice":
+        return rtune.choice(list(dim.values or []))
+    low, high = float(dim.low or 0), float(dim.high or 0)
+    if dim.kind == "randint":
+        return rtune.randint(int(low), int(high))
+    if dim.kind == "loguniform":
+        return rtune.loguniform(low, high)
+    if dim.kind == "quniform":
+        q = float(dim.q or 1)
+        return rtune.uniform(low, high).quantized(q) if not q.is_integer() else rtune.sample_from(
+            lambda _spec, lo=low, hi=high, qq=q: quantize(np.random.uniform(lo, hi), qq)
+        )
+    return rtune.uniform(low, high)
+
+
+def _space_key(tune: TuneConfig, train: TrainConfig, data: Dataset) -> str:
+    payload = json.dumps([tune.model_dump(mode="json"), train.model_dump(mode="json"), data.n_rows], sort_keys=True)
+    return "tune-" + hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def _shards(data: Dataset, workers: int) -> list[Any]:
+    """Contiguous row shards of train and valid, one per worker, put once in the object store."""
+    import ray
+
+    def cut(n: int) -> list[slice]:
+        edges = np.linspace(0, n, workers + 1).astype(int)
+        return [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
+    out = []
+    for st, sv in zip(cut(len(data.x_train)), cut(len(data.x_valid)), strict=True):
+        out.append(ray.put((data.x_train.iloc[st], data.y_train[st], data.x_valid.iloc[sv], data.y_valid[sv])))
+    return out
+
+
+def _unwrap_data_error(exc: BaseException) -> BaseException:
+    from mlscale.errors import MlscaleError
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, MlscaleError):
+            return seen
+        cause = getattr(seen, "cause", None)
+        seen = cause if isinstance(cause, BaseException) else seen.__cause__
+    return EngineError(f"ray: batch inference failed ({_first_line(exc)})")
+
+
+def _first_line(exc: Any) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if hasattr(v, "item") else v
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -1,0 +1,163 @@
+"""Session fixtures: a real 2-node Ray cluster and a real MLflow server, both on 127.0.0.1.
+
+Each fixture stops only the processes it started (found by its own temp dir / port), never `ray stop`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _own_processes(markers: list[str]) -> list:
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            cmd = " ".join(proc.info["cmdline"] or [])
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        if proc.pid != os.getpid() and any(m in cmd for m in markers):
+            found.append(proc)
+    return found
+
+
+def _stop(procs: list, timeout: float = 10) -> None:
+    import psutil
+
+    everything = []
+    for p in procs:
+        try:
+            everything += [p, *p.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+    for p in everything:
+        try:
+            p.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(everything, timeout=timeout)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+
+
+@pytest.fixture(scope="session")
+def ray_auth_env():
+    """Token auth on, with a token of our own (the user's ~/.ray/auth_token is left alone)."""
+    tmp = Path(tempfile.mkdtemp(prefix="mls-auth-"))
+    token_file = tmp / "auth_token"
+    token_file.write_text(secrets.token_hex(32))
+    env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token_file)}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    yield env
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(ray_auth_env):
+    """A real 2-node cluster (1 CPU each): `ray start --head` plus a second `ray start --address`."""
+    temp_dir = tempfile.mkdtemp(prefix="mlsray-", dir="/tmp")
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "0"}
+    common = ["--num-cpus=1", "--disable-usage-stats", "--node-ip-address=127.0.0.1"]
+    ray_bin = str(BIN / "ray")
+    head = [ray_bin, "start", "--head", f"--port={port}", f"--temp-dir={temp_dir}", "--include-dashboard=false",
+            f"--ray-client-server-port={free_port()}", *common]
+    worker = [ray_bin, "start", f"--address={address}", *common]
+    try:
+        for cmd in (head, worker):
+            done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+            if done.returncode != 0:
+                raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}")
+        _wait_nodes(address, 2)
+        yield address
+    finally:
+        _stop(_own_processes([temp_dir, f"127.0.0.1:{port}", f"--gcs-address={address}"]))
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _wait_nodes(address: str, n: int, timeout: float = 60) -> None:
+    code = (
+        "import ray,sys; ray.init(address=sys.argv[1], logging_level='ERROR');"
+        "print(sum(1 for x in ray.nodes() if x['Alive']))"
+    )
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        out = subprocess.run([sys.executable, "-c", code, address], capture_output=True, text=True)
+        if out.stdout.strip() == str(n):
+            return
+        time.sleep(1)
+    raise RuntimeError(f"cluster at {address} did not reach {n} nodes")
+
+
+@pytest.fixture(scope="session")
+def mlflow_server():
+    """A real `mlflow server` (sqlite backend, temp artifact dir) on 127.0.0.1 and a free port."""
+    tmp = Path(tempfile.mkdtemp(prefix="mls-mlflow-"))
+    port = free_port()
+    cmd = [
+        str(BIN / "mlflow"), "server",
+        "--backend-store-uri", f"sqlite:///{tmp}/mlflow.db",
+        "--artifacts-destination", str(tmp / "artifacts"),
+        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+    ]  # fmt: skip
+    log = open(tmp / "server.log", "w")  # noqa: SIM115 - closed in teardown
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(uri + "/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"mlflow server did not start:\n{(tmp / 'server.log').read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield uri
+    finally:
+        import psutil
+
+        _stop([psutil.Process(proc.pid)])
+        log.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """Each run in its own directory with its own sqlite store (tracking env cleared)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return tmp_path

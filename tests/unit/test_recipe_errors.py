@@ -1,0 +1,451 @@
+"""Bad-input corpus: every broken recipe fails with one exact, one-line RecipeError.
+
+Expected messages use two placeholders, replaced per test:
+    {recipe}  the recipe file's path (tmp_path / "r.yaml")
+    {dir}     tmp_path
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import mlscale
+from mlscale import RecipeError
+
+BASE = "name: t\ndata: {source: sklearn, dataset: iris}\n"
+SPACE_OK = "space: {eta: {uniform: [0.1, 0.2]}}"
+
+
+@dataclass
+class Case:
+    text: str | None  # recipe YAML; None: the recipe file does not exist
+    expected: str
+    kwargs: dict[str, Any] = field(default_factory=dict)  # strings may hold {dir}
+    files: dict[str, str] = field(default_factory=dict)  # extra files (profiles) next to the recipe
+
+
+CASES: dict[str, Case] = {
+    # --- keys -------------------------------------------------------------------------------------
+    "unknown-top-level-key": Case(
+        BASE + "trian: {eta: 0.1}\n",
+        "{recipe}: unknown key trian (did you mean 'train'?)",
+    ),
+    "unknown-nested-key": Case(
+        BASE + "train: {num_boost_rounds: 5}\n",
+        "{recipe}: unknown key train.num_boost_rounds (did you mean 'num_boost_round'?)",
+    ),
+    "unknown-deep-key": Case(
+        "name: t\ndata: {source: sklearn, dataset: iris, split: {vaild: 0.2}}\n",
+        "{recipe}: unknown key data.split.vaild (did you mean 'valid'?)",
+    ),
+    "unknown-key-no-suggestion": Case(
+        BASE + "train: {banana: 1}\n",
+        "{recipe}: unknown key train.banana",
+    ),
+    "unknown-key-in-search-dim": Case(
+        BASE + "tune: {space: {eta: {kind: uniform, low: 0.1, high: 0.2, step: 1}}}\n",
+        "{recipe}: unknown key tune.space.eta.step",
+    ),
+    "missing-name": Case("data: {source: sklearn, dataset: iris}\n", "{recipe}: name is required"),
+    "missing-data": Case("name: t\n", "{recipe}: data is required"),
+    # --- types ------------------------------------------------------------------------------------
+    "wrong-type-int": Case(
+        BASE + "train: {max_depth: deep}\n",
+        "{recipe}: train.max_depth must be an int, got 'deep'",
+    ),
+    "wrong-type-int-from-float": Case(
+        BASE + "train: {num_boost_round: 10.5}\n",
+        "{recipe}: train.num_boost_round must be an int, got 10.5",
+    ),
+    "wrong-type-number": Case(
+        BASE + "train: {eta: fast}\n",
+        "{recipe}: train.eta must be a number, got 'fast'",
+    ),
+    "wrong-type-list": Case(
+        BASE + "train: {eval_metric: auc}\n",
+        "{recipe}: train.eval_metric must be a list, got 'auc'",
+    ),
+    "wrong-type-bool": Case(
+        BASE + "engine: {dashboard: maybe}\n",
+        "{recipe}: engine.dashboard must be true or false, got 'maybe'",
+    ),
+    "wrong-type-string": Case(
+        BASE + "mlflow: {tracking_uri: 5}\n",
+        "{recipe}: mlflow.tracking_uri must be a string, got 5",
+    ),
+    "section-not-a-mapping": Case(BASE + "train: 5\n", "{recipe}: train must be a mapping, got 5"),
+    "name-not-a-string": Case(
+        "name: 123\ndata: {source: sklearn, dataset: iris}\n",
+        "{recipe}: name must be a string, got 123",
+    ),
+    # --- ranges -----------------------------------------------------------------------------------
+    "eta-zero": Case(BASE + "train: {eta: 0}\n", "{recipe}: train.eta must be a number > 0.0, got 0"),
+    "eta-above-one": Case(
+        BASE + "train: {eta: 1.5}\n", "{recipe}: train.eta must be a number <= 1.0, got 1.5"
+    ),
+    "num-boost-round-zero": Case(
+        BASE + "train: {num_boost_round: 0}\n",
+        "{recipe}: train.num_boost_round must be an int >= 1, got 0",
+    ),
+    "max-depth-negative": Case(
+        BASE + "train: {max_depth: -1}\n",
+        "{recipe}: train.max_depth must be an int >= 0, got -1",
+    ),
+    "workers-zero": Case(
+        BASE + "engine: {workers: 0}\n",
+        "{recipe}: engine.workers must be an int >= 1, got 0",
+    ),
+    "synthetic-too-few-rows": Case(
+        "name: t\ndata: {source: synthetic, synthetic: {n_rows: 5}}\n",
+        "{recipe}: data.synthetic.n_rows must be an int >= 10, got 5",
+    ),
+    "split-valid-plus-test-ge-1": Case(
+        "name: t\ndata: {source: sklearn, dataset: iris, split: {valid: 0.5, test: 0.5}}\n",
+        "{recipe}: data.split: valid + test must be < 1, got 0.5 + 0.5",
+    ),
+    # --- choices ----------------------------------------------------------------------------------
+    "unknown-engine": Case(
+        BASE + "engine: {name: spark}\n",
+        "{recipe}: engine.name: unknown engine 'spark', expected one of local, ray",
+    ),
+    "unknown-source": Case(
+        "name: t\ndata: {source: json, path: x.json}\n",
+        "{recipe}: data.source must be one of csv, parquet, sklearn or synthetic, got json",
+    ),
+    "unknown-sklearn-dataset": Case(
+        "name: t\ndata: {source: sklearn, dataset: mnist}\n",
+        "{recipe}: data.dataset must be one of breast_cancer, wine, digits, diabetes or iris, got mnist",
+    ),
+    "unknown-task": Case(
+        BASE + "task: classification\n",
+        "{recipe}: task must be one of binary, multiclass or regression, got classification",
+    ),
+    "unknown-tune-mode": Case(
+        BASE + f"tune: {{mode: up, {SPACE_OK}}}\n",
+        "{recipe}: tune.mode must be one of min or max, got up",
+    ),
+    # --- search spaces ----------------------------------------------------------------------------
+    "loguniform-low-zero": Case(
+        BASE + "tune: {space: {eta: {loguniform: [0, 0.3]}}}\n",
+        "{recipe}: tune.space.eta: loguniform needs 0 < low < high, got low=0, high=0.3",
+    ),
+    "uniform-low-ge-high": Case(
+        BASE + "tune: {space: {subsample: {uniform: [1.0, 0.5]}}}\n",
+        "{recipe}: tune.space.subsample: uniform needs low < high, got low=1, high=0.5",
+    ),
+    "uniform-low-eq-high": Case(
+        BASE + "tune: {space: {subsample: {uniform: [0.5, 0.5]}}}\n",
+        "{recipe}: tune.space.subsample: uniform needs low < high, got low=0.5, high=0.5",
+    ),
+    "randint-non-integer": Case(
+        BASE + "tune: {space: {max_depth: {randint: [2.5, 8]}}}\n",
+        "{recipe}: tune.space.max_depth: randint needs integer bounds, got low=2.5, high=8",
+    ),
+    "unknown-search-kind": Case(
+        BASE + "tune: {space: {eta: {normal: [0, 1]}}}\n",
+        "{recipe}: tune.space.eta: unknown search kind 'normal', "
+        "expected one of randint, uniform, loguniform, choice, quniform",
+    ),
+    "quniform-missing-q-short-form": Case(
+        BASE + "tune: {space: {min_child_weight: {quniform: [1, 6]}}}\n",
+        "{recipe}: tune.space.min_child_weight: quniform needs [low, high, q], got [1, 6]",
+    ),
+    "quniform-missing-q-long-form": Case(
+        BASE + "tune: {space: {min_child_weight: {kind: quniform, low: 1, high: 6}}}\n",
+        "{recipe}: tune.space.min_child_weight: quniform needs q > 0, got q=None",
+    ),
+    "search-args-not-a-list": Case(
+        BASE + "tune: {space: {eta: {uniform: 0.1}}}\n",
+        "{recipe}: tune.space.eta: uniform needs a list, got 0.1",
+    ),
+    "search-args-wrong-length": Case(
+        BASE + "tune: {space: {eta: {uniform: [0.1]}}}\n",
+        "{recipe}: tune.space.eta: uniform needs [low, high], got [0.1]",
+    ),
+    "search-dim-scalar": Case(
+        BASE + "tune: {space: {eta: 0.1}}\n",
+        "{recipe}: tune.space.eta: must be a mapping like {uniform: [low, high]}, got 0.1",
+    ),
+    "search-long-form-missing-high": Case(
+        BASE + "tune: {space: {eta: {kind: uniform, low: 0.1}}}\n",
+        "{recipe}: tune.space.eta: uniform needs numeric low and high",
+    ),
+    "search-nan-bound": Case(
+        BASE + "tune: {space: {eta: {uniform: [.nan, 0.2]}}}\n",
+        "{recipe}: tune.space.eta: uniform needs numeric low and high",
+    ),
+    "choice-empty": Case(
+        BASE + "tune: {space: {eta: {choice: []}}}\n",
+        "{recipe}: tune.space.eta: choice needs a non-empty list of values",
+    ),
+    "space-empty": Case(BASE + "tune: {space: {}}\n", "{recipe}: tune.space: needs at least one parameter"),
+    # --- tune metric ------------------------------------------------------------------------------
+    "tune-metric-not-valid": Case(
+        BASE + f"tune: {{metric: test_auc, {SPACE_OK}}}\n",
+        "{recipe}: tune: metric must be a validation metric like valid_auc, got 'test_auc'",
+    ),
+    "asha-non-xgboost-metric": Case(
+        BASE + f"tune: {{metric: valid_f1, scheduler: asha, {SPACE_OK}}}\n",
+        "{recipe}: tune: asha needs a per-round xgboost metric "
+        "(auc, aucpr, error, logloss, mae, merror, mlogloss, rmse), got 'valid_f1'",
+    ),
+    # --- YAML and files ---------------------------------------------------------------------------
+    "yaml-syntax-error": Case(
+        "name: t\ndata: {source: sklearn}\n  bad: 1\n",
+        "{recipe}:3: invalid YAML: expected <block end>, but found '<block mapping start>'",
+    ),
+    "yaml-tab-indent": Case(
+        "name: t\ndata:\n\tsource: csv\n",
+        "{recipe}:3: invalid YAML: found character '\\t' that cannot start any token",
+    ),
+    "empty-file": Case("", "{recipe}: recipe is empty"),
+    "only-comments": Case("# nothing here\n", "{recipe}: recipe is empty"),
+    "top-level-list": Case("- a\n- b\n", "{recipe}: recipe must be a mapping at the top level, got list"),
+    "top-level-scalar": Case("hello\n", "{recipe}: recipe must be a mapping at the top level, got str"),
+    "missing-recipe-file": Case(None, "{recipe}: recipe file not found"),
+    "unknown-profile-file": Case(
+        BASE,
+        "{dir}/prod.yaml: profile file not found",
+        kwargs={"profiles": ["{dir}/prod.yaml"]},
+    ),
+    "profile-top-level-list": Case(
+        BASE,
+        "{dir}/prod.yaml: profile must be a mapping at the top level, got list",
+        kwargs={"profiles": ["{dir}/prod.yaml"]},
+        files={"prod.yaml": "- train\n"},
+    ),
+    "profile-bad-value": Case(
+        BASE,
+        "{recipe}: train.max_depth must be an int >= 0, got -3",
+        kwargs={"profiles": ["{dir}/prod.yaml"]},
+        files={"prod.yaml": "train: {max_depth: -3}\n"},
+    ),
+    # --- --set and engine= ------------------------------------------------------------------------
+    "set-without-equals": Case(
+        BASE,
+        "--set: expected KEY=VALUE with a dotted KEY like train.eta=0.1, got 'train.eta'",
+        kwargs={"overrides": ["train.eta"]},
+    ),
+    "set-empty-key": Case(
+        BASE,
+        "--set: expected KEY=VALUE with a dotted KEY like train.eta=0.1, got '=5'",
+        kwargs={"overrides": ["=5"]},
+    ),
+    "set-empty-path-part": Case(
+        BASE,
+        "--set: expected KEY=VALUE with a dotted KEY like train.eta=0.1, got 'train..eta=1'",
+        kwargs={"overrides": ["train..eta=1"]},
+    ),
+    "set-missing-nested-path": Case(
+        BASE,
+        "--set train.num_boost_rounds: train has no key 'num_boost_rounds' (did you mean 'num_boost_round'?)",
+        kwargs={"overrides": ["train.num_boost_rounds=5"]},
+    ),
+    "set-missing-top-level-path": Case(
+        BASE,
+        "--set tarin.eta: the recipe has no key 'tarin' (did you mean 'train'?)",
+        kwargs={"overrides": ["tarin.eta=1"]},
+    ),
+    "set-into-a-scalar": Case(
+        BASE,
+        "--set name.x: name is a str, not a section",
+        kwargs={"overrides": ["name.x=1"]},
+    ),
+    "set-bad-value": Case(
+        BASE,
+        "{recipe}: train.eta must be a number, got 'x'",
+        kwargs={"overrides": {"train.eta": "x"}},
+    ),
+    "set-breaks-cross-field-rule": Case(
+        BASE,
+        "{recipe}: data.split: valid + test must be < 1, got 0.9 + 0.15",
+        kwargs={"overrides": ["data.split.valid=0.9"]},
+    ),
+    "engine-argument-unknown": Case(
+        BASE,
+        "{recipe}: engine.name: unknown engine 'spark', expected one of local, ray",
+        kwargs={"engine": "spark"},
+    ),
+    # --- cross-field rules ------------------------------------------------------------------------
+    "csv-without-path": Case("name: t\ndata: {source: csv}\n", "{recipe}: data: source csv needs data.path"),
+    "parquet-without-path": Case(
+        "name: t\ndata: {source: parquet}\n", "{recipe}: data: source parquet needs data.path"
+    ),
+    "sklearn-without-dataset": Case(
+        "name: t\ndata: {source: sklearn}\n",
+        "{recipe}: data: source sklearn needs data.dataset "
+        "(one of breast_cancer, wine, digits, diabetes, iris)",
+    ),
+    "preprocess-without-colon": Case(
+        "name: t\ndata: {source: sklearn, dataset: iris, preprocess: mymodule}\n",
+        "{recipe}: data: preprocess must look like 'module:function', got 'mymodule'",
+    ),
+    "params-shadow-a-field": Case(
+        BASE + "train: {params: {eta: 0.1}}\n",
+        "{recipe}: train.params: eta is a train field: set train.eta instead of train.params",
+    ),
+    "objective-contradicts-task": Case(
+        BASE + "task: binary\ntrain: {params: {objective: 'reg:squarederror'}}\n",
+        "{recipe}: train.params.objective 'reg:squarederror' does not fit task binary",
+    ),
+    "objective-contradicts-regression": Case(
+        BASE + "task: regression\ntrain: {params: {objective: 'multi:softprob'}}\n",
+        "{recipe}: train.params.objective 'multi:softprob' does not fit task regression",
+    ),
+    "num-class-with-binary": Case(
+        BASE + "task: binary\ntrain: {params: {num_class: 3}}\n",
+        "{recipe}: train.params.num_class is a multiclass setting, but task is binary",
+    ),
+    "name-with-spaces": Case(
+        "name: my recipe\ndata: {source: sklearn, dataset: iris}\n",
+        "{recipe}: name must be letters, digits, '_', '.' or '-' (starting with a letter or digit), "
+        "got 'my recipe'",
+    ),
+    "name-starting-with-dash": Case(
+        "name: -x\ndata: {source: sklearn, dataset: iris}\n",
+        "{recipe}: name must be letters, digits, '_', '.' or '-' (starting with a letter or digit), got '-x'",
+    ),
+}
+
+
+def _fill(value: Any, recipe: Path, tmp_path: Path) -> Any:
+    if isinstance(value, str):
+        return value.replace("{recipe}", str(recipe)).replace("{dir}", str(tmp_path))
+    if isinstance(value, list):
+        return [_fill(v, recipe, tmp_path) for v in value]
+    if isinstance(value, dict):
+        return {k: _fill(v, recipe, tmp_path) for k, v in value.items()}
+    return value
+
+
+def _load(case: Case, tmp_path: Path) -> RecipeError:
+    recipe = tmp_path / "r.yaml"
+    if case.text is not None:
+        recipe.write_text(case.text, encoding="utf-8")
+    for name, text in case.files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    with pytest.raises(RecipeError) as info:
+        mlscale.load_recipe(recipe, **_fill(case.kwargs, recipe, tmp_path))
+    return info.value
+
+
+@pytest.mark.parametrize("case", list(CASES.values()), ids=list(CASES))
+def test_exact_message(case: Case, tmp_path: Path) -> None:
+    exc = _load(case, tmp_path)
+    assert str(exc) == _fill(case.expected, tmp_path / "r.yaml", tmp_path)
+    assert exc.message == str(exc)
+    assert exc.exit_code == 2
+
+
+@pytest.mark.parametrize("case", list(CASES.values()), ids=list(CASES))
+def test_message_is_one_line(case: Case, tmp_path: Path) -> None:
+    message = str(_load(case, tmp_path))
+    assert message.strip() == message
+    assert len(message.splitlines()) == 1
+    assert "\r" not in message and "\n" not in message
+    assert "pydantic" not in message.lower() and "Traceback" not in message
+
+
+YAML_ODDITIES: dict[str, tuple[str | bytes, str]] = {
+    "unclosed-quote": ("name: 't\ndata: {}\n", "{recipe}:3: invalid YAML: found unexpected end of stream"),
+    "undefined-alias": ("name: *nope\n", "{recipe}:1: invalid YAML: found undefined alias 'nope'"),
+    "python-tag-is-refused": (
+        "name: !!python/object/apply:os.system ['true']\n",
+        "{recipe}:1: invalid YAML: could not determine a constructor for the tag "
+        "'tag:yaml.org,2002:python/object/apply:os.system'",
+    ),
+    "not-utf-8": (
+        b"name: caf\xe9\n",
+        "{recipe}: cannot read recipe (UnicodeDecodeError: 'utf-8' codec can't decode byte 0xe9 "
+        "in position 9: invalid continuation byte)",
+    ),
+    # Weak messages (see the xfails below), still one line naming the file:
+    "unclosed-flow-sequence": ("name: t\ndata:\n  source: [sklearn\n", ""),
+    "multi-document": ("name: a\n---\nname: b\n", ""),
+}
+
+
+@pytest.mark.parametrize("name", list(YAML_ODDITIES))
+def test_yaml_failures(name: str, tmp_path: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    text, expected = YAML_ODDITIES[name]
+    if isinstance(text, bytes):
+        recipe.write_bytes(text)
+    else:
+        recipe.write_text(text, encoding="utf-8")
+    with pytest.raises(RecipeError) as info:
+        mlscale.load_recipe(recipe)
+    message = str(info.value)
+    assert message.startswith(f"{recipe}")
+    assert len(message.splitlines()) == 1
+    if expected:
+        assert message == _fill(expected, recipe, tmp_path)
+
+
+def test_validation_error_is_not_chained(tmp_path: Path) -> None:
+    """`from None`: the CLI's --verbose traceback shows mlscale's message, not pydantic's dump."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(BASE + "train: {eta: 0}\n")
+    with pytest.raises(RecipeError) as info:
+        mlscale.load_recipe(recipe)
+    assert info.value.__cause__ is None
+    assert info.value.__suppress_context__ is True
+
+
+def test_directory_as_recipe(tmp_path: Path) -> None:
+    with pytest.raises(RecipeError) as info:
+        mlscale.load_recipe(tmp_path)
+    assert str(info.value) == f"{tmp_path}: recipe file not found"
+
+
+# --- known problems, reported to the library owner; strict so a fix shows up as XPASS -> failure --------
+
+
+@pytest.mark.xfail(strict=True, reason="first pydantic error wins: a misspelt required key reads 'required'")
+def test_misspelt_required_key_suggests_the_name(tmp_path: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("nam: t\ndata: {source: sklearn, dataset: iris}\n")
+    with pytest.raises(RecipeError) as info:
+        mlscale.load_recipe(recipe)
+    assert str(info.value) == f"{recipe}: unknown key nam (did you mean 'name'?)"
+
+
+@pytest.mark.xfail(strict=True, reason="yaml.safe_load keeps the last of duplicate keys silently")
+def test_duplicate_keys_are_rejected(tmp_path: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(BASE + "train: {eta: 0.1}\ntrain: {max_depth: 3}\n")
+    with pytest.raises(RecipeError):
+        mlscale.load_recipe(recipe)
+
+
+@pytest.mark.xfail(strict=True, reason="literal_error strips every quote, including the user's value")
+def test_literal_error_keeps_apostrophes_in_the_value(tmp_path: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(BASE + "task: \"it's\"\n")
+    with pytest.raises(RecipeError) as info:
+        mlscale.load_recipe(recipe)
+    assert "it's" in str(info.value)
+
+
+@pytest.mark.xfail(strict=True, reason="read_yaml drops exc.context: 'invalid YAML: but found another document'")
+def test_multi_document_message_reads_as_a_sentence(tmp_path: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("name: a\n---\nname: b\n")
+    with pytest.raises(RecipeError) as info:
+        mlscale.load_recipe(recipe)
+    assert str(info.value) == (
+        f"{recipe}:2: invalid YAML: expected a single document in the stream, but found another document"
+    )
+
+
+@pytest.mark.xfail(strict=True, reason="problem_mark is at end of stream, one line past the file's last line")
+def test_unclosed_bracket_points_at_the_bracket(tmp_path: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("name: t\ndata:\n  source: [sklearn\n")
+    with pytest.raises(RecipeError) as info:
+        mlscale.load_recipe(recipe)
+    assert str(info.value).startswith(f"{recipe}:3: ")
