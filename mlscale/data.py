@@ -159,7 +159,7 @@ def _read_files(files: list[str], fmt: str, where: str) -> pd.DataFrame:
         frames.append(df)
     table = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     if len(table) == 0:
-        raise DataError(f"{where}: {files[0] if len(files) == 1 else 'the files'} have no rows")
+        raise DataError(f"{where}: {files[0] + ' has' if len(files) == 1 else 'the files have'} no rows")
     return table
 
 
@@ -271,7 +271,7 @@ def prepare(recipe: Recipe, table: pd.DataFrame | None = None, *, source: str = 
         raise DataError(f"{where}.target: column {target!r} has infinite values")
     if y_raw.nunique() < 2:
         raise DataError(
-            f"{where}.target: column {target!r} has a single value ({y_raw.iloc[0]!r}); "
+            f"{where}.target: column {target!r} has a single value ({_plain(y_raw.iloc[0])!r}); "
             "a model needs at least two"
         )
 
@@ -295,7 +295,7 @@ def prepare(recipe: Recipe, table: pd.DataFrame | None = None, *, source: str = 
         raise DataError(f"{where}.features: no feature columns left besides the target")
 
     declared = set(cfg.categorical or [])
-    for c in declared:
+    for c in cfg.categorical or []:
         if c not in features:
             raise DataError(f"{where}.categorical: column {c!r} is not a feature")
     categories: dict[str, list[Any]] = {}
@@ -378,9 +378,9 @@ def _split_indices(
         return train, valid, test
     idx = np.arange(n)
     stratify = y if task != "regression" else None
-    rest, test = (idx, idx[:0]) if split.test == 0 else _tts(idx, split.test, split.seed, stratify)
-    valid_share = split.valid / (1 - split.test)
-    train, valid = _tts(rest, valid_share, split.seed, None if stratify is None else y[rest])
+    n_test, n_valid = round(n * split.test), round(n * split.valid)  # counts, not float shares
+    rest, test = (idx, idx[:0]) if n_test == 0 else _tts(idx, n_test, split.seed, stratify)
+    train, valid = _tts(rest, max(1, n_valid), split.seed, None if stratify is None else y[rest])
     if len(train) < 2 or len(valid) < 1:
         raise DataError(f"{where}.split: too few rows ({n}) for the requested split")
     return train, valid, test

@@ -134,7 +134,7 @@ def _run_phases(
     total_started: float,
     source: str,
 ) -> RunResult:
-    tracker.log_params(recipe.model_dump(mode="json", exclude_none=True))
+    tracker.log_params(recipe.model_dump(mode="json"))
     tracker.log_text(recipe_yaml(_masked(recipe)), "recipe.yaml")
     tracker.log_metrics(
         {"rows_train": len(data.x_train), "rows_valid": len(data.x_valid), "rows_test": len(data.x_test)}

@@ -67,6 +67,13 @@ class RayEngine:
         import ray
 
         address = self.config.address
+        if not log.isEnabledFor(logging.DEBUG):  # Ray's chatter stays out of the terminal unless --verbose
+            os.environ.setdefault("RAY_DATA_LOG_LEVEL", "WARNING")
+            os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+            os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+            os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
+            for name in ("ray", "ray.data", "ray.tune", "ray.train"):
+                logging.getLogger(name).setLevel(logging.WARNING)
         if ray.is_initialized():  # a notebook's own connection: use it, never shut it down
             log.info("ray: using the existing Ray connection")
         else:
@@ -126,7 +133,10 @@ class RayEngine:
         where = address or "a new local instance"
         if "auth" in text.lower() or "token" in text.lower():
             return f"ray: cannot connect to {where}: {AUTH_HINT} ({text})"
-        return f"ray: cannot connect to {where} ({text}); check engine.address and that the cluster is up"
+        hint = "" if os.environ.get("RAY_AUTH_MODE") == "token" else f"; if {AUTH_HINT}"
+        return (
+            f"ray: cannot connect to {where} ({text}); check engine.address and that the cluster is up{hint}"
+        )
 
     def stop(self) -> None:
         if self._owns_connection:
@@ -188,13 +198,18 @@ class RayEngine:
         from ray.util.placement_group import placement_group, remove_placement_group
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-        bundle = {"CPU": cpus, **({"GPU": self.config.gpus_per_worker} if self.config.gpus_per_worker else {})}
+        bundle = {
+            "CPU": cpus,
+            **({"GPU": self.config.gpus_per_worker} if self.config.gpus_per_worker else {}),
+        }
         strategy = "STRICT_SPREAD" if workers <= len(self._node_cpus) else "SPREAD"
         pg = placement_group([bundle] * workers, strategy=strategy)
         try:
             ready, _ = ray.wait([pg.ready()], timeout=60)
             if not ready:
-                raise EngineError(f"ray: could not reserve {workers} x {bundle} within 60 s; is the cluster busy?")
+                raise EngineError(
+                    f"ray: could not reserve {workers} x {bundle} within 60 s; is the cluster busy?"
+                )
             actors = [
                 _XgbWorker.options(  # type: ignore[attr-defined]
                     num_cpus=cpus,
@@ -237,9 +252,16 @@ class RayEngine:
             remove_placement_group(pg)
         raw, history, rounds = results[0]["model"], results[0]["history"], results[0]["rounds"]
         model = Model.from_bytes(raw, {"schema": data.schema.to_dict(), "info": {"rounds": rounds}})
-        placement = [{"rank": r["rank"], "node": r["node"], "pid": r["pid"], "rows": r["rows"]} for r in results]
-        return TrainResult(model=model, history=history, rounds=rounds, placement=placement,
-                           details={"trainer": "actors", "workers": workers, "cpus_per_worker": cpus})
+        placement = [
+            {"rank": r["rank"], "node": r["node"], "pid": r["pid"], "rows": r["rows"]} for r in results
+        ]
+        return TrainResult(
+            model=model,
+            history=history,
+            rounds=rounds,
+            placement=placement,
+            details={"trainer": "actors", "workers": workers, "cpus_per_worker": cpus},
+        )
 
     def _train_ray_train(
         self, data: Dataset, train: TrainConfig, params: dict[str, Any], workers: int, cpus: float
@@ -254,8 +276,11 @@ class RayEngine:
         counter = _Counter.options(num_cpus=0).remote()  # type: ignore[attr-defined]
         storage = self.config.storage_path or str(STATE_DIR / "ray_train")
         if self._cluster and self._cluster.nodes > 1 and self.config.storage_path is None:
-            log.info("ray: multi-node Ray Train checkpoints go to %s; set engine.storage_path to shared storage "
-                     "when the nodes are separate machines", storage)
+            log.info(
+                "ray: multi-node Ray Train checkpoints go to %s; set engine.storage_path to shared storage "
+                "when the nodes are separate machines",
+                storage,
+            )
         trainer = XGBoostTrainer(
             _ray_train_loop,
             train_loop_config={
@@ -268,7 +293,10 @@ class RayEngine:
             },
             scaling_config=ScalingConfig(
                 num_workers=workers,
-                resources_per_worker={"CPU": cpus, **({"GPU": self.config.gpus_per_worker} if self.config.gpus_per_worker else {})},
+                resources_per_worker={
+                    "CPU": cpus,
+                    **({"GPU": self.config.gpus_per_worker} if self.config.gpus_per_worker else {}),
+                },
                 placement_strategy="SPREAD",
             ),
             run_config=RunConfig(
@@ -298,8 +326,12 @@ class RayEngine:
             rounds=int(result.metrics.get("rounds", booster.num_boosted_rounds())),
             placement=placement,
             failures=max(0, starts - 1),
-            details={"trainer": "ray_train", "workers": workers, "cpus_per_worker": cpus,
-                     "checkpoint": str(result.checkpoint.path)},
+            details={
+                "trainer": "ray_train",
+                "workers": workers,
+                "cpus_per_worker": cpus,
+                "checkpoint": str(result.checkpoint.path),
+            },
         )
 
     # -- tune --------------------------------------------------------------------------
@@ -317,14 +349,21 @@ class RayEngine:
         space = {name: _ray_dim(dim) for name, dim in tune.space.items()}
         store = _ModelStore.options(num_cpus=0).remote()  # type: ignore[attr-defined]
         if tune.algorithm == "tpe":
+            import optuna
             from ray.tune.search.optuna import OptunaSearch
+
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
 
             search: Any = ConcurrencyLimiter(OptunaSearch(seed=tune.seed), max_concurrent=concurrent)
         else:
             search = BasicVariantGenerator(random_state=tune.seed, max_concurrent=concurrent)
         scheduler = (
-            ASHAScheduler(time_attr="training_iteration", grace_period=tune.grace_period,
-                          max_t=train.num_boost_round, reduction_factor=3)
+            ASHAScheduler(
+                time_attr="training_iteration",
+                grace_period=tune.grace_period,
+                max_t=train.num_boost_round,
+                reduction_factor=3,
+            )
             if tune.scheduler == "asha"
             else None
         )
@@ -347,7 +386,9 @@ class RayEngine:
         name = f"{_space_key(tune, train, data)}"
         path = results_dir / name
         callback = _TrialCallback(on_trial, metric, data, store)
-        run_config = rtune.RunConfig(name=name, storage_path=str(results_dir), verbose=0, callbacks=[callback])
+        run_config = rtune.RunConfig(
+            name=name, storage_path=str(results_dir), verbose=0, callbacks=[callback]
+        )
         tuner = rtune.Tuner(
             trainable,
             param_space=space,
@@ -357,7 +398,7 @@ class RayEngine:
                 num_samples=tune.num_samples,
                 search_alg=search,
                 scheduler=scheduler,
-                max_concurrent_trials=concurrent,
+                max_concurrent_trials=None if tune.algorithm == "tpe" else concurrent,  # tpe: the limiter
                 reuse_actors=True,
             ),
             run_config=run_config,
@@ -370,17 +411,27 @@ class RayEngine:
         completed = [t for t in trials if t.status == "completed"]
         if not completed:
             errors = [r.error for r in grid if r.error]
-            raise EngineError(f"ray: no tuning trial completed ({_first_line(errors[0]) if errors else 'all pruned'})")
+            raise EngineError(
+                f"ray: no tuning trial completed ({_first_line(errors[0]) if errors else 'all pruned'})"
+            )
         best = (max if mode == "max" else min)(completed, key=lambda t: t.metric)
         best_model = best.model
         if best_model is None:
             raise EngineError(f"ray: the best trial's model ({best.trial_id}) was lost")
         ray.kill(store)
-        return TuneResult(trials=trials, best=best, best_model=best_model, metric=metric, mode=mode,
-                          details={"max_concurrent": concurrent, "cpus_per_trial": cpus_per_trial, "path": str(path)})
+        return TuneResult(
+            trials=trials,
+            best=best,
+            best_model=best_model,
+            metric=metric,
+            mode=mode,
+            details={"max_concurrent": concurrent, "cpus_per_trial": cpus_per_trial, "path": str(path)},
+        )
 
     # -- predict -----------------------------------------------------------------------
-    def predict(self, model: Model, predict: PredictConfig, *, data: Dataset | None, where: str) -> PredictResult:
+    def predict(
+        self, model: Model, predict: PredictConfig, *, data: Dataset | None, where: str
+    ) -> PredictResult:
         import ray.data
 
         started = time.perf_counter()
@@ -393,19 +444,32 @@ class RayEngine:
                 raise DataError(f"{where}.input: no input given and the recipe has no test split to predict")
             ds = ray.data.from_pandas(data.test_frame)
         else:
+            # Our own per-file read tasks with fractional CPUs: Ray Data's file listing wants a whole CPU,
+            # which actors holding CPUs on every node can starve forever (measured: a hang at 0 rows).
             files = resolve_files(predict.input, where=f"{where}.input")
-            fmt = file_format(files)
-            reader = ray.data.read_parquet if fmt == "parquet" else ray.data.read_csv
-            ds = reader(files, ray_remote_args={"num_cpus": 0.25})
+            ds = ray.data.from_items([{"path": f} for f in files]).map_batches(
+                _read_files,
+                fn_kwargs={"fmt": file_format(files), "batch_size": predict.batch_size},
+                batch_size=1,
+                num_cpus=0.25,
+                batch_format="pandas",
+            )
         ctx = ray.data.DataContext.get_current()
         ctx.execution_options.preserve_order = True  # same row order as the input, like `local`
+        ctx.enable_progress_bars = log.isEnabledFor(logging.DEBUG)
+        ctx.print_on_execution_start = log.isEnabledFor(logging.DEBUG)
         raw, meta = model.to_bytes()
         predicted = ds.map_batches(
             _Predictor,
-            fn_constructor_kwargs={"raw": raw, "meta": meta, "id_columns": list(predict.id_columns),
-                                   "nthread": max(1, int(min(node_cpus)))},
+            fn_constructor_kwargs={
+                "raw": raw,
+                "meta": meta,
+                "id_columns": list(predict.id_columns),
+                "nthread": max(1, int(min(node_cpus))),
+            },
             compute=ray.data.ActorPoolStrategy(size=pool),
             num_cpus=0.5,  # fractional: read tasks always find a CPU beside the actors
+            max_restarts=0,  # a rerun is cheap and the output is atomic; no restart of a stale model
             batch_size=predict.batch_size,
             batch_format="pandas",
         )
@@ -460,14 +524,22 @@ class _XgbWorkerImpl:
 
         x, y, xv, yv = shard
         nthread = int(params.get("nthread") or 1)
-        context = xgb.collective.CommunicatorContext(**tracker_args) if tracker_args else contextlib.nullcontext()
+        context = (
+            xgb.collective.CommunicatorContext(**tracker_args) if tracker_args else contextlib.nullcontext()
+        )
         with context:
-            dtrain = xgb.QuantileDMatrix(x, label=y, enable_categorical=True, nthread=nthread,
-                                         max_bin=int(params.get("max_bin", 256)))
+            dtrain = xgb.QuantileDMatrix(
+                x, label=y, enable_categorical=True, nthread=nthread, max_bin=int(params.get("max_bin", 256))
+            )
             dvalid = xgb.QuantileDMatrix(xv, label=yv, enable_categorical=True, nthread=nthread, ref=dtrain)
-            booster, history, done = fit(params, dtrain, dvalid, num_boost_round=rounds,
-                                         early_stopping_rounds=early_stopping_rounds,
-                                         with_train_curve=len(x) <= 250_000)
+            booster, history, done = fit(
+                params,
+                dtrain,
+                dvalid,
+                num_boost_round=rounds,
+                early_stopping_rounds=early_stopping_rounds,
+                with_train_curve=len(x) <= 250_000,
+            )
         return {
             "rank": rank,
             "node": _node_id(),
@@ -548,6 +620,15 @@ class _PredictorImpl:
         return out
 
 
+def _read_files(batch: pd.DataFrame, fmt: str, batch_size: int) -> Any:
+    """Ray Data UDF: stream one input file as pandas batches (a generator keeps memory bounded)."""
+    import pyarrow.dataset as pads
+
+    for path in batch["path"]:
+        for record_batch in pads.dataset(path, format=fmt).to_batches(batch_size=batch_size):
+            yield record_batch.to_pandas()
+
+
 def _lazy_remote(name: str, impl: type) -> Any:
     """Create the ray.remote class on first use so importing this module stays cheap."""
     cache: dict[str, Any] = {}
@@ -592,13 +673,22 @@ def _ray_train_loop(config: dict[str, Any]) -> None:
     ray.get(counter.started.remote(rank, _node_id(), os.getpid(), done))
     params = config["params"]
     nthread = int(params.get("nthread") or 1)
-    dtrain = xgb.QuantileDMatrix(frames["train"][0], label=frames["train"][1], enable_categorical=True,
-                                 nthread=nthread, max_bin=int(params.get("max_bin", 256)))
-    dvalid = xgb.QuantileDMatrix(frames["valid"][0], label=frames["valid"][1], enable_categorical=True,
-                                 nthread=nthread, ref=dtrain)
+    dtrain = xgb.QuantileDMatrix(
+        frames["train"][0],
+        label=frames["train"][1],
+        enable_categorical=True,
+        nthread=nthread,
+        max_bin=int(params.get("max_bin", 256)),
+    )
+    dvalid = xgb.QuantileDMatrix(
+        frames["valid"][0], label=frames["valid"][1], enable_categorical=True, nthread=nthread, ref=dtrain
+    )
     remaining = max(0, int(config["rounds"]) - done)
-    report = RayTrainReportCallback(frequency=int(config["report_every"]), checkpoint_at_end=True,
-                                    results_postprocessing_fn=lambda d: {**d, "rounds": done})
+    report = RayTrainReportCallback(
+        frequency=int(config["report_every"]),
+        checkpoint_at_end=True,
+        results_postprocessing_fn=lambda d: {**d, "rounds": done},
+    )
     history: dict[str, Any] = {}
     booster = xgb.train(
         params,
@@ -628,9 +718,12 @@ def _tune_trial(config: dict[str, Any], data: Any = None, settings: Any = None) 
     schema = FeatureSchema.from_dict(settings["schema"])
     train = TrainConfig.model_validate(settings["train"])
     params = xgb_params(train, schema, nthread=settings["nthread"], overrides=dict(config))
-    dtrain = xgb.QuantileDMatrix(x, label=y, enable_categorical=True, nthread=settings["nthread"],
-                                 max_bin=int(params["max_bin"]))
-    dvalid = xgb.QuantileDMatrix(xv, label=yv, enable_categorical=True, nthread=settings["nthread"], ref=dtrain)
+    dtrain = xgb.QuantileDMatrix(
+        x, label=y, enable_categorical=True, nthread=settings["nthread"], max_bin=int(params["max_bin"])
+    )
+    dvalid = xgb.QuantileDMatrix(
+        xv, label=yv, enable_categorical=True, nthread=settings["nthread"], ref=dtrain
+    )
     metric = settings["metric"]
     base = metric.removeprefix("valid_")
     callbacks = []
@@ -645,9 +738,15 @@ def _tune_trial(config: dict[str, Any], data: Any = None, settings: Any = None) 
 
         callbacks.append(_Report())
     started = time.perf_counter()
-    booster, _, rounds = fit(params, dtrain, dvalid, num_boost_round=train.num_boost_round,
-                             early_stopping_rounds=train.early_stopping_rounds, callbacks=callbacks,
-                             with_train_curve=False)
+    booster, _, rounds = fit(
+        params,
+        dtrain,
+        dvalid,
+        num_boost_round=train.num_boost_round,
+        early_stopping_rounds=train.early_stopping_rounds,
+        callbacks=callbacks,
+        with_train_curve=False,
+    )
     model = Model(booster, schema)
     from mlscale.metrics import compute, prefixed
 
@@ -696,8 +795,11 @@ class _TrialCallback:
                     raw = ray.get(self.store.get.remote(trial.trial_id))
                     if raw:
                         model = Model.from_bytes(raw, {"schema": self.data.schema.to_dict(), "info": {}})
-                metrics = {k: float(v) for k, v in last.items()
-                           if k.startswith("valid_") and isinstance(v, (int, float))}
+                metrics = {
+                    k: float(v)
+                    for k, v in last.items()
+                    if k.startswith("valid_") and isinstance(v, (int, float))
+                }
                 if model is not None:
                     metrics = evaluate(model, self.data)
                 value = metrics.get(self.metric, float(last.get(self.metric, float("nan"))))
@@ -730,14 +832,20 @@ def _ray_dim(dim: SearchDim) -> Any:
         return rtune.loguniform(low, high)
     if dim.kind == "quniform":
         q = float(dim.q or 1)
-        return rtune.uniform(low, high).quantized(q) if not q.is_integer() else rtune.sample_from(
-            lambda _spec, lo=low, hi=high, qq=q: quantize(np.random.uniform(lo, hi), qq)
+        return (
+            rtune.uniform(low, high).quantized(q)
+            if not q.is_integer()
+            else rtune.sample_from(
+                lambda _spec, lo=low, hi=high, qq=q: quantize(np.random.uniform(lo, hi), qq)
+            )
         )
     return rtune.uniform(low, high)
 
 
 def _space_key(tune: TuneConfig, train: TrainConfig, data: Dataset) -> str:
-    payload = json.dumps([tune.model_dump(mode="json"), train.model_dump(mode="json"), data.n_rows], sort_keys=True)
+    payload = json.dumps(
+        [tune.model_dump(mode="json"), train.model_dump(mode="json"), data.n_rows], sort_keys=True
+    )
     return "tune-" + hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
@@ -751,7 +859,9 @@ def _shards(data: Dataset, workers: int) -> list[Any]:
 
     out = []
     for st, sv in zip(cut(len(data.x_train)), cut(len(data.x_valid)), strict=True):
-        out.append(ray.put((data.x_train.iloc[st], data.y_train[st], data.x_valid.iloc[sv], data.y_valid[sv])))
+        out.append(
+            ray.put((data.x_train.iloc[st], data.y_train[st], data.x_valid.iloc[sv], data.y_valid[sv]))
+        )
     return out
 
 

@@ -23,6 +23,23 @@ from mlscale.errors import RecipeError
 from mlscale.recipe.schema import Recipe
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """safe_load that refuses duplicate keys instead of silently keeping the last one."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
 def read_yaml(path: str | Path, *, what: str = "recipe") -> dict[str, Any]:
     """Read one YAML mapping, turning every failure into a one-line RecipeError."""
     p = Path(path)
@@ -33,11 +50,13 @@ def read_yaml(path: str | Path, *, what: str = "recipe") -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise RecipeError(f"{path}: cannot read {what} ({exc.__class__.__name__}: {exc})") from exc
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
+        if mark is not None and exc.context_mark is not None and mark.line >= len(text.splitlines()):
+            mark = exc.context_mark  # an unclosed bracket: point at where it opened, not past the end
         where = f":{mark.line + 1}" if mark is not None else ""
-        problem = exc.problem or str(exc).splitlines()[0]
+        problem = " ".join(p for p in (exc.context, exc.problem) if p) or str(exc).splitlines()[0]
         raise RecipeError(f"{path}{where}: invalid YAML: {problem}") from exc
     except yaml.YAMLError as exc:
         raise RecipeError(f"{path}: invalid YAML: {str(exc).splitlines()[0]}") from exc
@@ -182,7 +201,8 @@ def _kind_word(annotation: Any) -> str:
 def format_validation_error(exc: ValidationError) -> str:
     """The first error of a pydantic ValidationError, as 'dotted.path message, got value'."""
     errors = exc.errors(include_url=False)
-    err = errors[0]
+    # A misspelt key shows up twice (unknown + required): the unknown one says what to fix.
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
     path = ".".join(str(p) for p in loc)
     kind = err["type"]
@@ -221,7 +241,8 @@ def format_validation_error(exc: ValidationError) -> str:
     if kind in simple:
         return f"{path} {simple[kind]}, got {got}"
     if kind == "literal_error":
-        return f"{path} must be one of {ctx.get('expected', '')}, got {got}".replace("'", "")
+        expected = str(ctx.get("expected", "")).replace("'", "")
+        return f"{path} must be one of {expected}, got {got}"
     if kind == "string_pattern_mismatch":
         return f"{path} must be letters, digits, '_', '.' or '-' (starting with a letter or digit), got {got}"
     message = str(ctx.get("error", err["msg"])) if kind == "value_error" else err["msg"]
@@ -245,4 +266,4 @@ def recipe_hash(recipe: Recipe) -> str:
 
 
 def recipe_yaml(recipe: Recipe) -> str:
-    return yaml.safe_dump(recipe.model_dump(mode="json", exclude_none=True), sort_keys=False)
+    return yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False)
