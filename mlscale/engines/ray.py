@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -855,7 +856,7 @@ def _shards(data: Dataset, workers: int) -> list[Any]:
 
     def cut(n: int) -> list[slice]:
         edges = np.linspace(0, n, workers + 1).astype(int)
-        return [slice(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+        return [slice(a, b) for a, b in itertools.pairwise(edges)]
 
     out = []
     for st, sv in zip(cut(len(data.x_train)), cut(len(data.x_valid)), strict=True):

@@ -425,13 +425,15 @@ def test_duplicate_keys_are_rejected(tmp_path: Path) -> None:
 @pytest.mark.xfail(strict=True, reason="literal_error strips every quote, including the user's value")
 def test_literal_error_keeps_apostrophes_in_the_value(tmp_path: Path) -> None:
     recipe = tmp_path / "r.yaml"
-    recipe.write_text(BASE + "task: \"it's\"\n")
+    recipe.write_text(BASE + 'task: "it\'s"\n')
     with pytest.raises(RecipeError) as info:
         mlscale.load_recipe(recipe)
     assert "it's" in str(info.value)
 
 
-@pytest.mark.xfail(strict=True, reason="read_yaml drops exc.context: 'invalid YAML: but found another document'")
+@pytest.mark.xfail(
+    strict=True, reason="read_yaml drops exc.context: 'invalid YAML: but found another document'"
+)
 def test_multi_document_message_reads_as_a_sentence(tmp_path: Path) -> None:
     recipe = tmp_path / "r.yaml"
     recipe.write_text("name: a\n---\nname: b\n")
