@@ -378,9 +378,11 @@ def _split_indices(
         return train, valid, test
     idx = np.arange(n)
     stratify = y if task != "regression" else None
-    n_test, n_valid = round(n * split.test), round(n * split.valid)  # counts, not float shares
+    n_test, n_valid = round(n * split.test), max(1, round(n * split.valid))  # counts, not float shares
+    if n - n_test - n_valid < 2:
+        raise DataError(f"{where}.split: too few rows ({n}) for the requested split")
     rest, test = (idx, idx[:0]) if n_test == 0 else _tts(idx, n_test, split.seed, stratify)
-    train, valid = _tts(rest, max(1, n_valid), split.seed, None if stratify is None else y[rest])
+    train, valid = _tts(rest, n_valid, split.seed, None if stratify is None else y[rest])
     if len(train) < 2 or len(valid) < 1:
         raise DataError(f"{where}.split: too few rows ({n}) for the requested split")
     return train, valid, test
@@ -419,6 +421,12 @@ def iter_input_batches(path: str, *, batch_size: int, where: str) -> tuple[Any, 
             raise DataError(f"{where}: cannot read {path} ({_first_line(exc)})") from exc
 
     return ds.schema, batches()
+
+
+def input_columns(path: str, *, where: str) -> list[str]:
+    """Column names of a predict input, read from its schema only (no rows)."""
+    schema, _ = iter_input_batches(path, batch_size=1, where=where)
+    return [str(name) for name in schema.names]
 
 
 def _first_line(exc: BaseException) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Iterable, Mapping
@@ -19,10 +20,10 @@ from typing import Any
 import numpy as np
 
 from mlscale import tracking
-from mlscale.data import Dataset, prepare, resolve_files
+from mlscale.data import Dataset, input_columns, prepare
 from mlscale.engines import get_engine
 from mlscale.engines.base import ClusterInfo, TrialResult, TuneResult
-from mlscale.errors import MlscaleError, RecipeError
+from mlscale.errors import DataError, MlscaleError, RecipeError
 from mlscale.model import Model
 from mlscale.recipe import Recipe, load_recipe, recipe_hash, recipe_yaml
 from mlscale.training import evaluate
@@ -88,7 +89,7 @@ def run(
 
     with timer.phase("load"):
         data = prepare(recipe, source=source)
-        external_model = _preflight_predict(recipe, uri, source)
+        external_model = _preflight_predict(recipe, uri, source, data)
     for note in data.notes:
         log.info(note)
 
@@ -108,9 +109,18 @@ def run(
             "task": data.schema.task,
             "task.inferred": str(data.task_inferred).lower(),
         }
-        run_id = tracker.start(run_name=recipe.mlflow.run_name, tags=tags)
+        previous = tracker.find_interrupted(tags["recipe.hash"]) if resume else None
+        if resume and previous is None:
+            raise RecipeError(
+                f"{source}: --resume: no interrupted run of this recipe in experiment {tracker.experiment!r}"
+            )
+        run_id = tracker.start(run_name=recipe.mlflow.run_name, tags=tags, run_id=previous)
+        if previous:
+            log.info("resuming mlflow run %s", previous)
         log.info("mlflow run %s (%s)", run_id, tracking.mask_uri(uri))
-        return _run_phases(recipe, data, eng, tracker, cluster, timer, external_model, total_started, source)
+        return _run_phases(
+            recipe, data, eng, tracker, cluster, timer, external_model, total_started, source, resume
+        )
     except KeyboardInterrupt:
         if tracker is not None:
             tracker.finish("KILLED", error="interrupted (SIGINT)")
@@ -133,6 +143,7 @@ def _run_phases(
     external_model: Model | None,
     total_started: float,
     source: str,
+    resume: bool = False,
 ) -> RunResult:
     tracker.log_params(recipe.model_dump(mode="json"))
     tracker.log_text(recipe_yaml(_masked(recipe)), "recipe.yaml")
@@ -165,8 +176,18 @@ def _run_phases(
                 trial.seconds,
             )
 
+        state_dir = tune_state_dir(recipe, eng.name)
+        if not resume:
+            shutil.rmtree(state_dir, ignore_errors=True)
         with timer.phase("tune"):
-            tune_result = eng.tune(data, recipe.train, recipe.tune, on_trial=on_trial)
+            tune_result = eng.tune(
+                data,
+                recipe.train,
+                recipe.tune,
+                on_trial=on_trial,
+                state_dir=state_dir,
+                resume=resume,
+            )
         extra.update({f"baseline_{k}": v for k, v in metrics.items()})
         model = tune_result.best_model
         metrics = evaluate(model, data)
@@ -231,16 +252,39 @@ def _run_phases(
     )
 
 
-def _preflight_predict(recipe: Recipe, uri: str, source: str) -> Model | None:
-    """Fail before training on a predict section that cannot work: missing input or model."""
+def tune_state_dir(recipe: Recipe, engine: str) -> Path:
+    """Where a recipe's tuning state lives between an interrupted run and `--resume`.
+
+    Keyed by the recipe's hash: any change to the recipe starts a fresh study. A fresh run
+    (without --resume) clears it.
+    """
+    home = Path(os.environ.get("MLSCALE_HOME", Path.home() / ".mlscale"))
+    return home / "tune" / f"{recipe.name}-{recipe_hash(recipe)}-{engine}"
+
+
+def _preflight_predict(recipe: Recipe, uri: str, source: str, data: Dataset | None = None) -> Model | None:
+    """Fail before training on a predict section that cannot work: missing input, columns or model."""
     p = recipe.predict
     if p is None:
         return None
-    if p.input is not None:
-        resolve_files(p.input, where=f"{source}: predict.input")
+    model = None
     if p.model is not None:
-        return tracking.load_model(p.model, tracking_uri=uri, where=f"{source}: predict.model")
-    return None
+        model = tracking.load_model(p.model, tracking_uri=uri, where=f"{source}: predict.model")
+    if p.input is not None:
+        columns = input_columns(p.input, where=f"{source}: predict.input")
+    elif data is not None:
+        columns = [str(c) for c in data.test_frame.columns]
+    else:
+        return model
+    features = model.schema.features if model is not None else (data.schema.features if data else [])
+    for key, wanted in (("id_columns", p.id_columns), ("input", features)):
+        missing = [c for c in wanted if c not in columns]
+        if missing:
+            what = "id column" if key == "id_columns" else "feature column"
+            raise DataError(
+                f"{source}: predict.{key}: {what}(s) {', '.join(map(repr, missing))} not in the predict input"
+            )
+    return model
 
 
 def _plots(

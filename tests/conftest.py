@@ -5,6 +5,7 @@ Each fixture stops only the processes it started (found by its own temp dir / po
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -52,16 +53,12 @@ def _stop(procs: list, timeout: float = 10) -> None:
         except psutil.NoSuchProcess:
             continue
     for p in everything:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             p.terminate()
-        except psutil.NoSuchProcess:
-            pass
     _, alive = psutil.wait_procs(everything, timeout=timeout)
     for p in alive:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             p.kill()
-        except psutil.NoSuchProcess:
-            pass
 
 
 @pytest.fixture(scope="session")
@@ -91,8 +88,16 @@ def ray_cluster(ray_auth_env):
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "0"}
     common = ["--num-cpus=1", "--disable-usage-stats", "--node-ip-address=127.0.0.1"]
     ray_bin = str(BIN / "ray")
-    head = [ray_bin, "start", "--head", f"--port={port}", f"--temp-dir={temp_dir}", "--include-dashboard=false",
-            f"--ray-client-server-port={free_port()}", *common]
+    head = [
+        ray_bin,
+        "start",
+        "--head",
+        f"--port={port}",
+        f"--temp-dir={temp_dir}",
+        "--include-dashboard=false",
+        f"--ray-client-server-port={free_port()}",
+        *common,
+    ]
     worker = [ray_bin, "start", f"--address={address}", *common]
     try:
         for cmd in (head, worker):
@@ -144,7 +149,9 @@ def mlflow_server():
             except OSError:
                 pass
             if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError(f"mlflow server did not start:\n{(tmp / 'server.log').read_text()[-3000:]}")
+                raise RuntimeError(
+                    f"mlflow server did not start:\n{(tmp / 'server.log').read_text()[-3000:]}"
+                )
             time.sleep(0.5)
         yield uri
     finally:

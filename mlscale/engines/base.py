@@ -93,7 +93,14 @@ class Engine(Protocol):
     def train(self, data: Dataset, train: TrainConfig) -> TrainResult: ...
 
     def tune(
-        self, data: Dataset, train: TrainConfig, tune: TuneConfig, *, on_trial: OnTrial
+        self,
+        data: Dataset,
+        train: TrainConfig,
+        tune: TuneConfig,
+        *,
+        on_trial: OnTrial,
+        state_dir: Path,
+        resume: bool = False,
     ) -> TuneResult: ...
 
     def predict(

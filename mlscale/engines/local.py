@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 from mlscale.data import Dataset
@@ -68,7 +69,17 @@ class LocalEngine:
         )
 
     # -- tune --------------------------------------------------------------------------
-    def tune(self, data: Dataset, train: TrainConfig, tune: TuneConfig, *, on_trial: OnTrial) -> TuneResult:
+    def tune(
+        self,
+        data: Dataset,
+        train: TrainConfig,
+        tune: TuneConfig,
+        *,
+        on_trial: OnTrial,
+        state_dir: Path,
+        resume: bool = False,
+    ) -> TuneResult:
+        """Optuna study kept in `state_dir` (sqlite + trial models) so `--resume` runs only missing trials."""
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -86,17 +97,49 @@ class LocalEngine:
             if tune.scheduler == "asha"
             else optuna.pruners.NopPruner()
         )
+        state_dir.mkdir(parents=True, exist_ok=True)
         study = optuna.create_study(
-            direction="maximize" if mode == "max" else "minimize", sampler=sampler, pruner=pruner
+            study_name="mlscale",
+            storage=f"sqlite:///{state_dir / 'optuna.db'}",
+            load_if_exists=resume,
+            direction="maximize" if mode == "max" else "minimize",
+            sampler=sampler,
+            pruner=pruner,
         )
+        trials: list[TrialResult] = []
+        models: dict[int, Model] = {}
+        for old in study.trials:  # a resumed study: report what is done, retire what was cut off
+            if old.state == optuna.trial.TrialState.RUNNING:
+                study._storage.set_trial_state_values(old._trial_id, optuna.trial.TrialState.FAIL)
+                continue
+            if old.state not in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED):
+                continue
+            saved = state_dir / f"trial_{old.number:03d}"
+            model = Model.load(saved) if (saved / "model.ubj").is_file() else None
+            done = TrialResult(
+                trial_id=f"trial_{old.number:03d}",
+                number=old.number,
+                params=dict(old.params),
+                metric=float(old.value if old.value is not None else float("nan")),
+                metrics=dict(old.user_attrs.get("metrics", {})),
+                seconds=float(old.user_attrs.get("seconds", 0.0)),
+                rounds=int(old.user_attrs.get("rounds", 0)),
+                status="completed" if old.state == optuna.trial.TrialState.COMPLETE else "pruned",
+                model=model,
+            )
+            trials.append(done)
+            if model is not None and done.status == "completed":
+                models[old.number] = model
+            on_trial(done)
+        missing = max(0, tune.num_samples - len(trials))
+        if resume:
+            log.info("tune: resuming, %d trial(s) done, %d to run", len(trials), missing)
         base_params = xgb_params(train, data.schema, nthread=self.nthread)
         shared = (
             None
             if "max_bin" in tune.space
             else dmatrices(data, nthread=self.nthread, max_bin=base_params["max_bin"])
         )
-        trials: list[TrialResult] = []
-        models: dict[int, Model] = {}
 
         def objective(trial: optuna.Trial) -> float:
             sampled = {name: _suggest(trial, name, dim) for name, dim in tune.space.items()}
@@ -135,6 +178,11 @@ class LocalEngine:
                 status="pruned" if pruned else "completed",
                 model=model,
             )
+            trial.set_user_attr("metrics", metrics)
+            trial.set_user_attr("seconds", result.seconds)
+            trial.set_user_attr("rounds", rounds)
+            if not pruned:
+                model.save(state_dir / result.trial_id)
             trials.append(result)
             on_trial(result)
             if pruned:
@@ -142,12 +190,20 @@ class LocalEngine:
             models[trial.number] = model
             return float(value)
 
-        study.optimize(objective, n_trials=tune.num_samples, gc_after_trial=False)
+        if missing:
+            study.optimize(objective, n_trials=missing, gc_after_trial=False)
         completed = [t for t in trials if t.status == "completed"]
         if not completed:
             raise RuntimeError("every tuning trial was pruned; lower tune.grace_period or disable asha")
         best = (max if mode == "max" else min)(completed, key=lambda t: t.metric)
-        return TuneResult(trials=trials, best=best, best_model=models[best.number], metric=metric, mode=mode)
+        return TuneResult(
+            trials=trials,
+            best=best,
+            best_model=models[best.number],
+            metric=metric,
+            mode=mode,
+            details={"state_dir": str(state_dir)},
+        )
 
     # -- predict -----------------------------------------------------------------------
     def predict(

@@ -336,7 +336,16 @@ class RayEngine:
         )
 
     # -- tune --------------------------------------------------------------------------
-    def tune(self, data: Dataset, train: TrainConfig, tune: TuneConfig, *, on_trial: OnTrial) -> TuneResult:
+    def tune(
+        self,
+        data: Dataset,
+        train: TrainConfig,
+        tune: TuneConfig,
+        *,
+        on_trial: OnTrial,
+        state_dir: Path,
+        resume: bool = False,
+    ) -> TuneResult:
         import ray
         from ray import tune as rtune
         from ray.tune.schedulers import ASHAScheduler
@@ -383,32 +392,55 @@ class RayEngine:
             ),
             {"cpu": cpus_per_trial},
         )
-        results_dir = STATE_DIR / "ray_tune"
-        name = f"{_space_key(tune, train, data)}"
-        path = results_dir / name
-        callback = _TrialCallback(on_trial, metric, data, store)
-        run_config = rtune.RunConfig(
-            name=name, storage_path=str(results_dir), verbose=0, callbacks=[callback]
-        )
-        tuner = rtune.Tuner(
-            trainable,
-            param_space=space,
-            tune_config=rtune.TuneConfig(
-                metric=metric,
-                mode=mode,
-                num_samples=tune.num_samples,
-                search_alg=search,
-                scheduler=scheduler,
-                max_concurrent_trials=None if tune.algorithm == "tpe" else concurrent,  # tpe: the limiter
-                reuse_actors=True,
-            ),
-            run_config=run_config,
-        )
+        state_dir.mkdir(parents=True, exist_ok=True)
+        path = state_dir / "ray"
+        callback = _TrialCallback(on_trial, metric, data, store, state_dir)
+        if resume and rtune.Tuner.can_restore(str(path)):
+            log.info("tune: restoring the interrupted Ray Tune experiment at %s", path)
+            tuner = rtune.Tuner.restore(str(path), trainable, resume_unfinished=True, restart_errored=True)
+        else:
+            run_config = rtune.RunConfig(
+                name="ray", storage_path=str(state_dir), verbose=0, callbacks=[callback]
+            )
+            tuner = rtune.Tuner(
+                trainable,
+                param_space=space,
+                tune_config=rtune.TuneConfig(
+                    metric=metric,
+                    mode=mode,
+                    num_samples=tune.num_samples,
+                    search_alg=search,
+                    scheduler=scheduler,
+                    max_concurrent_trials=None if tune.algorithm == "tpe" else concurrent,  # tpe: the limiter
+                    reuse_actors=True,
+                ),
+                run_config=run_config,
+            )
         try:
             grid = tuner.fit()
         except Exception as exc:
             raise EngineError(f"ray: tuning failed ({_first_line(exc)})") from exc
         trials = callback.results
+        seen = {t.trial_id for t in trials}
+        for r in grid:  # trials finished before an interruption (restored), logged now
+            trial_id = str(r.metrics.get("trial_id", "")) if r.metrics else ""
+            if not trial_id or trial_id in seen:
+                continue
+            saved = state_dir / "models" / trial_id
+            model = Model.load(saved) if (saved / "model.ubj").is_file() else None
+            done = TrialResult(
+                trial_id=trial_id,
+                number=len(trials),
+                params={k: _plain(v) for k, v in (r.config or {}).items()},
+                metric=float(r.metrics.get(metric, float("nan"))),
+                metrics={k: float(v) for k, v in r.metrics.items() if k.startswith("valid_")},
+                seconds=float(r.metrics.get("fit_s", 0.0)),
+                rounds=int(r.metrics.get("rounds", 0)),
+                status="completed" if r.metrics.get("final") else ("failed" if r.error else "pruned"),
+                model=model,
+            )
+            trials.append(done)
+            on_trial(done)
         completed = [t for t in trials if t.status == "completed"]
         if not completed:
             errors = [r.error for r in grid if r.error]
@@ -763,6 +795,10 @@ def _make_trial_callback_base() -> type:
     return Callback
 
 
+def _null_callback() -> Any:
+    return _make_trial_callback_base()()
+
+
 class _TrialCallback:
     """Driver-side: turns finished Ray Tune trials into TrialResults for the runner (MLflow)."""
 
@@ -770,10 +806,18 @@ class _TrialCallback:
         base = _make_trial_callback_base()
 
         class Impl(base):  # type: ignore[valid-type,misc]
-            def __init__(self, on_trial: OnTrial, metric: str, data: Dataset, store: Any) -> None:
+            def __init__(
+                self, on_trial: OnTrial, metric: str, data: Dataset, store: Any, state_dir: Path
+            ) -> None:
                 self.on_trial, self.metric, self.data, self.store = on_trial, metric, data, store
+                self.state_dir = state_dir
                 self.results: list[TrialResult] = []
                 self.started: dict[str, float] = {}
+
+            def __reduce__(self) -> Any:
+                # Tune pickles its callbacks into the experiment state; a restored experiment gets a
+                # no-op one (the runner's live MLflow logger cannot travel), and logs from the grid.
+                return (_null_callback, ())
 
             def on_trial_start(self, iteration: int, trials: Any, trial: Any, **info: Any) -> None:
                 self.started[trial.trial_id] = time.perf_counter()
@@ -796,6 +840,7 @@ class _TrialCallback:
                     raw = ray.get(self.store.get.remote(trial.trial_id))
                     if raw:
                         model = Model.from_bytes(raw, {"schema": self.data.schema.to_dict(), "info": {}})
+                        model.save(self.state_dir / "models" / trial.trial_id)  # survives a killed driver
                 metrics = {
                     k: float(v)
                     for k, v in last.items()

@@ -353,7 +353,10 @@ def test_message_is_one_line(case: Case, tmp_path: Path) -> None:
 
 
 YAML_ODDITIES: dict[str, tuple[str | bytes, str]] = {
-    "unclosed-quote": ("name: 't\ndata: {}\n", "{recipe}:1: invalid YAML: while scanning a quoted scalar found unexpected end of stream"),
+    "unclosed-quote": (
+        "name: 't\ndata: {}\n",
+        "{recipe}:1: invalid YAML: while scanning a quoted scalar found unexpected end of stream",
+    ),
     "undefined-alias": ("name: *nope\n", "{recipe}:1: invalid YAML: found undefined alias 'nope'"),
     "python-tag-is-refused": (
         "name: !!python/object/apply:os.system ['true']\n",
@@ -432,7 +435,8 @@ def test_literal_error_keeps_apostrophes_in_the_value(tmp_path: Path) -> None:
 
 
 @pytest.mark.xfail(
-    strict=True, reason="read_yaml drops exc.context: 'invalid YAML: but found another document'"
+    strict=True,
+    reason="read_yaml joins context and problem with a space: 'in the stream but found another document'",
 )
 def test_multi_document_message_reads_as_a_sentence(tmp_path: Path) -> None:
     recipe = tmp_path / "r.yaml"

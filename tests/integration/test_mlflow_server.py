@@ -1,0 +1,146 @@
+"""Runs logged through a real `mlflow server`, read back with MlflowClient, models reloaded with pyfunc."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+import mlscale
+from mlscale.errors import TrackingError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def server_env(mlflow_server, monkeypatch, workdir):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    return mlflow_server
+
+
+def _client(uri):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(uri)
+
+
+def test_run_is_logged_with_metrics_timings_children_and_model(server_env):
+    result = mlscale.run(
+        ROOT / "recipes/breast_cancer.yaml", overrides={"tune.num_samples": 3, "train.num_boost_round": 50}
+    )
+    assert result.tracking_uri == server_env
+    client = _client(server_env)
+    exp = client.get_experiment_by_name("breast_cancer")
+    runs = client.search_runs([exp.experiment_id], filter_string=f"attributes.run_id = '{result.run_id}'")
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.info.status == "FINISHED"
+    for key in ("time_load_s", "time_train_s", "time_tune_s", "time_predict_s", "time_total_s", "test_auc"):
+        assert key in run.data.metrics, key
+    assert run.data.metrics["test_auc"] >= 0.95
+    assert run.data.tags["engine"] == "local"
+    assert run.data.tags["version.xgboost"]
+    assert run.data.params["train.num_boost_round"] == "50"
+    children = client.search_runs(
+        [exp.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{result.run_id}'"
+    )
+    assert len(children) == 3
+    assert all("valid_logloss" in c.data.metrics for c in children)
+    artifacts = {a.path for a in client.list_artifacts(result.run_id)}
+    assert {"recipe.yaml", "plots"} <= artifacts
+
+    import mlflow
+
+    pyfunc = mlflow.pyfunc.load_model(f"runs:/{result.run_id}/model")
+    written = pd.read_parquet(result.output_path)
+    test_rows = pd.read_parquet(result.output_path)  # ids only; the features come from the run's test split
+    assert len(written) == len(test_rows)
+    from mlscale.data import prepare
+
+    data = prepare(result.recipe, source="test")
+    predicted = pyfunc.predict(data.test_frame[data.schema.features])
+    np.testing.assert_allclose(
+        predicted["probability"].to_numpy(), written["probability"].to_numpy(), rtol=1e-6
+    )
+
+
+def test_categorical_model_roundtrips_through_pyfunc(server_env, workdir):
+    rng = np.random.default_rng(0)
+    n = 600
+    colour = rng.choice(["red", "green", "blue"], n)
+    x = rng.normal(size=n)
+    y = ((colour == "red") ^ (x > 0.3)).astype(int)
+    frame = pd.DataFrame({"row_id": range(n), "x": x, "colour": colour, "label": y})
+    frame.to_csv(workdir / "train.csv", index=False)
+    new = frame.drop(columns=["label"]).iloc[:50].copy()
+    new.loc[0, "colour"] = "purple"  # unseen at training time
+    new.to_csv(workdir / "new.csv", index=False)
+    recipe = {
+        "name": "categorical",
+        "data": {"source": "csv", "path": "train.csv", "target": "label", "features": ["x", "colour"]},
+        "train": {"num_boost_round": 30},
+        "predict": {"input": "new.csv", "output": "out/pred.csv", "id_columns": ["row_id"]},
+    }
+    (workdir / "cat.yaml").write_text(yaml.safe_dump(recipe))
+    result = mlscale.run(workdir / "cat.yaml")
+    assert result.metrics["test_accuracy"] > 0.9
+    assert result.model.schema.categories == {"colour": ["blue", "green", "red"]}
+    written = pd.read_csv(workdir / "out/pred.csv")
+    assert list(written.columns) == ["row_id", "prediction", "probability"]
+    assert len(written) == 50
+
+    import mlflow
+
+    pyfunc = mlflow.pyfunc.load_model(f"runs:/{result.run_id}/model")
+    predicted = pyfunc.predict(new[["x", "colour"]])
+    np.testing.assert_allclose(
+        predicted["probability"].to_numpy(), written["probability"].to_numpy(), rtol=1e-5
+    )
+
+    # the same model through `mlflow models predict` (the CLI users script against)
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "mlflow"), "models", "predict", "-m", f"runs:/{result.run_id}/model",
+         "-i", str(workdir / "new.csv"), "-t", "csv", "-o", str(workdir / "cli.json"), "--env-manager", "local"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    cli = (
+        pd.read_json(workdir / "cli.json", orient="records")
+        if (workdir / "cli.json").read_text()[0] == "["
+        else (pd.DataFrame(__import__("json").loads((workdir / "cli.json").read_text())["predictions"]))
+    )
+    np.testing.assert_allclose(cli["probability"].to_numpy(), written["probability"].to_numpy(), rtol=1e-5)
+
+
+def test_secrets_never_reach_the_tracking_server(server_env, workdir):
+    secret = "s3cr3t-Planted-Value"
+    recipe = yaml.safe_load((ROOT / "recipes/diabetes.yaml").read_text())
+    recipe["train"]["num_boost_round"] = 5
+    recipe["train"]["params"] = {"api_token": secret}
+    recipe["description"] = f"see https://user:{secret}@example.invalid/data"
+    recipe["predict"] = None
+    (workdir / "r.yaml").write_text(yaml.safe_dump(recipe))
+    result = mlscale.run(workdir / "r.yaml")
+    client = _client(server_env)
+    run = client.get_run(result.run_id)
+    blob = repr(run.data.params) + repr(run.data.tags)
+    local = client.download_artifacts(result.run_id, "recipe.yaml", str(workdir))
+    blob += Path(local).read_text()
+    assert secret not in blob
+    assert "***" in blob
+
+
+def test_unreachable_tracking_server_fails_fast(monkeypatch, workdir):
+    from conftest import free_port
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(
+        TrackingError, match=r"^mlflow: tracking server http://127\.0\.0\.1:\d+ does not answer"
+    ):
+        mlscale.run(ROOT / "recipes/diabetes.yaml")
+    assert not (workdir / "output").exists()
