@@ -156,7 +156,13 @@ def _run_phases(
     model, history = trained.model, trained.history
     metrics = evaluate(model, data)
     log.info("train: %d rounds, %s", trained.rounds, _fmt(metrics))
-    extra: dict[str, float] = {"rounds": trained.rounds, "train_failures": trained.failures}
+    extra: dict[str, float] = {
+        "rounds": trained.rounds,
+        "train_failures": trained.failures,
+        "train_resumed_from_round": max(
+            (p.get("resumed_from_round", 0) for p in trained.placement), default=0
+        ),
+    }
     if trained.placement:
         tracker.set_tags(
             {"train.placement": ";".join(f"{p.get('rank')}@{p.get('node')}" for p in trained.placement)}

@@ -179,15 +179,18 @@ class RayEngine:
                 workers,
             )
         cpus = min(node_cpus[:workers])
-        if self._trainer() == "ray_train" and cpus > 1:
-            cpus = max(1.0, cpus - 0.5)  # leave headroom for Ray Train's own controller and data tasks
-        return workers, max(cpus, 0.5)
+        if self._trainer() == "ray_train":
+            # Ray Data feeds Ray Train workers with tasks of its own: workers holding every CPU starve
+            # them (measured: a hang at 0 rows). Leave half a CPU per node; xgboost threads are set apart.
+            cpus = max(0.5, cpus - 0.5)
+        return workers, cpus
 
     # -- train -------------------------------------------------------------------------
     def train(self, data: Dataset, train: TrainConfig) -> TrainResult:
         workers, cpus = self._layout()
         device = "cuda" if self.config.gpus_per_worker > 0 else None
-        params = xgb_params(train, data.schema, nthread=max(1, int(cpus)), device=device)
+        threads = max(1, round(min(self._node_cpus[:workers] or [cpus])))
+        params = xgb_params(train, data.schema, nthread=threads, device=device)
         if self._trainer() == "ray_train":
             return self._train_ray_train(data, train, params, workers, cpus)
         return self._train_actors(data, train, params, workers, cpus)
@@ -270,7 +273,7 @@ class RayEngine:
         import ray
         import ray.data
         from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
-        from ray.train.xgboost import RayTrainReportCallback, XGBoostTrainer
+        from ray.train.xgboost import XGBoostTrainer
 
         train_frame = data.x_train.assign(__label=data.y_train)
         valid_frame = data.x_valid.assign(__label=data.y_valid)
@@ -314,7 +317,7 @@ class RayEngine:
             raise EngineError(f"ray: Ray Train failed ({_first_line(exc)})") from exc
         if result.checkpoint is None:
             raise EngineError("ray: Ray Train finished without a checkpoint")
-        booster = RayTrainReportCallback.get_model(result.checkpoint)
+        booster = _load_checkpoint(result.checkpoint)
         starts, placement, history = ray.get(counter.summary.remote())
         ray.kill(counter)
         best = int(result.metrics.get("best_rounds", booster.num_boosted_rounds()))
@@ -687,7 +690,6 @@ def _ray_train_loop(config: dict[str, Any]) -> None:
     import ray
     import ray.train
     import xgboost as xgb
-    from ray.train.xgboost import RayTrainReportCallback
 
     ctx = ray.train.get_context()
     rank = ctx.get_world_rank()
@@ -700,7 +702,7 @@ def _ray_train_loop(config: dict[str, Any]) -> None:
         x, _ = schema.frame(frame, where=split)
         frames[split] = (x, frame["__label"].to_numpy())
     checkpoint = ray.train.get_checkpoint()
-    start_model = RayTrainReportCallback.get_model(checkpoint) if checkpoint else None
+    start_model = _load_checkpoint(checkpoint) if checkpoint else None
     done = start_model.num_boosted_rounds() if start_model is not None else 0
     counter = config["counter"]
     ray.get(counter.started.remote(rank, _node_id(), os.getpid(), done))
@@ -717,11 +719,6 @@ def _ray_train_loop(config: dict[str, Any]) -> None:
         frames["valid"][0], label=frames["valid"][1], enable_categorical=True, nthread=nthread, ref=dtrain
     )
     remaining = max(0, int(config["rounds"]) - done)
-    report = RayTrainReportCallback(
-        frequency=int(config["report_every"]),
-        checkpoint_at_end=True,
-        results_postprocessing_fn=lambda d: {**d, "rounds": done},
-    )
     history: dict[str, Any] = {}
     booster = xgb.train(
         params,
@@ -731,7 +728,7 @@ def _ray_train_loop(config: dict[str, Any]) -> None:
         evals_result=history,
         early_stopping_rounds=config["early_stopping_rounds"],
         verbose_eval=False,
-        callbacks=[report],
+        callbacks=[_checkpoint_callback(int(config["report_every"]), done)],
         xgb_model=start_model,
     )
     best = getattr(booster, "best_iteration", None)
@@ -739,6 +736,62 @@ def _ray_train_loop(config: dict[str, Any]) -> None:
         ray.get(counter.set_history.remote(history))
     if best is not None and config["early_stopping_rounds"]:  # every rank reports: report is a barrier
         ray.train.report({"best_rounds": best + 1, "rounds": booster.num_boosted_rounds()})
+
+
+CHECKPOINT_FILE = "model.ubj"
+
+
+def _load_checkpoint(checkpoint: Any) -> Any:
+    import xgboost as xgb
+
+    with checkpoint.as_directory() as path:
+        booster = xgb.Booster()
+        booster.load_model(str(Path(path) / CHECKPOINT_FILE))
+        return booster
+
+
+def _checkpoint_callback(every: int, done: int) -> Any:
+    """Report (a barrier across workers) only every `every` rounds and at the end, each time with a
+    checkpoint: RayTrainReportCallback reports metrics every round, ~2 s a round here."""
+    import tempfile
+
+    import ray.train
+    import xgboost as xgb
+
+    def report(model: Any, evals_log: Any, rounds: int) -> None:
+        metrics = {
+            f"{split}-{name}": float(values[-1])
+            for split, d in evals_log.items()
+            for name, values in d.items()
+        }
+        metrics["rounds"] = rounds
+        if ray.train.get_context().get_world_rank() == 0:
+            with tempfile.TemporaryDirectory() as tmp:
+                model.save_model(str(Path(tmp) / CHECKPOINT_FILE))
+                ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(tmp))
+        else:
+            ray.train.report(metrics, checkpoint=None)
+
+    class Checkpointer(xgb.callback.TrainingCallback):
+        def __init__(self) -> None:
+            self.last: dict[str, Any] = {}
+            self.reported_at = -1
+
+        def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+            self.last = {k: dict(v) for k, v in evals_log.items()}
+            rounds = done + epoch + 1
+            if rounds % every == 0:
+                report(model, evals_log, rounds)
+                self.reported_at = rounds
+            return False
+
+        def after_training(self, model: Any) -> Any:
+            rounds = model.num_boosted_rounds()
+            if rounds != self.reported_at:
+                report(model, self.last, rounds)
+            return model
+
+    return Checkpointer()
 
 
 def _tune_trial(config: dict[str, Any], data: Any = None, settings: Any = None) -> None:

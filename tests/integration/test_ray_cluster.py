@@ -112,3 +112,106 @@ def test_predict_actors_on_both_nodes(ray_cluster, workdir):
     pd.testing.assert_series_equal(
         out["probability"], local["probability"], check_names=False, check_dtype=False
     )
+
+
+def test_killed_train_worker_retries_from_checkpoint(ray_cluster, workdir):
+    """SIGKILL a Ray Train worker mid-run: the run completes from the last checkpoint, failures logged."""
+    import threading
+    import time
+
+    import psutil
+
+    storage = workdir / "ckpt"
+    killed: list[int] = []
+
+    def killer() -> None:
+        deadline = time.time() + 240
+        while time.time() < deadline and not killed:
+            if list(storage.rglob("model.ubj")):
+                for proc in psutil.process_iter(["pid", "cmdline"]):
+                    if "RayTrainWorker" in " ".join(proc.info["cmdline"] or []):
+                        proc.kill()
+                        killed.append(proc.pid)
+                        return
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=killer, daemon=True)
+    thread.start()
+    result = mlscale.run(
+        f"{mlscale_root()}/recipes/synthetic_higgs.yaml",
+        overrides={
+            "data.synthetic.n_rows": 20000,
+            "tune": None,
+            "predict": None,
+            "train.num_boost_round": 150,
+            "train.max_depth": 6,
+            "engine.name": "ray",
+            "engine.address": ray_cluster,
+            "engine.workers": 2,
+            "engine.max_failures": 2,
+            "engine.report_every": 10,
+            "engine.storage_path": str(storage),
+        },
+    )
+    thread.join(timeout=5)
+    assert killed, "no Ray Train worker was found to kill"
+    run = _client(result).get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.metrics["train_failures"] >= 1
+    assert run.data.metrics["train_resumed_from_round"] >= 10  # resumed from a checkpoint, not round 0
+    assert run.data.metrics["rounds"] == 150
+    assert result.metrics["test_auc"] > 0.8
+
+
+def test_killed_tune_driver_resumes_on_the_cluster(ray_cluster, workdir):
+    """SIGKILL the driver (`mlscale run`) mid-tune, then --resume: Tuner.restore finishes the missing trials."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    env = {**os.environ, "MLSCALE_HOME": str(workdir / "home")}
+    n = 8
+    args = [str(Path(sys.executable).parent / "mlscale"), "run", f"{mlscale_root()}/recipes/wine.yaml", "-q",
+            "--set", "engine.name=ray", "--set", f"engine.address={ray_cluster}", "--set", f"tune.num_samples={n}",
+            "--set", "train.num_boost_round=300", "--set", "train.early_stopping_rounds=null",
+            "--set", "predict=null"]  # fmt: skip
+    proc = subprocess.Popen(args, cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)  # fmt: skip
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{workdir}/mlflow.db")
+
+    def children():
+        try:
+            runs = mlflow.search_runs(experiment_names=["wine"])
+        except Exception:
+            return runs_empty()
+        if runs.empty or "tags.mlflow.parentRunId" not in runs:
+            return runs_empty()
+        return runs[runs["tags.mlflow.parentRunId"].notna()]
+
+    def runs_empty():
+        return pd.DataFrame({"tags.mlscale.trial_id": []})
+
+    deadline = time.time() + 300
+    while time.time() < deadline and len(children()) < 2 and proc.poll() is None:
+        time.sleep(0.5)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = set(children()["tags.mlscale.trial_id"])
+    assert 2 <= len(before) < n
+    done = subprocess.run(
+        [*args, "--resume"], cwd=workdir, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    after = children()
+    ids = list(after["tags.mlscale.trial_id"])
+    assert len(ids) == len(set(ids)) == n
+    assert before <= set(ids)
+    parents = mlflow.search_runs(experiment_names=["wine"])
+    parents = parents[parents["tags.mlflow.parentRunId"].isna()]
+    assert len(parents) == 1 and parents["status"].iloc[0] == "FINISHED"
