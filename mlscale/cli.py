@@ -174,6 +174,92 @@ def predict(
     click.echo(str(path))
 
 
+@cli.command()
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.option("--engines", default="local,ray", show_default=True, help="Engines to compare, in order.")
+@click.option("--rows", default="", help="Row counts (synthetic sources), e.g. 100000,1000000.")
+@click.option("--workers", default="", help="engine.workers values, e.g. 1,2.")
+@click.option("--repeat", default=1, show_default=True, type=click.IntRange(1, 100))
+@click.option("--phases", default="train,tune,predict", show_default=True)
+@click.option("--out", "out_dir", default="output/bench", show_default=True, help="Where table and chart go.")
+@click.option("--profile", "profiles", multiple=True)
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE")
+@common
+def bench(
+    recipe: str,
+    engines: str,
+    rows: str,
+    workers: str,
+    repeat: int,
+    phases: str,
+    out_dir: str,
+    profiles: tuple[str, ...],
+    sets: tuple[str, ...],
+    verbose: bool,
+    quiet: bool,
+) -> None:
+    """Run RECIPE on several engines / sizes and print where the time goes (with the score reached)."""
+    _setup_logging(verbose, quiet)
+    from mlscale.bench import bench as run_bench
+
+    result = run_bench(recipe, engines=_csv(engines), rows=[_int(r, "--rows") for r in _csv(rows)],
+                       workers=[_int(w, "--workers") for w in _csv(workers)], repeat=repeat,
+                       phases=_csv(phases), profiles=profiles, overrides=list(sets), out_dir=out_dir)  # fmt: skip
+    _print_table(result.table, f"mlscale bench (parent run {result.run_id})")
+    click.echo("\n".join(str(f) for f in result.files))
+
+
+@cli.command()
+@click.option("--experiment", default=None, help="Experiment name (default: all).")
+@click.option("--runs", "run_ids", multiple=True, help="Run ids to compare.")
+@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Only runs with this tag.")
+@click.option("--tracking-uri", default=None, help="Default: $MLFLOW_TRACKING_URI, then sqlite:///mlflow.db.")
+@click.option("--out", "out_dir", default="output/compare", show_default=True)
+@common
+def compare(
+    experiment: str | None,
+    run_ids: tuple[str, ...],
+    tags: tuple[str, ...],
+    tracking_uri: str | None,
+    out_dir: str,
+    verbose: bool,
+    quiet: bool,
+) -> None:
+    """Compare logged runs by engine and cluster shape (e.g. a laptop run and a cluster run)."""
+    _setup_logging(verbose, quiet)
+    from mlscale.bench import compare as run_compare
+
+    table, files = run_compare(tracking_uri=tracking_uri, experiment=experiment, run_ids=list(run_ids),
+                               tags=list(tags), out_dir=out_dir)  # fmt: skip
+    _print_table(table, "mlscale compare")
+    click.echo("\n".join(str(f) for f in files))
+
+
+def _csv(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _int(text: str, option: str) -> int:
+    try:
+        return int(text.replace("_", ""))
+    except ValueError:
+        from mlscale.errors import RecipeError
+
+        raise RecipeError(f"{option}: expected integers separated by commas, got {text!r}") from None
+
+
+def _print_table(table: Any, title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    out = Table(title=title)
+    for col in table.columns:
+        out.add_column(str(col))
+    for _, row in table.iterrows():
+        out.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row])
+    Console(width=160).print(out)
+
+
 def _summary(result: Any) -> None:
     from rich.console import Console
     from rich.table import Table

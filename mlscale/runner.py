@@ -74,6 +74,7 @@ def run(
     profiles: Iterable[str | Path] = (),
     overrides: Mapping[str, Any] | Iterable[str] | None = None,
     resume: bool = False,
+    parent_run_id: str | None = None,
 ) -> RunResult:
     """Run a recipe end to end and log it to MLflow. Raises MlscaleError subclasses on bad input."""
     total_started = time.perf_counter()
@@ -108,6 +109,7 @@ def run(
             "recipe.hash": recipe_hash(recipe),
             "task": data.schema.task,
             "task.inferred": str(data.task_inferred).lower(),
+            **({tracking.PARENT_TAG: parent_run_id} if parent_run_id else {}),
         }
         previous = tracker.find_interrupted(tags["recipe.hash"]) if resume else None
         if resume and previous is None:
@@ -238,6 +240,7 @@ def _run_phases(
         log.info("predict: %d rows -> %s", predicted.rows, output)
 
     timer.timings["time_total_s"] = round(time.perf_counter() - total_started, 4)
+    extra["peak_rss_mb"] = _peak_rss_mb()
     tracker.log_metrics({**metrics, **extra, **timer.timings})
     tracker.log_history(history)
     tracker.finish("FINISHED")
@@ -358,6 +361,15 @@ def predict(
         log.warning("predict: %d value(s) of %r were not seen in training; predicted as missing", n, col)
     log.info("predict: %d rows in %.2fs -> %s", result.rows, result.seconds, result.output)
     return result.output
+
+
+def _peak_rss_mb() -> float:
+    """Peak resident memory of this process plus its finished children (a local Ray's workers)."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return round((own + children) / 1024, 1)
 
 
 def _masked(recipe: Recipe) -> Recipe:

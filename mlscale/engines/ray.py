@@ -414,7 +414,7 @@ class RayEngine:
                     num_samples=tune.num_samples,
                     search_alg=search,
                     scheduler=scheduler,
-                    max_concurrent_trials=None if tune.algorithm == "tpe" else concurrent,  # tpe: the limiter
+                    max_concurrent_trials=None,  # the search algorithm limits concurrency
                     reuse_actors=True,
                 ),
                 run_config=run_config,
@@ -431,6 +431,9 @@ class RayEngine:
                 continue
             saved = state_dir / "models" / trial_id
             model = Model.load(saved) if (saved / "model.ubj").is_file() else None
+            raw = ray.get(store.get.remote(trial_id)) if model is None else None
+            if raw:  # a trial run after a restore (the restored callback is a no-op)
+                model = Model.from_bytes(raw, {"schema": data.schema.to_dict(), "info": {}})
             done = TrialResult(
                 trial_id=trial_id,
                 number=len(trials),
