@@ -110,8 +110,17 @@ class LocalEngine:
         models: dict[int, Model] = {}
         for old in study.trials:  # a resumed study: report what is done, retire what was cut off
             if old.state == optuna.trial.TrialState.RUNNING:
-                study._storage.set_trial_state_values(old._trial_id, optuna.trial.TrialState.FAIL)
-                continue
+                # Cut off by the kill: finished (and maybe logged) if it recorded its value, else lost.
+                finished = "value" in old.user_attrs
+                state = optuna.trial.TrialState.FAIL
+                if finished:
+                    pruned_old = old.user_attrs.get("status") == "pruned"
+                    state = optuna.trial.TrialState.PRUNED if pruned_old else optuna.trial.TrialState.COMPLETE
+                values = None if state != optuna.trial.TrialState.COMPLETE else [old.user_attrs["value"]]
+                study._storage.set_trial_state_values(old._trial_id, state, values)
+                if not finished:
+                    continue
+                old = study._storage.get_trial(old._trial_id)
             if old.state not in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED):
                 continue
             saved = state_dir / f"trial_{old.number:03d}"
@@ -181,8 +190,12 @@ class LocalEngine:
             trial.set_user_attr("metrics", metrics)
             trial.set_user_attr("seconds", result.seconds)
             trial.set_user_attr("rounds", rounds)
+            trial.set_user_attr("status", result.status)
             if not pruned:
                 model.save(state_dir / result.trial_id)
+            trial.set_user_attr(
+                "value", float(value)
+            )  # recorded before logging: a kill after it is resumable
             trials.append(result)
             on_trial(result)
             if pruned:
