@@ -7,6 +7,8 @@ and categorical columns get back exactly the categories they were trained with.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,12 +31,27 @@ class Model:
 
     # -- persistence -------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
+        """Write into a temporary sibling and rename: a kill never leaves a half-saved model."""
         d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        self.booster.save_model(str(d / MODEL_FILE))
+        d.parent.mkdir(parents=True, exist_ok=True)
+        tmp = d.parent / f".{d.name}.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        self.booster.save_model(str(tmp / MODEL_FILE))
         payload = {"schema": self.schema.to_dict(), "info": self.info, "format": 1}
-        (d / SCHEMA_FILE).write_text(json.dumps(payload, indent=2, default=str))
+        (tmp / SCHEMA_FILE).write_text(json.dumps(payload, indent=2, default=str))
+        if d.exists():
+            shutil.rmtree(d)
+        os.replace(tmp, d)
         return d
+
+    @classmethod
+    def load_saved(cls, directory: str | Path) -> Model | None:
+        """A model saved by `save`, or None when there is none (e.g. the run was killed first)."""
+        d = Path(directory)
+        if not ((d / MODEL_FILE).is_file() and (d / SCHEMA_FILE).is_file()):
+            return None
+        return cls.load(d)
 
     @classmethod
     def load(cls, directory: str | Path) -> Model:

@@ -124,7 +124,7 @@ class LocalEngine:
             if old.state not in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED):
                 continue
             saved = state_dir / f"trial_{old.number:03d}"
-            model = Model.load(saved) if (saved / "model.ubj").is_file() else None
+            model = Model.load_saved(saved)
             done = TrialResult(
                 trial_id=f"trial_{old.number:03d}",
                 number=old.number,

@@ -430,7 +430,7 @@ class RayEngine:
             if not trial_id or trial_id in seen:
                 continue
             saved = state_dir / "models" / trial_id
-            model = Model.load(saved) if (saved / "model.ubj").is_file() else None
+            model = Model.load_saved(saved)
             raw = ray.get(store.get.remote(trial_id)) if model is None else None
             if raw:  # a trial run after a restore (the restored callback is a no-op)
                 model = Model.from_bytes(raw, {"schema": data.schema.to_dict(), "info": {}})
