@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import logging
 import statistics
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -237,7 +236,3 @@ def compare(
     table = summarize(frame, group=["engine", "shape"])
     files = write_outputs(frame, table, Path(out_dir), title="mlscale compare")
     return table, files
-
-
-def elapsed(started: float) -> float:
-    return time.perf_counter() - started

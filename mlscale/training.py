@@ -5,17 +5,13 @@ Keeping one fit function is what makes `local` and `ray` agree on metrics for th
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
-
-import numpy as np
-import pandas as pd
 
 from mlscale.data import Dataset, FeatureSchema
 from mlscale.metrics import DEFAULT_EVAL_METRIC, compute, prefixed
 from mlscale.model import Model
-from mlscale.recipe.schema import SearchDim, TrainConfig
+from mlscale.recipe.schema import TrainConfig
 
 INT_PARAMS = {"max_depth", "max_bin", "max_leaves", "num_parallel_tree", "max_cat_to_onehot", "seed"}
 NAMED_PARAMS = (
@@ -119,10 +115,6 @@ def evaluate(model: Model, data: Dataset) -> dict[str, float]:
     return out
 
 
-def sample_space(space: dict[str, SearchDim], draw: Callable[[str, SearchDim], Any]) -> dict[str, Any]:
-    return {name: draw(name, dim) for name, dim in space.items()}
-
-
 def quantize(value: float, q: float) -> float:
     out = round(value / q) * q
     return float(int(out)) if float(q).is_integer() else out
@@ -133,17 +125,3 @@ def round_metric(history: dict[str, dict[str, list[float]]], metric: str) -> lis
     base = metric.removeprefix("valid_")
     values = history.get("valid", {}).get(base)
     return list(values) if values else None
-
-
-def is_finite(x: float) -> bool:
-    return isinstance(x, (int, float)) and math.isfinite(x)
-
-
-def frame_nbytes(frame: pd.DataFrame) -> int:
-    return int(frame.memory_usage(deep=False).sum())
-
-
-def as_float32(frame: pd.DataFrame) -> pd.DataFrame:
-    """Numeric features as float32 (xgboost's native width); categoricals untouched."""
-    numeric = [c for c in frame.columns if frame[c].dtype.kind in "biuf" and frame[c].dtype != np.float32]
-    return frame.astype(dict.fromkeys(numeric, np.float32)) if numeric else frame

@@ -20,7 +20,6 @@ import itertools
 import json
 import logging
 import os
-import socket
 import time
 import uuid
 from pathlib import Path
@@ -986,9 +985,3 @@ def _first_line(exc: Any) -> str:
 
 def _plain(v: Any) -> Any:
     return v.item() if hasattr(v, "item") else v
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
