@@ -61,13 +61,20 @@ def xgb_params(
 
 def dmatrices(data: Dataset, *, nthread: int | None = None, max_bin: int = 256) -> tuple[Any, Any]:
     """(train, valid) as QuantileDMatrix: built once, reused by every boosting round and tune trial."""
+    return quantile_pair(
+        data.x_train, data.y_train, data.x_valid, data.y_valid, nthread=nthread, max_bin=max_bin
+    )
+
+
+def quantile_pair(
+    x: Any, y: Any, x_valid: Any, y_valid: Any, *, nthread: int | None = None, max_bin: int = 256
+) -> tuple[Any, Any]:
+    """(train, valid) QuantileDMatrix for any shard; the valid one shares the train one's bins."""
     import xgboost as xgb
 
-    dtrain = xgb.QuantileDMatrix(
-        data.x_train, label=data.y_train, enable_categorical=True, nthread=nthread or 0, max_bin=max_bin
-    )
+    dtrain = xgb.QuantileDMatrix(x, label=y, enable_categorical=True, nthread=nthread or 0, max_bin=max_bin)
     dvalid = xgb.QuantileDMatrix(
-        data.x_valid, label=data.y_valid, enable_categorical=True, nthread=nthread or 0, ref=dtrain
+        x_valid, label=y_valid, enable_categorical=True, nthread=nthread or 0, ref=dtrain
     )
     return dtrain, dvalid
 
