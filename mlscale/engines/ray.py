@@ -35,7 +35,7 @@ from mlscale.metrics import DEFAULT_TUNE_METRIC
 from mlscale.model import Model
 from mlscale.predicting import AtomicTableWriter
 from mlscale.recipe.schema import EngineConfig, PredictConfig, SearchDim, TrainConfig, TuneConfig, metric_mode
-from mlscale.training import evaluate, fit, quantize, xgb_params
+from mlscale.training import evaluate, fit, quantile_pair, quantize, xgb_params
 
 log = logging.getLogger("mlscale")
 
@@ -507,7 +507,8 @@ class RayEngine:
             },
             compute=ray.data.ActorPoolStrategy(size=pool),
             num_cpus=0.5,  # fractional: read tasks always find a CPU beside the actors
-            max_restarts=0,  # a rerun is cheap and the output is atomic; no restart of a stale model
+            max_restarts=0,
+            scheduling_strategy="SPREAD",  # one actor per node: 0.5 CPU actors would otherwise pack onto one  # a rerun is cheap and the output is atomic; no restart of a stale model
             batch_size=predict.batch_size,
             batch_format="pandas",
         )
@@ -566,10 +567,9 @@ class _XgbWorkerImpl:
             xgb.collective.CommunicatorContext(**tracker_args) if tracker_args else contextlib.nullcontext()
         )
         with context:
-            dtrain = xgb.QuantileDMatrix(
-                x, label=y, enable_categorical=True, nthread=nthread, max_bin=int(params.get("max_bin", 256))
+            dtrain, dvalid = quantile_pair(
+                x, y, xv, yv, nthread=nthread, max_bin=int(params.get("max_bin", 256))
             )
-            dvalid = xgb.QuantileDMatrix(xv, label=yv, enable_categorical=True, nthread=nthread, ref=dtrain)
             booster, history, done = fit(
                 params,
                 dtrain,
@@ -710,15 +710,8 @@ def _ray_train_loop(config: dict[str, Any]) -> None:
     ray.get(counter.started.remote(rank, _node_id(), os.getpid(), done))
     params = config["params"]
     nthread = int(params.get("nthread") or 1)
-    dtrain = xgb.QuantileDMatrix(
-        frames["train"][0],
-        label=frames["train"][1],
-        enable_categorical=True,
-        nthread=nthread,
-        max_bin=int(params.get("max_bin", 256)),
-    )
-    dvalid = xgb.QuantileDMatrix(
-        frames["valid"][0], label=frames["valid"][1], enable_categorical=True, nthread=nthread, ref=dtrain
+    dtrain, dvalid = quantile_pair(
+        *frames["train"], *frames["valid"], nthread=nthread, max_bin=int(params.get("max_bin", 256))
     )
     remaining = max(0, int(config["rounds"]) - done)
     history: dict[str, Any] = {}
@@ -806,12 +799,7 @@ def _tune_trial(config: dict[str, Any], data: Any = None, settings: Any = None) 
     schema = FeatureSchema.from_dict(settings["schema"])
     train = TrainConfig.model_validate(settings["train"])
     params = xgb_params(train, schema, nthread=settings["nthread"], overrides=dict(config))
-    dtrain = xgb.QuantileDMatrix(
-        x, label=y, enable_categorical=True, nthread=settings["nthread"], max_bin=int(params["max_bin"])
-    )
-    dvalid = xgb.QuantileDMatrix(
-        xv, label=yv, enable_categorical=True, nthread=settings["nthread"], ref=dtrain
-    )
+    dtrain, dvalid = quantile_pair(x, y, xv, yv, nthread=settings["nthread"], max_bin=int(params["max_bin"]))
     metric = settings["metric"]
     base = metric.removeprefix("valid_")
     callbacks = []
