@@ -237,6 +237,10 @@ def _run_phases(
             log.warning("predict: %d value(s) of %r were not seen in training; predicted as missing", n, col)
             extra[f"predict_unseen_{col}"] = n
         tracker.set_tags({"predict.output": str(output)})
+        if predicted.placement:
+            tracker.set_tags(
+                {"predict.placement": ";".join(f"{p['rows']}@{p['node']}" for p in predicted.placement)}
+            )
         log.info("predict: %d rows -> %s", predicted.rows, output)
 
     timer.timings["time_total_s"] = round(time.perf_counter() - total_started, 4)

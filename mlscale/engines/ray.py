@@ -39,6 +39,9 @@ from mlscale.training import evaluate, fit, quantile_pair, quantize, xgb_params
 
 log = logging.getLogger("mlscale")
 
+_PREDICTOR_CPUS = 0.5
+_ACTOR_START_TIMEOUT_S = 120
+
 STATE_DIR = Path(os.environ.get("MLSCALE_HOME", Path.home() / ".mlscale"))
 AUTH_HINT = (
     "the cluster uses token authentication: export RAY_AUTH_MODE=token and the cluster's token as "
@@ -467,6 +470,24 @@ class RayEngine:
         )
 
     # -- predict -----------------------------------------------------------------------
+    def _predictor_placement(self, pool: int) -> tuple[Any, Any]:
+        """One predictor per node, guaranteed: SPREAD alone is best effort and 0.5-CPU actors can pack."""
+        if pool < 2:
+            return None, "SPREAD"
+        import ray
+        from ray.util.placement_group import placement_group, remove_placement_group
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+        pg = placement_group([{"CPU": _PREDICTOR_CPUS}] * pool, strategy="STRICT_SPREAD")
+        ready, _ = ray.wait([pg.ready()], timeout=_ACTOR_START_TIMEOUT_S)
+        if not ready:
+            remove_placement_group(pg)
+            raise EngineError(
+                f"ray: could not reserve {_PREDICTOR_CPUS} CPU on each of {pool} nodes for inference "
+                f"within {_ACTOR_START_TIMEOUT_S} s; is the cluster busy?"
+            )
+        return pg, PlacementGroupSchedulingStrategy(pg, placement_group_capture_child_tasks=False)
+
     def predict(
         self, model: Model, predict: PredictConfig, *, data: Dataset | None, where: str
     ) -> PredictResult:
@@ -496,40 +517,55 @@ class RayEngine:
         ctx.execution_options.preserve_order = True  # same row order as the input, like `local`
         ctx.enable_progress_bars = log.isEnabledFor(logging.DEBUG)
         ctx.print_on_execution_start = log.isEnabledFor(logging.DEBUG)
+        # All actors up before the first batch: otherwise the first actor to start takes every batch
+        # of a small input, and a pool that cannot be placed fails with an error instead of waiting.
+        ctx.wait_for_min_actors_s = _ACTOR_START_TIMEOUT_S
         raw, meta = model.to_bytes()
-        predicted = ds.map_batches(
-            _Predictor,
-            fn_constructor_kwargs={
-                "raw": raw,
-                "meta": meta,
-                "id_columns": list(predict.id_columns),
-                "nthread": max(1, int(min(node_cpus))),
-            },
-            compute=ray.data.ActorPoolStrategy(size=pool),
-            num_cpus=0.5,  # fractional: read tasks always find a CPU beside the actors
-            max_restarts=0,
-            scheduling_strategy="SPREAD",  # one actor per node: 0.5 CPU actors would otherwise pack onto one  # a rerun is cheap and the output is atomic; no restart of a stale model
-            batch_size=predict.batch_size,
-            batch_format="pandas",
-        )
-        nodes: set[str] = set()
+        pg, strategy = self._predictor_placement(pool)
+        nodes: dict[str, int] = {}
         unseen: dict[str, int] = {}
         try:
+            predicted = ds.map_batches(
+                _Predictor,
+                fn_constructor_kwargs={
+                    "raw": raw,
+                    "meta": meta,
+                    "id_columns": list(predict.id_columns),
+                    "nthread": max(1, int(min(node_cpus))),
+                },
+                compute=ray.data.ActorPoolStrategy(size=pool),
+                num_cpus=_PREDICTOR_CPUS,  # fractional: read tasks always find a CPU beside the actors
+                max_restarts=0,  # a rerun is cheap and the output is atomic; no restart of a stale model
+                scheduling_strategy=strategy,
+                batch_size=predict.batch_size,
+                batch_format="pandas",
+            )
             with AtomicTableWriter(predict.output, predict.resolved_format) as writer:
                 for batch in predicted.iter_batches(batch_format="pandas", batch_size=None):
-                    nodes.update(batch["__node"].unique().tolist())
+                    for node, rows in batch["__node"].value_counts().items():
+                        nodes[str(node)] = nodes.get(str(node), 0) + int(rows)
                     for text in batch["__unseen"]:
                         for col, n in (json.loads(text) if text else {}).items():
                             unseen[col] = unseen.get(col, 0) + n
                     writer.write(batch.drop(columns=["__node", "__unseen"]))
+        except ray.exceptions.GetTimeoutError as exc:
+            raise EngineError(
+                f"ray: {pool} inference actors ({_PREDICTOR_CPUS} CPU each) did not start within "
+                f"{_ACTOR_START_TIMEOUT_S} s; is the cluster busy?"
+            ) from exc
         except Exception as exc:
             raise _unwrap_data_error(exc) from exc
+        finally:
+            if pg is not None:
+                from ray.util.placement_group import remove_placement_group
+
+                remove_placement_group(pg)
         return PredictResult(
             output=Path(predict.output),
             rows=writer.rows,
             seconds=time.perf_counter() - started,
             unseen_categories=unseen,
-            placement=[{"node": n} for n in sorted(nodes)],
+            placement=[{"node": n, "rows": r} for n, r in sorted(nodes.items())],
         )
 
 

@@ -106,6 +106,7 @@ def test_predict_actors_on_both_nodes(ray_cluster, workdir):
     assert result.rows == len(frame) == len(out)
     assert sorted(out["row_id"]) == list(range(len(frame)))
     assert len(result.placement) == 2  # actors ran on both nodes
+    assert sum(p["rows"] for p in result.placement) == len(frame)
     local, _ = model.predict_frame(
         frame.set_index("row_id").loc[out["row_id"]].reset_index(), id_columns=["row_id"]
     )
