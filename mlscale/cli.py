@@ -133,6 +133,29 @@ def validate(
 
 @cli.command()
 @click.argument("recipe", type=click.Path(dir_okay=False))
+@with_recipe_options
+@click.option("--address", default=None, help="Ray cluster to check against (overrides engine.address).")
+@common
+def plan(
+    recipe: str,
+    engine: str | None,
+    profiles: tuple[str, ...],
+    sets: tuple[str, ...],
+    address: str | None,
+    verbose: bool,
+    quiet: bool,
+) -> None:
+    """Say what RECIPE would run where, and refuse (exit 2) what the cluster cannot schedule."""
+    _setup_logging(verbose, quiet)
+    from mlscale.runner import plan as plan_recipe
+
+    overrides = list(sets) + ([f"engine.address={address}"] if address else [])
+    result = plan_recipe(recipe, engine=engine, profiles=profiles, overrides=overrides)
+    _print_plan(result)
+
+
+@cli.command()
+@click.argument("recipe", type=click.Path(dir_okay=False))
 @click.option(
     "--model",
     required=True,
@@ -282,6 +305,28 @@ def _summary(result: Any) -> None:
     if result.plots:
         table.add_row("plots", str(result.plots[0].parent))
     console.print(table)
+
+
+def _print_plan(result: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    recipe, data = result.recipe, result.data
+    size = f"{data['bytes'] / 1e6:.1f} MB"
+    rows = f"{data['rows']:,} rows" if data.get("rows") is not None else "rows unknown until read"
+    cols = f" x {data['columns']} columns" if data.get("columns") is not None else ""
+    files = f" in {data['files']} file(s)" if data.get("files") else ""
+    table = Table(title=f"mlscale plan {recipe.name} (engine {recipe.engine.name})")
+    table.add_column("phase")
+    table.add_column("what runs where", overflow="fold")
+    table.add_row("data", f"{recipe.data.source}: {rows}{cols}, {size}{files}")
+    for phase, what in result.engine.steps:
+        table.add_row(phase, what)
+    table.add_row("mlflow", result.tracking_uri)
+    Console(force_terminal=False if not sys.stdout.isatty() else None, width=110).print(table)
+    for note in result.engine.notes:
+        click.echo(f"note: {note}")
+    click.echo("ok: the plan fits")
 
 
 def _mask(uri: str) -> str:

@@ -178,6 +178,42 @@ def load_table(cfg: DataConfig, *, source: str = "<recipe>") -> pd.DataFrame:
     return table
 
 
+def describe_source(cfg: DataConfig, *, source: str = "<recipe>") -> dict[str, Any]:
+    """Rows, columns and bytes of a data source without loading it (for `mlscale plan`)."""
+    if cfg.source in ("csv", "parquet"):
+        files = resolve_files(str(cfg.path), where=f"{source}: data.path")
+        size = sum(os.path.getsize(f) for f in files)
+        rows: int | None = None
+        columns: int | None = None
+        if cfg.source == "parquet":
+            import pyarrow.parquet as pq
+
+            try:
+                metas = [pq.ParquetFile(f).metadata for f in files]
+            except Exception as exc:
+                raise DataError(
+                    f"{source}: data.path: cannot read parquet metadata ({_first_line(exc)})"
+                ) from exc
+            rows = sum(m.num_rows for m in metas)
+            columns = metas[0].num_columns
+        return {"files": len(files), "rows": rows, "columns": columns, "bytes": size}
+    if cfg.source == "synthetic" and cfg.synthetic is not None:
+        s = cfg.synthetic
+        return {
+            "files": 0,
+            "rows": s.n_rows,
+            "columns": s.n_features + 1,
+            "bytes": s.n_rows * (s.n_features * 4 + 8),
+        }
+    table = _sklearn_table(str(cfg.dataset), cfg.target)
+    return {
+        "files": 0,
+        "rows": len(table),
+        "columns": table.shape[1],
+        "bytes": int(table.memory_usage().sum()),
+    }
+
+
 def _sklearn_table(name: str, target: str) -> pd.DataFrame:
     from sklearn import datasets
 

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 
 from mlscale import tracking
-from mlscale.data import Dataset, input_columns, prepare
+from mlscale.data import Dataset, describe_source, input_columns, prepare
 from mlscale.engines import get_engine
-from mlscale.engines.base import ClusterInfo, TrialResult, TuneResult
+from mlscale.engines.base import ClusterInfo, EnginePlan, TrialResult, TuneResult
 from mlscale.errors import DataError, MlscaleError, RecipeError
 from mlscale.model import Model
 from mlscale.recipe import Recipe, load_recipe, recipe_hash, recipe_yaml
@@ -100,6 +100,7 @@ def run(
         with timer.phase("startup"):
             cluster = eng.start()
         log.info("engine %s: %s", cluster.engine, cluster.layout)
+        _check_plan(eng.plan(recipe.train, recipe.tune, recipe.predict), source)
         tracker = tracking.RunTracker(uri, recipe.mlflow.experiment or recipe.name)
         tags = {
             **cluster.tags(),
@@ -365,6 +366,53 @@ def predict(
         log.warning("predict: %d value(s) of %r were not seen in training; predicted as missing", n, col)
     log.info("predict: %d rows in %.2fs -> %s", result.rows, result.seconds, result.output)
     return result.output
+
+
+@dataclass
+class Plan:
+    """What `mlscale run` would do and where: `mlscale plan` prints it, `run` checks it first."""
+
+    recipe: Recipe
+    source: str
+    data: dict[str, Any]
+    engine: EnginePlan
+    tracking_uri: str
+
+
+def plan(
+    recipe: str | Path | Recipe,
+    *,
+    engine: str | None = None,
+    profiles: Iterable[str | Path] = (),
+    overrides: Mapping[str, Any] | Iterable[str] | None = None,
+) -> Plan:
+    """Pre-flight: check a recipe against the data and the cluster without training anything.
+
+    Connects to `engine.address` when one is given (to see the cluster's real resources); never starts
+    a local Ray instance. Raises RecipeError naming the first thing that could never be scheduled.
+    """
+    source = str(recipe) if not isinstance(recipe, Recipe) else f"<recipe {recipe.name}>"
+    if not isinstance(recipe, Recipe):
+        recipe = load_recipe(recipe, profiles=profiles, overrides=overrides, engine=engine)
+    check_versions(engine=recipe.engine.name)
+    summary = describe_source(recipe.data, source=source)
+    eng = get_engine(recipe.engine)
+    try:
+        if recipe.engine.address:
+            eng.start()
+        engine_plan = eng.plan(recipe.train, recipe.tune, recipe.predict)
+    finally:
+        eng.stop()
+    _check_plan(engine_plan, source)
+    uri = tracking.mask_uri(tracking.resolve_uri(recipe.mlflow.tracking_uri))
+    return Plan(recipe=recipe, source=source, data=summary, engine=engine_plan, tracking_uri=uri)
+
+
+def _check_plan(engine_plan: EnginePlan, source: str) -> None:
+    if engine_plan.problems:
+        raise RecipeError(f"{source}: {engine_plan.problems[0]}")
+    for note in engine_plan.notes:
+        log.warning("plan: %s", note)
 
 
 def _peak_rss_mb() -> float:

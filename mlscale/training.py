@@ -59,6 +59,28 @@ def xgb_params(
     return params
 
 
+def cuda_problem() -> str | None:
+    """Why xgboost cannot train on a GPU here, or None: asked once, before any work starts."""
+    import numpy as np
+    import xgboost as xgb
+
+    if not xgb.build_info().get("USE_CUDA"):
+        return f"this xgboost {xgb.__version__} build has no CUDA support (install a CUDA build)"
+    import warnings
+
+    probe = xgb.DMatrix(np.zeros((2, 1), dtype=np.float32), label=np.array([0.0, 1.0]))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            xgb.train({"device": "cuda", "tree_method": "hist"}, probe, num_boost_round=1)
+        except xgb.core.XGBoostError as exc:
+            return f"no usable GPU ({str(exc).strip().splitlines()[-1][:200]})"
+    # Without a GPU xgboost warns and quietly trains on the CPU: a GPU recipe must not do that unnoticed.
+    if any("GPU" in str(w.message) for w in caught):
+        return "xgboost sees no GPU on this machine (it would fall back to the CPU)"
+    return None
+
+
 def dmatrices(data: Dataset, *, nthread: int | None = None, max_bin: int = 256) -> tuple[Any, Any]:
     """(train, valid) as QuantileDMatrix: built once, reused by every boosting round and tune trial."""
     return quantile_pair(

@@ -82,6 +82,15 @@ class PredictResult:
     placement: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass
+class EnginePlan:
+    """What an engine will run where, and why it cannot (problems) or may have to wait (notes)."""
+
+    steps: list[tuple[str, str]] = field(default_factory=list)  # (phase, what runs where)
+    problems: list[str] = field(default_factory=list)  # any problem: the run is refused before it starts
+    notes: list[str] = field(default_factory=list)
+
+
 OnTrial = Callable[[TrialResult], None]
 
 
@@ -89,6 +98,10 @@ class Engine(Protocol):
     name: str
 
     def start(self) -> ClusterInfo: ...
+
+    def plan(
+        self, train: TrainConfig, tune: TuneConfig | None, predict: PredictConfig | None
+    ) -> EnginePlan: ...
 
     def train(self, data: Dataset, train: TrainConfig) -> TrainResult: ...
 

@@ -9,13 +9,22 @@ from pathlib import Path
 from typing import Any
 
 from mlscale.data import Dataset
-from mlscale.engines.base import ClusterInfo, OnTrial, PredictResult, TrainResult, TrialResult, TuneResult
+from mlscale.engines.base import (
+    ClusterInfo,
+    EnginePlan,
+    OnTrial,
+    PredictResult,
+    TrainResult,
+    TrialResult,
+    TuneResult,
+)
 from mlscale.metrics import DEFAULT_TUNE_METRIC
 from mlscale.model import Model
 from mlscale.predicting import input_frames, predict_stream
 from mlscale.recipe.schema import EngineConfig, PredictConfig, SearchDim, TrainConfig, TuneConfig, metric_mode
 from mlscale.training import (
     TRAIN_CURVE_MAX_ROWS,
+    cuda_problem,
     dmatrices,
     evaluate,
     fit,
@@ -46,9 +55,35 @@ class LocalEngine:
     def stop(self) -> None:
         return None
 
+    def plan(self, train: TrainConfig, tune: TuneConfig | None, predict: PredictConfig | None) -> EnginePlan:
+        plan = EnginePlan()
+        device = "cuda" if self.config.gpus_per_worker else "cpu"
+        plan.steps.append(("train", f"1 process x {self.nthread} xgboost threads on {device}"))
+        if self.config.gpus_per_worker:
+            problem = cuda_problem()
+            if problem:
+                plan.problems.append(f"engine.gpus_per_worker={self.config.gpus_per_worker:g}: {problem}")
+        if self.config.workers > 1 or self.config.address:
+            plan.notes.append(
+                "engine local runs in this process: engine.workers and engine.address are ignored"
+            )
+        if tune is not None:
+            pruning = (
+                f", pruned by successive halving after {tune.grace_period} rounds"
+                if tune.scheduler == "asha"
+                else ""
+            )
+            plan.steps.append(
+                ("tune", f"{tune.num_samples} trials, one at a time ({tune.algorithm}{pruning})")
+            )
+        if predict is not None:
+            plan.steps.append(("predict", f"streamed in batches of {predict.batch_size} rows, one process"))
+        return plan
+
     # -- train -------------------------------------------------------------------------
     def train(self, data: Dataset, train: TrainConfig) -> TrainResult:
-        params = xgb_params(train, data.schema, nthread=self.nthread)
+        device = "cuda" if self.config.gpus_per_worker else None
+        params = xgb_params(train, data.schema, nthread=self.nthread, device=device)
         dtrain, dvalid = dmatrices(data, nthread=self.nthread, max_bin=int(params["max_bin"]))
         booster, history, rounds = fit(
             params,
@@ -143,7 +178,8 @@ class LocalEngine:
         missing = max(0, tune.num_samples - len(trials))
         if resume:
             log.info("tune: resuming, %d trial(s) done, %d to run", len(trials), missing)
-        base_params = xgb_params(train, data.schema, nthread=self.nthread)
+        device = "cuda" if self.config.gpus_per_worker else None
+        base_params = xgb_params(train, data.schema, nthread=self.nthread, device=device)
         shared = (
             None
             if "max_bin" in tune.space
@@ -152,7 +188,7 @@ class LocalEngine:
 
         def objective(trial: optuna.Trial) -> float:
             sampled = {name: _suggest(trial, name, dim) for name, dim in tune.space.items()}
-            params = xgb_params(train, data.schema, nthread=self.nthread, overrides=sampled)
+            params = xgb_params(train, data.schema, nthread=self.nthread, overrides=sampled, device=device)
             dtrain, dvalid = shared or dmatrices(data, nthread=self.nthread, max_bin=int(params["max_bin"]))
             started = time.perf_counter()
             callbacks = [_PruneCallback(trial, metric)] if tune.scheduler == "asha" else []

@@ -29,7 +29,15 @@ import numpy as np
 import pandas as pd
 
 from mlscale.data import Dataset, FeatureSchema, file_format, resolve_files
-from mlscale.engines.base import ClusterInfo, OnTrial, PredictResult, TrainResult, TrialResult, TuneResult
+from mlscale.engines.base import (
+    ClusterInfo,
+    EnginePlan,
+    OnTrial,
+    PredictResult,
+    TrainResult,
+    TrialResult,
+    TuneResult,
+)
 from mlscale.errors import EngineError, RecipeError
 from mlscale.metrics import DEFAULT_TUNE_METRIC
 from mlscale.model import Model
@@ -119,8 +127,11 @@ class RayEngine:
             address=address or "local",
             started_here=address is None,
         )
-        w, c = self._layout()
-        self._cluster.layout = f"{w} worker(s) x {c:g} CPU ({self._trainer()})"
+        try:
+            w, c = self._layout()
+            self._cluster.layout = f"{w} worker(s) x {c:g} CPU ({self._trainer()})"
+        except RecipeError:  # reported by plan(), which the runner asks before any work starts
+            self._cluster.layout = "does not fit the cluster"
         log.info(
             "ray %s: %d node(s), %g CPU, %g GPU at %s",
             ray.__version__,
@@ -147,6 +158,79 @@ class RayEngine:
 
             ray.shutdown()
             self._owns_connection = False
+
+    # -- plan --------------------------------------------------------------------------
+    def plan(self, train: TrainConfig, tune: TuneConfig | None, predict: PredictConfig | None) -> EnginePlan:
+        """Check the recipe against the cluster's resources: refuse what could never be scheduled."""
+        plan = EnginePlan()
+        node_cpus = self._node_cpus or [float(os.cpu_count() or 1)]
+        total_cpus = sum(node_cpus)
+        total_gpus = self._cluster.gpus if self._cluster else float(_visible_gpus())
+        where = self._cluster.address if self._cluster else "a new local Ray instance"
+        shape = f"{len(node_cpus)} node(s), {total_cpus:g} CPU, {total_gpus:g} GPU"
+        plan.steps.append(("cluster", f"{where}: {shape}"))
+        gpus = self.config.gpus_per_worker
+        try:
+            workers, cpus = self._layout()
+        except RecipeError as exc:
+            plan.problems.append(str(exc))
+            workers, cpus = self.config.workers, float(self.config.cpus_per_worker or 1)
+        device = "cuda" if gpus else "cpu"
+        plan.steps.append(
+            (
+                "train",
+                f"{workers} worker(s) x {cpus:g} CPU{f' + {gpus:g} GPU' if gpus else ''} "
+                f"on {device} ({self._trainer()})",
+            )
+        )
+        if gpus and workers * gpus > total_gpus:
+            plan.problems.append(
+                f"engine.gpus_per_worker={gpus:g} x {workers} worker(s) needs {workers * gpus:g} GPU, "
+                f"the cluster has {total_gpus:g}"
+            )
+        if tune is not None:
+            per_trial = float(self.config.cpus_per_worker or 1)
+            if per_trial > max(node_cpus):
+                plan.problems.append(
+                    f"engine.cpus_per_worker={per_trial:g}: a tune trial needs {per_trial:g} CPU on one node, "
+                    f"the largest node has {max(node_cpus):g}"
+                )
+            fit_at_once = max(1, int(total_cpus // per_trial))
+            concurrent = min(tune.max_concurrent or fit_at_once, tune.num_samples)
+            if concurrent > fit_at_once:
+                plan.notes.append(
+                    f"tune.max_concurrent={concurrent}: only {fit_at_once} trial(s) of {per_trial:g} CPU fit at once"
+                )
+            asha = f", ASHA after {tune.grace_period} rounds" if tune.scheduler == "asha" else ""
+            plan.steps.append(
+                (
+                    "tune",
+                    f"{tune.num_samples} trials x {per_trial:g} CPU, {min(concurrent, fit_at_once)} at a "
+                    f"time ({tune.algorithm}{asha})",
+                )
+            )
+        if predict is not None:
+            plan.steps.append(
+                (
+                    "predict",
+                    f"{len(node_cpus)} actor(s) x {_PREDICTOR_CPUS:g} CPU, one per node; "
+                    f"batches of {predict.batch_size} rows",
+                )
+            )
+            if min(node_cpus) < _PREDICTOR_CPUS:
+                plan.problems.append(
+                    f"predict: every node needs {_PREDICTOR_CPUS:g} free CPU for an inference actor, "
+                    f"the smallest has {min(node_cpus):g}"
+                )
+        if self._cluster is not None and not self._cluster.started_here:
+            import ray
+
+            free = float(ray.available_resources().get("CPU", 0))
+            if free < min(total_cpus, workers * cpus):
+                plan.notes.append(
+                    f"the cluster is busy: {free:g} of {total_cpus:g} CPU free now; the run waits for resources"
+                )
+        return plan
 
     # -- layout ------------------------------------------------------------------------
     def _trainer(self) -> str:
@@ -569,6 +653,22 @@ class RayEngine:
         )
 
 
+def _visible_gpus() -> int:
+    """GPUs a new local Ray instance would see (what Ray's own detection counts: nvidia-smi)."""
+    import shutil
+    import subprocess
+
+    if os.environ.get("CUDA_VISIBLE_DEVICES") is not None:
+        return len([d for d in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if d.strip()])
+    if shutil.which("nvidia-smi") is None:
+        return 0
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    return sum(1 for line in out.splitlines() if line.startswith("GPU "))
+
+
 # -- remote pieces (module-level so workers import them by name) ------------------------------
 def _remote(cls: Any) -> Any:
     import ray
@@ -844,7 +944,9 @@ def _tune_trial(config: dict[str, Any], data: Any = None, settings: Any = None) 
         class _Report(xgb.callback.TrainingCallback):
             def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
                 values = evals_log.get("valid", {}).get(base)
-                if values:
+                # The last round is reported once, as the final result: an extra intermediate report would
+                # reach ASHA's max_t first and stop the trial before its model and metrics are recorded.
+                if values and epoch + 1 < train.num_boost_round:
                     rtune.report({metric: float(values[-1]), "rounds": epoch + 1, "final": False})
                 return False
 

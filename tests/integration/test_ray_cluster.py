@@ -218,3 +218,51 @@ def test_killed_tune_driver_resumes_on_the_cluster(ray_cluster, workdir):
     parents = mlflow.search_runs(experiment_names=["wine"])
     parents = parents[parents["tags.mlflow.parentRunId"].isna()]
     assert len(parents) == 1 and parents["status"].iloc[0] == "FINISHED"
+
+
+def test_plan_checks_the_cluster_and_run_refuses_before_any_mlflow_run(ray_cluster, workdir):
+    from mlscale.runner import plan
+
+    recipe = f"{mlscale_root()}/{RECIPES}/breast_cancer.yaml"
+    ok = plan(recipe, engine="ray", overrides={"engine.address": ray_cluster, "engine.workers": 2})
+    steps = dict(ok.engine.steps)
+    assert steps["cluster"] == f"{ray_cluster}: 2 node(s), 2 CPU, 0 GPU"
+    assert steps["train"] == "2 worker(s) x 1 CPU on cpu (actors)"
+    assert steps["predict"].startswith("2 actor(s) x 0.5 CPU, one per node")
+    too_big = {"engine.address": ray_cluster, "engine.workers": 3, "engine.cpus_per_worker": 1}
+    with pytest.raises(mlscale.RecipeError, match="does not fit the cluster"):
+        mlscale.run(recipe, engine="ray", overrides=too_big)
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{workdir}/mlflow.db")
+    assert client.search_runs([e.experiment_id for e in client.search_experiments()]) == []
+
+
+def test_asha_on_ray_stops_weak_trials_early(ray_cluster, workdir):
+    result = _run(
+        "breast_cancer",
+        **{
+            "engine.name": "ray",
+            "engine.address": ray_cluster,
+            "tune.num_samples": 6,
+            "tune.algorithm": "random",
+            "tune.scheduler": "asha",
+            "tune.grace_period": 5,
+            "tune.space.eta": {"loguniform": [0.001, 0.3]},
+            "train.num_boost_round": 45,
+            "train.early_stopping_rounds": None,
+            "predict": None,
+        },
+    )
+    trials = result.tune.trials
+    assert len(trials) == 6
+    assert max(t.rounds for t in trials) == 45  # the best ran the full budget
+    assert any(t.status == "pruned" and t.rounds < 45 for t in trials)  # ASHA stopped at least one
+    best = result.tune.best
+    assert best.status == "completed"
+    assert best.metric == min(t.metric for t in trials if t.status == "completed")
+    children = _client(result).search_runs(
+        [_client(result).get_run(result.run_id).info.experiment_id],
+        filter_string=f"tags.`mlflow.parentRunId` = '{result.run_id}'",
+    )
+    assert len(children) == 6
