@@ -47,6 +47,7 @@ def _setup_logging(verbose: bool, quiet: bool) -> None:
         os.environ.setdefault("RAY_DEDUP_LOGS", "1")
         os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
         for name in ("mlflow", "alembic", "ray", "optuna", "urllib3", "py.warnings"):
             logging.getLogger(name).setLevel(logging.ERROR)
         import warnings
@@ -105,6 +106,9 @@ def run(
 ) -> None:
     """Train, tune and predict as the RECIPE says; log everything to MLflow."""
     _setup_logging(verbose, quiet)
+    from mlscale._job import detach_from_ray_working_dir
+
+    detach_from_ray_working_dir()
     from mlscale.runner import run as run_recipe
 
     result = run_recipe(recipe, engine=engine, profiles=profiles, overrides=list(sets), resume=resume)
@@ -129,6 +133,61 @@ def validate(
 
     resolved = load_recipe(recipe, profiles=profiles, overrides=list(sets), engine=engine)
     click.echo(recipe_yaml(resolved), nl=False)
+
+
+@cli.command()
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@with_recipe_options
+@click.option(
+    "--address",
+    envvar="RAY_API_SERVER_ADDRESS",
+    required=True,
+    help="The cluster's dashboard (Jobs API), e.g. http://127.0.0.1:8265. Env: RAY_API_SERVER_ADDRESS.",
+)
+@click.option(
+    "--wait/--no-wait", default=True, show_default=True, help="Stream the job's logs until it ends."
+)
+@click.option(
+    "--python", default=None, help="Interpreter on the cluster (default: this one on a local cluster)."
+)
+@click.option(
+    "--pip/--no-pip", default=None, help="Install mlscale's requirements in the job (default: remote only)."
+)
+@common
+def submit(
+    recipe: str,
+    engine: str | None,
+    profiles: tuple[str, ...],
+    sets: tuple[str, ...],
+    address: str,
+    wait: bool,
+    python: str | None,
+    pip: bool | None,
+    verbose: bool,
+    quiet: bool,
+) -> None:
+    """Run RECIPE as a Ray Job on a cluster; exit with the job's status."""
+    _setup_logging(verbose, quiet)
+    from mlscale.runner import submit as submit_recipe
+
+    job = submit_recipe(
+        recipe,
+        address=address,
+        wait=wait,
+        engine=engine,
+        profiles=profiles,
+        overrides=list(sets),
+        python=python,
+        pip=pip,
+    )
+    if not wait:
+        click.echo(
+            f"submitted: {job.job_id} (follow with: ray job logs --address {job.address} -f {job.job_id})"
+        )
+        return
+    click.echo(f"job {job.job_id}: {job.status}")
+    if job.status != "SUCCEEDED":
+        sys.exit(1)
 
 
 @cli.command()
@@ -256,6 +315,101 @@ def compare(
                                tags=list(tags), out_dir=out_dir)  # fmt: skip
     _print_table(table, "mlscale compare")
     click.echo("\n".join(str(f) for f in files))
+
+
+@cli.command()
+@click.option(
+    "--data", default=None, help="A csv/parquet file, directory or glob (default: a bundled demo set)."
+)
+@click.option("--task", default=None, help="binary, multiclass or regression (default: inferred).")
+@click.option("--target", default=None, help="Target column (default: guessed).")
+@click.option("--name", default=None, help="Recipe name (default: from the data).")
+@click.option("--out", default=None, type=click.Path(dir_okay=False), help="Write here instead of stdout.")
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@common
+def init(
+    data: str | None,
+    task: str | None,
+    target: str | None,
+    name: str | None,
+    out: str | None,
+    force: bool,
+    verbose: bool,
+    quiet: bool,
+) -> None:
+    """Scaffold a commented recipe from a data file (target, categoricals and task inferred)."""
+    _setup_logging(verbose, quiet)
+    from mlscale.scaffold import scaffold_recipe
+
+    text = scaffold_recipe(data=data, task=task, target=target, name=name)
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    _write_new(out, text, force=force)
+    click.echo(f"wrote {out}; next: mlscale plan {out} && mlscale run {out}", err=True)
+
+
+@cli.command()
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.option("--profile", "profiles", multiple=True, help="Profile YAML deep-merged over the recipe.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one field.")
+@click.option(
+    "--image", default=None, help="Container image with mlscale installed (default: rayproject/ray)."
+)
+@click.option("--package", default=None, help="pip requirement for mlscale itself, e.g. a wheel URL.")
+@click.option("--namespace", default=None, help="Kubernetes namespace.")
+@click.option("--name", default=None, help="RayJob name (default: from the recipe).")
+@click.option("--out", default=None, type=click.Path(dir_okay=False), help="Write here instead of stdout.")
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@common
+def kuberay(
+    recipe: str,
+    profiles: tuple[str, ...],
+    sets: tuple[str, ...],
+    image: str | None,
+    package: str | None,
+    namespace: str | None,
+    name: str | None,
+    out: str | None,
+    force: bool,
+    verbose: bool,
+    quiet: bool,
+) -> None:
+    """Render a KubeRay RayJob (plus a ConfigMap with the recipe) for RECIPE: kubectl apply -f it."""
+    _setup_logging(verbose, quiet)
+    from mlscale.kuberay import render_rayjob_file
+
+    text = render_rayjob_file(
+        recipe,
+        profiles=profiles,
+        overrides=list(sets),
+        image=image,
+        namespace=namespace,
+        name=name,
+        package=package,
+    )
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    _write_new(out, text, force=force)
+    click.echo(f"wrote {out}; next: kubectl apply -f {out}", err=True)
+
+
+def _write_new(path: str, text: str, *, force: bool) -> None:
+    """Write whole or not at all, and never over an existing file unless asked."""
+    import tempfile
+    from pathlib import Path
+
+    from mlscale.errors import RecipeError
+
+    target = Path(path)
+    if target.exists() and not force:
+        raise RecipeError(f"--out: {path} exists; pass --force to overwrite it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, target)
 
 
 def _csv(text: str) -> list[str]:

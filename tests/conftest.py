@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -79,11 +80,21 @@ def ray_auth_env():
     shutil.rmtree(tmp, ignore_errors=True)
 
 
+@dataclass(frozen=True)
+class RayHead:
+    address: str  # GCS, for engine.address
+    dashboard: str  # http://127.0.0.1:port, for the Jobs API
+    client: str  # ray://127.0.0.1:port, the Ray Client server
+
+
 @pytest.fixture(scope="session")
-def ray_cluster(ray_auth_env):
-    """A real 2-node cluster (1 CPU each): `ray start --head` plus a second `ray start --address`."""
+def ray_head(ray_auth_env):
+    """A real 2-node cluster (1 CPU each): `ray start --head` plus a second `ray start --address`.
+
+    The head has the dashboard (Jobs API) and the Ray Client server, all bound to 127.0.0.1.
+    """
     temp_dir = tempfile.mkdtemp(prefix="mlsray-", dir="/tmp")
-    port = free_port()
+    port, dashboard_port, client_port = free_port(), free_port(), free_port()
     address = f"127.0.0.1:{port}"
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "0"}
     common = ["--num-cpus=1", "--disable-usage-stats", "--node-ip-address=127.0.0.1"]
@@ -94,8 +105,10 @@ def ray_cluster(ray_auth_env):
         "--head",
         f"--port={port}",
         f"--temp-dir={temp_dir}",
-        "--include-dashboard=false",
-        f"--ray-client-server-port={free_port()}",
+        "--include-dashboard=true",
+        "--dashboard-host=127.0.0.1",
+        f"--dashboard-port={dashboard_port}",
+        f"--ray-client-server-port={client_port}",
         *common,
     ]
     worker = [ray_bin, "start", f"--address={address}", *common]
@@ -105,10 +118,16 @@ def ray_cluster(ray_auth_env):
             if done.returncode != 0:
                 raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}")
         _wait_nodes(address, 2)
-        yield address
+        yield RayHead(address, f"http://127.0.0.1:{dashboard_port}", f"ray://127.0.0.1:{client_port}")
     finally:
         _stop(_own_processes([temp_dir, f"127.0.0.1:{port}", f"--gcs-address={address}"]))
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(ray_head):
+    """The session cluster's address (`engine.address`)."""
+    return ray_head.address
 
 
 def _wait_nodes(address: str, n: int, timeout: float = 60) -> None:

@@ -22,6 +22,7 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +118,9 @@ class RayEngine:
             self._owns_connection = True
         resources = ray.cluster_resources()
         nodes = [n for n in ray.nodes() if n.get("Alive")]
-        self._node_cpus = sorted((float(n["Resources"].get("CPU", 0)) for n in nodes), reverse=True)
+        # Nodes without CPUs (a KubeRay head with num-cpus 0) run no workers, trials or predictors.
+        cpus = (float(n["Resources"].get("CPU", 0)) for n in nodes)
+        self._node_cpus = sorted((c for c in cpus if c > 0), reverse=True)
         self._cluster = ClusterInfo(
             engine="ray",
             nodes=len(nodes),
@@ -651,6 +654,69 @@ class RayEngine:
             unseen_categories=unseen,
             placement=[{"node": n, "rows": r} for n, r in sorted(nodes.items())],
         )
+
+
+def submit_job(
+    *,
+    address: str,
+    entrypoint: str,
+    working_dir: Path,
+    env_vars: dict[str, str],
+    pip: list[str] | None,
+    wait: bool,
+    on_log: Callable[[str], None],
+) -> tuple[str, str]:
+    """Submit a Ray Job through the dashboard's Jobs API; with `wait`, stream its logs to the end.
+
+    Returns (job id, final status). Ctrl-C while waiting stops the job before re-raising.
+    """
+    import mlscale
+
+    if os.environ.get("RAY_AUTH_MODE") is None and _token_available():
+        os.environ["RAY_AUTH_MODE"] = "token"  # the Jobs client sends the token as an HTTP header
+    from ray.job_submission import JobSubmissionClient
+
+    try:
+        client = JobSubmissionClient(address)
+        runtime_env: dict[str, Any] = {
+            "working_dir": str(working_dir),
+            "py_modules": [str(Path(mlscale.__file__).parent)],  # the submitter's mlscale, same version
+            "env_vars": env_vars,
+        }
+        if pip:
+            runtime_env["pip"] = pip
+        job_id = client.submit_job(
+            entrypoint=entrypoint, runtime_env=runtime_env, submission_id=f"mlscale-{uuid.uuid4().hex[:12]}"
+        )
+    except Exception as exc:
+        raise EngineError(_jobs_message(address, exc)) from exc
+    log.info("ray job %s submitted to %s", job_id, address)
+    if not wait:
+        return job_id, "PENDING"
+    printed = 0
+    try:
+        while True:
+            status = client.get_job_status(job_id)
+            text = client.get_job_logs(job_id)
+            if len(text) > printed:
+                on_log(text[printed:])
+                printed = len(text)
+            if status.is_terminal():
+                return job_id, str(status.value)
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        with contextlib.suppress(Exception):
+            client.stop_job(job_id)
+        raise
+
+
+def _jobs_message(address: str, exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:300]
+    if "auth" in text.lower() or "token" in text.lower():
+        return f"ray jobs: {address} refused the request: {AUTH_HINT} ({text})"
+    return (
+        f"ray jobs: cannot submit to {address} ({text}); is the dashboard up (ray start --include-dashboard)?"
+    )
 
 
 def _visible_gpus() -> int:
