@@ -31,8 +31,12 @@ def local_results(tmp_path_factory):
     """Local-engine reference metrics for the parity checks."""
     import os
 
+    here = os.getcwd()
     os.chdir(tmp_path_factory.mktemp("local"))
-    return {name: _run(name, **SMALL) for name in ("breast_cancer", "wine", "diabetes")}
+    try:
+        return {name: _run(name, **SMALL) for name in ("breast_cancer", "wine", "diabetes")}
+    finally:
+        os.chdir(here)
 
 
 @pytest.mark.parametrize("name", ["breast_cancer", "wine", "diabetes"])

@@ -232,7 +232,8 @@ def test_bad_names_images_and_namespaces_are_refused():
     assert _docs(render_rayjob(recipe, name="nightly"))["RayJob"]["metadata"]["name"] == "nightly"
 
 
-def test_checked_in_rayjob_is_what_render_produces_for_breast_cancer():
+def test_checked_in_rayjob_is_what_render_produces_for_breast_cancer(monkeypatch):
+    monkeypatch.chdir(REPO)  # the header names the recipe by its relative path
     text = (KUBERAY / "rayjob.yaml").read_text()
     _check_rayjob(text, workers=1, cpus=2)
     assert text == render_rayjob_file("recipes/breast_cancer.yaml"), REGENERATE
