@@ -19,8 +19,8 @@ demo: $(STAMP)
 	@echo "Results: $(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db  (then open http://127.0.0.1:5000)"
 
 lint: $(STAMP)
-	$(BIN)/ruff check mlscale tests benchmarks
-	$(BIN)/ruff format --check mlscale tests benchmarks
+	$(BIN)/ruff check mlscale tests benchmarks examples
+	$(BIN)/ruff format --check mlscale tests benchmarks examples
 	$(BIN)/mypy mlscale
 
 test: lint

@@ -1,4 +1,4 @@
-"""PNG plots for a run (matplotlib, Agg backend): what a data scientist looks at first."""
+"""PNG plots for a run (matplotlib figures rendered to PNG): what a data scientist looks at first."""
 
 from __future__ import annotations
 
@@ -8,13 +8,24 @@ from typing import Any
 import numpy as np
 
 
-def _plt() -> Any:
-    import matplotlib
+class _Figures:
+    """pyplot's subplots/close, without pyplot: no global backend switch, so a notebook's inline
+    plots keep working after a run, and nothing needs a display."""
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    @staticmethod
+    def subplots(nrows: int = 1, ncols: int = 1, *, figsize: Any = None, squeeze: bool = True) -> Any:
+        from matplotlib.figure import Figure
 
-    return plt
+        fig = Figure(figsize=figsize)
+        return fig, fig.subplots(nrows, ncols, squeeze=squeeze)
+
+    @staticmethod
+    def close(fig: Any) -> None:
+        fig.clear()
+
+
+def _plt() -> _Figures:
+    return _Figures()
 
 
 def _save(fig: Any, path: Path) -> Path:

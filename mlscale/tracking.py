@@ -13,7 +13,8 @@ import re
 import tempfile
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,26 @@ def check_reachable(uri: str, timeout: float = 3.0) -> None:
             raise TrackingError(f"mlflow: cannot write the tracking database in {parent}")
 
 
+@contextmanager
+def _store_init_lock(uri: str) -> Iterator[None]:
+    """Serialise the first open of a sqlite store: two processes creating its tables at once collide
+    (measured: "table _alembic_tmp_trace_tags already exists"). Locks the directory, adds no file."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # not on POSIX: no lock
+        yield
+        return
+    fd = os.open(Path(uri.removeprefix("sqlite:///")).parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 def _client(uri: str) -> Any:
     from mlflow.tracking import MlflowClient
 
@@ -111,10 +132,11 @@ class RunTracker:
 
         self.uri = uri
         self.experiment = experiment
-        self.client = _client(uri)
         mlflow.set_tracking_uri(uri)
         try:
-            exp = self.client.get_experiment_by_name(experiment)
+            with _store_init_lock(uri):
+                self.client = _client(uri)
+                exp = self.client.get_experiment_by_name(experiment)
             self.experiment_id = exp.experiment_id if exp else self.client.create_experiment(experiment)
             if exp is not None and exp.lifecycle_stage == "deleted":
                 self.client.restore_experiment(exp.experiment_id)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -186,12 +190,12 @@ class LocalEngine:
             else dmatrices(data, nthread=self.nthread, max_bin=base_params["max_bin"])
         )
 
-        def objective(trial: optuna.Trial) -> float:
+        def objective(trial: optuna.Trial, stop_cb: Any) -> float:
             sampled = {name: _suggest(trial, name, dim) for name, dim in tune.space.items()}
             params = xgb_params(train, data.schema, nthread=self.nthread, overrides=sampled, device=device)
             dtrain, dvalid = shared or dmatrices(data, nthread=self.nthread, max_bin=int(params["max_bin"]))
             started = time.perf_counter()
-            callbacks = [_PruneCallback(trial, metric)] if tune.scheduler == "asha" else []
+            callbacks = [stop_cb, *([_PruneCallback(trial, metric)] if tune.scheduler == "asha" else [])]
             pruned = False
             try:
                 booster, history, rounds = fit(
@@ -240,7 +244,18 @@ class LocalEngine:
             return float(value)
 
         if missing:
-            study.optimize(objective, n_trials=missing, gc_after_trial=False)
+            with _ctrl_c_between_rounds() as interrupted:
+                stop_cb = _make_stop_callback()(interrupted)
+
+                def guarded(trial: optuna.Trial) -> float:
+                    if interrupted.is_set():
+                        raise _Interrupted()
+                    return objective(trial, stop_cb)
+
+                try:
+                    study.optimize(guarded, n_trials=missing, gc_after_trial=False)
+                except _Interrupted:
+                    raise KeyboardInterrupt from None
         completed = [t for t in trials if t.status == "completed"]
         if not completed:
             raise RuntimeError("every tuning trial was pruned; lower tune.grace_period or disable asha")
@@ -274,6 +289,46 @@ def _suggest(trial: Any, name: str, dim: SearchDim) -> Any:
     if dim.kind == "quniform":
         return quantize(trial.suggest_float(name, low, high), float(dim.q or 1))
     return trial.suggest_float(name, low, high)
+
+
+class _Interrupted(Exception):
+    """Ctrl-C, raised where Optuna can record it (a KeyboardInterrupt inside Optuna's own bookkeeping
+    surfaced as an UnboundLocalError, measured with optuna 5.0)."""
+
+
+@contextmanager
+def _ctrl_c_between_rounds() -> Iterator[threading.Event]:
+    """The first Ctrl-C stops tuning at the next boosting round; a second one interrupts at once."""
+    interrupted = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupted
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum: int, frame: Any) -> None:
+        interrupted.set()
+        signal.signal(signal.SIGINT, previous)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _make_stop_callback() -> type:
+    import xgboost as xgb
+
+    class StopCallback(xgb.callback.TrainingCallback):
+        def __init__(self, interrupted: threading.Event) -> None:
+            self.interrupted = interrupted
+
+        def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+            if self.interrupted.is_set():
+                raise _Interrupted()
+            return False
+
+    return StopCallback
 
 
 class _Pruned(Exception):

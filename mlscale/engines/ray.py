@@ -42,7 +42,7 @@ from mlscale.engines.base import (
 from mlscale.errors import EngineError, RecipeError
 from mlscale.metrics import DEFAULT_TUNE_METRIC
 from mlscale.model import Model
-from mlscale.predicting import AtomicTableWriter
+from mlscale.predicting import AtomicTableWriter, input_frames, predict_stream
 from mlscale.recipe.schema import EngineConfig, PredictConfig, SearchDim, TrainConfig, TuneConfig, metric_mode
 from mlscale.training import evaluate, fit, quantile_pair, quantize, xgb_params
 
@@ -212,7 +212,11 @@ class RayEngine:
                     f"time ({tune.algorithm}{asha})",
                 )
             )
-        if predict is not None:
+        if predict is not None and self._client_mode():
+            plan.steps.append(
+                ("predict", f"in this process over Ray Client, batches of {predict.batch_size} rows")
+            )
+        elif predict is not None:
             plan.steps.append(
                 (
                     "predict",
@@ -234,6 +238,9 @@ class RayEngine:
                     f"the cluster is busy: {free:g} of {total_cpus:g} CPU free now; the run waits for resources"
                 )
         return plan
+
+    def _client_mode(self) -> bool:
+        return (self.config.address or "").startswith("ray://")
 
     # -- layout ------------------------------------------------------------------------
     def _trainer(self) -> str:
@@ -508,6 +515,10 @@ class RayEngine:
                 ),
                 run_config=run_config,
             )
+        # Tune's own Ctrl-C handler ends the experiment quietly and returns as if it had finished; the
+        # run would then be logged FINISHED with missing trials. Let Ctrl-C raise (the run is marked
+        # KILLED); the experiment state Tune saves as it goes still lets `--resume` continue it.
+        os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
         try:
             grid = tuner.fit()
         except Exception as exc:
@@ -578,6 +589,12 @@ class RayEngine:
     def predict(
         self, model: Model, predict: PredictConfig, *, data: Dataset | None, where: str
     ) -> PredictResult:
+        if self._client_mode():
+            # Ray Data cannot run over Ray Client ('Worker' object has no attribute 'core_worker',
+            # ray-project/ray#48682): stream in this process instead, reading and writing local paths.
+            log.info("predict: Ray Client (ray://) cannot run Ray Data; predicting in this process")
+            frames = input_frames(predict, test_frame=None if data is None else data.test_frame, where=where)
+            return predict_stream(model, predict, frames, where=where)
         import ray.data
 
         started = time.perf_counter()
