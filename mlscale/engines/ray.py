@@ -112,7 +112,8 @@ class RayEngine:
 
                     kwargs["runtime_env"]["py_modules"] = [str(Path(mlscale.__file__).parent)]
             try:
-                ray.init(**kwargs)
+                with _loopback_only() if address is None else contextlib.nullcontext():
+                    ray.init(**kwargs)
             except Exception as exc:
                 raise EngineError(self._connect_message(address, exc)) from exc
             self._owns_connection = True
@@ -375,12 +376,7 @@ class RayEngine:
         valid_frame = data.x_valid.assign(__label=data.y_valid)
         counter = _Counter.options(num_cpus=0).remote()  # type: ignore[attr-defined]
         storage = self.config.storage_path or str(STATE_DIR / "ray_train")
-        if self._cluster and self._cluster.nodes > 1 and self.config.storage_path is None:
-            log.info(
-                "ray: multi-node Ray Train checkpoints go to %s; set engine.storage_path to shared storage "
-                "when the nodes are separate machines",
-                storage,
-            )
+        self._check_shared_storage(storage)
         trainer = XGBoostTrainer(
             _ray_train_loop,
             train_loop_config={
@@ -433,6 +429,41 @@ class RayEngine:
                 "checkpoint": str(result.checkpoint.path),
             },
         )
+
+    def _check_shared_storage(self, storage: str) -> None:
+        """Ray Train restores checkpoints on any node: a local path must be the same directory everywhere.
+
+        Probed, not assumed: the driver writes a marker and a zero-CPU task on every node looks for it.
+        URIs (s3://, gs://, ...) are left to Ray.
+        """
+        import ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive") and n["Resources"].get("CPU", 0) > 0]
+        if "://" in storage or len(nodes) < 2:
+            return
+        where = "engine.storage_path" if self.config.storage_path else f"the default checkpoint dir {storage}"
+        marker = Path(storage) / f".mlscale-probe-{uuid.uuid4().hex[:12]}"
+        try:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text("probe")
+            probes = [
+                _probe_path.options(  # type: ignore[attr-defined]
+                    num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)
+                ).remote(str(marker))
+                for node in nodes
+            ]
+            seen = ray.get(probes, timeout=60)
+        except OSError as exc:
+            raise EngineError(f"ray: cannot write Ray Train checkpoints to {where} ({exc})") from exc
+        finally:
+            marker.unlink(missing_ok=True)
+        if not all(seen):
+            missing = sum(1 for ok in seen if not ok)
+            raise EngineError(
+                f"ray: {where} is not shared: {missing} of {len(nodes)} nodes cannot see it; set "
+                "engine.storage_path to storage every node mounts (NFS) or a URI such as s3://bucket/path"
+            )
 
     # -- tune --------------------------------------------------------------------------
     def tune(
@@ -673,6 +704,35 @@ class RayEngine:
         )
 
 
+@contextlib.contextmanager
+def _loopback_only() -> Any:
+    """Keep every listener of a private Ray instance on 127.0.0.1.
+
+    `ray.init(_node_ip_address="127.0.0.1")` alone does not: Ray swaps a loopback node address for the
+    machine's external one, and its agents then listen there and on 0.0.0.0 (measured, ray 2.60, with
+    `ss -ltnp`). Ray keeps loopback only where it treats the machine as unable to cluster
+    (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, read at import and by the processes it starts); with it, every
+    listener of the instance was on 127.0.0.1. Restored afterwards, so a later connection to a real
+    cluster from this process is unaffected.
+    """
+    from ray._private import ray_constants
+
+    env_key = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+    old_env, old_flag = os.environ.get(env_key), getattr(ray_constants, "ENABLE_RAY_CLUSTER", None)
+    os.environ[env_key] = "0"
+    if old_flag is not None:
+        ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        if old_env is None:
+            os.environ.pop(env_key, None)
+        else:
+            os.environ[env_key] = old_env
+        if old_flag is not None:
+            ray_constants.ENABLE_RAY_CLUSTER = old_flag
+
+
 def submit_job(
     *,
     address: str,
@@ -886,6 +946,10 @@ def _read_files(batch: pd.DataFrame, fmt: str, batch_size: int) -> Any:
             yield record_batch.to_pandas()
 
 
+def _probe_path_impl(path: str) -> bool:
+    return Path(path).is_file()
+
+
 def _lazy_remote(name: str, impl: type) -> Any:
     """Create the ray.remote class on first use so importing this module stays cheap."""
     cache: dict[str, Any] = {}
@@ -902,6 +966,7 @@ def _lazy_remote(name: str, impl: type) -> Any:
 _XgbWorker = _lazy_remote("worker", _XgbWorkerImpl)
 _Tracker = _lazy_remote("tracker", _TrackerImpl)
 _ModelStore = _lazy_remote("store", _ModelStoreImpl)
+_probe_path = _lazy_remote("probe", _probe_path_impl)
 _Counter = _lazy_remote("counter", _CounterImpl)
 _Predictor = _PredictorImpl
 

@@ -144,3 +144,37 @@ def test_unreachable_tracking_server_fails_fast(monkeypatch, workdir):
     ):
         mlscale.run(ROOT / "recipes/diabetes.yaml")
     assert not (workdir / "output").exists()
+
+
+def test_registered_model_predicts_by_models_latest(server_env, workdir):
+    """`mlflow.registered_model` registers each run's model; `mlscale predict --model models:/name/latest`
+    scores with the newest version."""
+    overrides = {"tune": None, "predict": None, "mlflow.registered_model": "bc_registry_test"}
+    first = mlscale.run(
+        ROOT / "recipes/breast_cancer.yaml", overrides={**overrides, "train.num_boost_round": 5}
+    )
+    second = mlscale.run(
+        ROOT / "recipes/breast_cancer.yaml", overrides={**overrides, "train.num_boost_round": 40}
+    )
+    client = _client(server_env)
+    versions = client.search_model_versions("name = 'bc_registry_test'")
+    assert sorted((int(v.version), v.run_id) for v in versions) == [(1, first.run_id), (2, second.run_id)]
+    assert client.get_run(second.run_id).data.tags["mlscale.registered_model"] == "models:/bc_registry_test/2"
+
+    from sklearn.datasets import load_breast_cancer
+
+    frame = load_breast_cancer(as_frame=True).frame.drop(columns=["target"]).head(30)
+    frame.columns = [c.replace(" ", "_") for c in frame.columns]
+    frame.insert(0, "id", range(30))
+    frame.to_parquet(workdir / "new.parquet")
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "mlscale"), "predict", str(ROOT / "recipes/breast_cancer.yaml"),
+         "--model", "models:/bc_registry_test/latest", "--input", "new.parquet", "--output", "scored.parquet",
+         "--set", "predict.id_columns=[id]"],
+        cwd=workdir, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    scored = pd.read_parquet(workdir / "scored.parquet")
+    expected = second.model.booster.inplace_predict(frame.drop(columns=["id"]))
+    np.testing.assert_allclose(scored["probability"].to_numpy(), expected, rtol=1e-5)  # version 2, not 1
+    assert list(scored["id"]) == list(range(30))

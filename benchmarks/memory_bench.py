@@ -1,0 +1,126 @@
+"""Peak memory (PSS of the whole process tree: driver, and a private Ray's GCS, raylet and workers).
+
+    .venv/bin/python benchmarks/memory_bench.py [--train-rows 1000000] [--predict-rows 10000000]
+
+1. Training at 1M rows (synthetic_higgs, 100 rounds, no tune, no predict): engine local vs engine ray.
+2. `mlscale predict` streaming `--predict-rows` rows (parquet, 8 files) with a model logged first: the
+   driver tree's peak on engine local, and on engine ray the tree's peak and the largest single actor.
+Each case runs in its own `mlscale` process; a sampler reads PSS every 0.25 s (psutil, /proc smaps).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+MLSCALE = str(Path(sys.executable).parent / "mlscale")
+RECIPE = str(ROOT / "recipes/synthetic_higgs.yaml")
+
+from predict_bench import input_dir  # noqa: E402
+
+
+def _pss(p: psutil.Process) -> int:
+    try:
+        return int(p.memory_full_info().pss)
+    except (psutil.NoSuchProcess, psutil.AccessDenied, AttributeError):
+        return 0
+
+
+def measure(args: list[str], cwd: Path) -> dict[str, float]:
+    """Run one mlscale command; peak PSS of its process tree, and of the largest Ray worker."""
+    proc = subprocess.Popen(
+        [MLSCALE, *args], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    root = psutil.Process(proc.pid)
+    peak = {"tree_mb": 0.0, "driver_mb": 0.0, "largest_ray_worker_mb": 0.0}
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            try:
+                procs = [root, *root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                return
+            sizes = {p.pid: _pss(p) for p in procs}
+            workers = [sizes[p.pid] for p in procs if p.pid != root.pid and _is_ray_worker(p)]
+            peak["tree_mb"] = max(peak["tree_mb"], sum(sizes.values()) / 2**20)
+            peak["driver_mb"] = max(peak["driver_mb"], sizes.get(root.pid, 0) / 2**20)
+            peak["largest_ray_worker_mb"] = max(
+                peak["largest_ray_worker_mb"], max(workers, default=0) / 2**20
+            )
+            time.sleep(0.25)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    started = time.perf_counter()
+    sampler.start()
+    _, err = proc.communicate()
+    done.set()
+    sampler.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"mlscale {' '.join(args)} failed:\n{err[-3000:]}")
+    return {**peak, "seconds": time.perf_counter() - started}
+
+
+def _is_ray_worker(p: psutil.Process) -> bool:
+    try:
+        return any(part.startswith("ray::") for part in p.cmdline()[:1]) or "default_worker.py" in " ".join(
+            p.cmdline()
+        )
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--train-rows", type=int, default=1_000_000)
+    parser.add_argument("--predict-rows", type=int, default=10_000_000)
+    args = parser.parse_args()
+    rows: list[tuple[str, dict[str, float]]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        cwd = Path(tmp)
+        train = ["run", RECIPE, "-q", "--set", f"data.synthetic.n_rows={args.train_rows}",
+                 "--set", "tune=null", "--set", "predict=null"]  # fmt: skip
+        for engine in ("local", "ray"):
+            rows.append(
+                (f"train {args.train_rows:,} rows, {engine}", measure([*train, "--engine", engine], cwd))
+            )
+            print(rows[-1], flush=True)
+        subprocess.run(
+            [MLSCALE, "run", RECIPE, "-q", "--set", "data.synthetic.n_rows=200000", "--set", "tune=null",
+             "--set", "predict=null", "--set", "mlflow.experiment=memory_model"],
+            cwd=cwd, check=True, capture_output=True,
+        )  # fmt: skip
+        import mlflow
+
+        mlflow.set_tracking_uri(f"sqlite:///{cwd}/mlflow.db")
+        run_id = mlflow.search_runs(experiment_names=["memory_model"])["run_id"].iloc[0]
+        source = input_dir(args.predict_rows)
+        for engine in ("local", "ray"):
+            predict = ["predict", RECIPE, "-q", "--model", f"runs:/{run_id}/model", "--input", str(source),
+                       "--output", str(cwd / f"out_{engine}.parquet"), "--engine", engine,
+                       "--set", "predict.id_columns=[row_id]"]  # fmt: skip
+            rows.append((f"predict {args.predict_rows:,} rows, {engine}", measure(predict, cwd)))
+            print(rows[-1], flush=True)
+
+    print(f"\nmachine: {os.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB\n")
+    print("| case | peak PSS, process tree MB | driver MB | largest Ray worker MB | seconds |")
+    print("|---|---|---|---|---|")
+    for name, r in rows:
+        print(f"| {name} | {r['tree_mb']:.0f} | {r['driver_mb']:.0f} | {r['largest_ray_worker_mb']:.0f} | "
+              f"{r['seconds']:.1f} |")  # fmt: skip
+    train_local, train_ray = rows[0][1]["tree_mb"], rows[1][1]["tree_mb"]
+    print(f"\ntrain ray / local peak (target <= 2): {train_ray / train_local:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""Batch inference, parquet -> parquet: in-memory inplace_predict against the engines' streaming paths.
+
+    .venv/bin/python benchmarks/predict_bench.py [--rows 2000000] [--repeat 3]
+
+The input (28 float32 features in 8 parquet files) is generated once with a fixed seed and cached under
+benchmarks/data/. The model: engine local on 200k rows of the same distribution, 100 rounds, depth 8.
+Contenders alternate (A B C A B C): `inplace_predict` on the whole input already in memory (the ceiling),
+engine local (pyarrow batches -> predict -> atomic parquet), engine ray (Ray Data: read tasks -> actor
+pool -> ordered, atomic parquet; Ray started once, reported apart).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DATA = ROOT / "benchmarks" / "data"
+
+from mlscale.data import prepare, synthetic_table  # noqa: E402
+from mlscale.recipe import load_recipe  # noqa: E402
+
+
+def input_dir(rows: int, files: int = 8) -> Path:
+    """Generated once: `rows` rows in `files` parquet files, features only, plus a row id."""
+    out = DATA / f"predict_{rows}"
+    if (out / "_SUCCESS").exists():
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    recipe = load_recipe(
+        ROOT / "recipes/synthetic_higgs.yaml", overrides={"data.synthetic.n_rows": rows // files}
+    )
+    for part in range(files):
+        cfg = recipe.data.model_copy(
+            update={"synthetic": recipe.data.synthetic.model_copy(update={"seed": 100 + part})}  # type: ignore[union-attr]
+        )
+        frame = synthetic_table(cfg).drop(columns=[recipe.data.target])
+        frame.insert(0, "row_id", range(part * len(frame), (part + 1) * len(frame)))
+        frame.to_parquet(out / f"part{part}.parquet")
+    (out / "_SUCCESS").write_text("")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    import pyarrow.dataset as pads
+
+    from mlscale.engines.local import LocalEngine
+    from mlscale.engines.ray import RayEngine
+    from mlscale.recipe import EngineConfig, PredictConfig
+
+    source = input_dir(args.rows)
+    recipe = load_recipe(
+        ROOT / "recipes/synthetic_higgs.yaml",
+        overrides={"data.synthetic.n_rows": 200_000, "tune": None, "predict": None},
+    )
+    data = prepare(recipe, source="bench")
+    local = LocalEngine(EngineConfig(name="local"))
+    model = local.train(data, recipe.train).model
+    features = list(data.schema.features)
+    table = pads.dataset(str(source), format="parquet").to_table()
+    x = table.select(features).to_pandas().to_numpy(dtype="float32")
+    del table
+
+    started = time.perf_counter()
+    ray_engine = RayEngine(EngineConfig(name="ray"))
+    ray_engine.start()
+    ray_start = time.perf_counter() - started
+    times: dict[str, list[float]] = {}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg = PredictConfig(input=str(source), output=f"{tmp}/out.parquet", id_columns=["row_id"])
+            for _ in range(args.repeat):
+                t = time.perf_counter()
+                model.booster.inplace_predict(x)
+                times.setdefault("inplace_predict (in memory)", []).append(time.perf_counter() - t)
+                for name, engine in (("local", local), ("ray", ray_engine)):
+                    t = time.perf_counter()
+                    result = engine.predict(model, cfg, data=None, where="bench")
+                    times.setdefault(name, []).append(time.perf_counter() - t)
+                    assert result.rows == args.rows, (name, result.rows)
+                print({k: round(v[-1], 2) for k, v in times.items()}, flush=True)
+    finally:
+        ray_engine.stop()
+
+    rate = {k: args.rows / statistics.median(v) for k, v in times.items()}
+    ceiling = rate["inplace_predict (in memory)"]
+    print(f"\nmachine: {os.cpu_count()} CPUs; {args.rows:,} rows x {len(features)} features, "
+          f"medians of {args.repeat}; ray start-up {ray_start:.1f} s (reported apart)\n")  # fmt: skip
+    print("| contender | median s | rows/s | share of inplace_predict |")
+    print("|---|---|---|---|")
+    for name, values in times.items():
+        print(
+            f"| {name} | {statistics.median(values):.2f} | {rate[name]:,.0f} | {rate[name] / ceiling:.2f} |"
+        )
+    print(f"\nlocal / inplace_predict (target >= 0.75): {rate['local'] / ceiling:.2f}")
+    print(f"ray / inplace_predict (target >= 0.5): {rate['ray'] / ceiling:.2f}")
+
+
+if __name__ == "__main__":
+    main()
