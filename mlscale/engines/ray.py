@@ -499,7 +499,7 @@ class RayEngine:
             search = BasicVariantGenerator(random_state=tune.seed, max_concurrent=concurrent)
         scheduler = (
             ASHAScheduler(
-                time_attr="training_iteration",
+                time_attr="rounds",  # reports come every few rounds: the grace period stays in rounds
                 grace_period=tune.grace_period,
                 max_t=train.num_boost_round,
                 reduction_factor=3,
@@ -516,6 +516,9 @@ class RayEngine:
                     "schema": data.schema.to_dict(),
                     "metric": metric,
                     "asha": tune.scheduler == "asha",
+                    # each report is a round trip to the Tune driver (~10 ms here): about 5 per grace period
+                    "report_every": max(1, tune.grace_period // 5),
+                    "cache_key": uuid.uuid4().hex,
                     "nthread": max(1, int(cpus_per_trial)),
                     "store": store,
                 },
@@ -942,7 +945,10 @@ def _read_files(batch: pd.DataFrame, fmt: str, batch_size: int) -> Any:
     import pyarrow.dataset as pads
 
     for path in batch["path"]:
-        for record_batch in pads.dataset(path, format=fmt).to_batches(batch_size=batch_size):
+        batches = pads.dataset(path, format=fmt).to_batches(
+            batch_size=batch_size, batch_readahead=1, fragment_readahead=1
+        )
+        for record_batch in batches:
             yield record_batch.to_pandas()
 
 
@@ -1073,6 +1079,9 @@ def _checkpoint_callback(every: int, done: int) -> Any:
     return Checkpointer()
 
 
+_TRIAL_DMATRICES: dict[tuple[Any, ...], Any] = {}
+
+
 def _tune_trial(config: dict[str, Any], data: Any = None, settings: Any = None) -> None:
     """One Ray Tune trial: plain xgboost in the trial's process (no Ray Train start-up)."""
     import ray
@@ -1083,8 +1092,13 @@ def _tune_trial(config: dict[str, Any], data: Any = None, settings: Any = None) 
     schema = FeatureSchema.from_dict(settings["schema"])
     train = TrainConfig.model_validate(settings["train"])
     params = xgb_params(train, schema, nthread=settings["nthread"], overrides=dict(config))
-    dtrain, dvalid = quantile_pair(x, y, xv, yv, nthread=settings["nthread"], max_bin=int(params["max_bin"]))
+    key = (settings["cache_key"], int(params["max_bin"]), settings["nthread"])
+    if key not in _TRIAL_DMATRICES:  # reused trial actors build the shared matrices once, not per trial
+        _TRIAL_DMATRICES.clear()
+        _TRIAL_DMATRICES[key] = quantile_pair(x, y, xv, yv, nthread=settings["nthread"], max_bin=key[1])
+    dtrain, dvalid = _TRIAL_DMATRICES[key]
     metric = settings["metric"]
+    every = int(settings.get("report_every", 1))
     base = metric.removeprefix("valid_")
     callbacks = []
     if settings["asha"]:
@@ -1094,7 +1108,7 @@ def _tune_trial(config: dict[str, Any], data: Any = None, settings: Any = None) 
                 values = evals_log.get("valid", {}).get(base)
                 # The last round is reported once, as the final result: an extra intermediate report would
                 # reach ASHA's max_t first and stop the trial before its model and metrics are recorded.
-                if values and epoch + 1 < train.num_boost_round:
+                if values and (epoch + 1) % every == 0 and epoch + 1 < train.num_boost_round:
                     rtune.report({metric: float(values[-1]), "rounds": epoch + 1, "final": False})
                 return False
 
