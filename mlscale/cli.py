@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -111,7 +113,10 @@ def run(
     detach_from_ray_working_dir()
     from mlscale.runner import run as run_recipe
 
-    result = run_recipe(recipe, engine=engine, profiles=profiles, overrides=list(sets), resume=resume)
+    with _progress_display(enabled=sys.stderr.isatty() and not quiet and not verbose) as progress:
+        result = run_recipe(
+            recipe, engine=engine, profiles=profiles, overrides=list(sets), resume=resume, progress=progress
+        )
     _summary(result)
 
 
@@ -410,6 +415,42 @@ def _write_new(path: str, text: str, *, force: bool) -> None:
     with os.fdopen(fd, "w") as f:
         f.write(text)
     os.replace(tmp, target)
+
+
+@contextmanager
+def _progress_display(*, enabled: bool) -> Iterator[Any]:
+    """A live line on a terminal: the running phase with its elapsed time, then tune trials done / total
+    with the best score so far. Off for -q, --verbose and when stderr is not a terminal (CI logs stay plain)."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    handler = next((h for h in logging.getLogger("mlscale").handlers if hasattr(h, "console")), None)
+    bar = Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=getattr(handler, "console", None), transient=True,
+    )  # fmt: skip
+    tasks: dict[str, Any] = {}
+
+    def on_event(kind: str, info: Any) -> None:
+        if kind == "phase":
+            tasks[info["name"]] = bar.add_task(info["name"], total=None)
+        elif kind == "phase_done" and info["name"] in tasks:
+            bar.remove_task(tasks.pop(info["name"]))
+        elif kind == "trial" and "tune" in tasks:
+            best = "" if info["best"] is None else f", best {info['best']:.5f}"
+            bar.update(tasks["tune"], total=info["total"], completed=info["done"], description=f"tune{best}")
+
+    with bar:
+        yield on_event
 
 
 def _csv(text: str) -> list[str]:

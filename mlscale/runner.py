@@ -26,8 +26,10 @@ from mlscale.data import Dataset, describe_source, input_columns, prepare
 from mlscale.engines import get_engine
 from mlscale.engines.base import ClusterInfo, EnginePlan, TrialResult, TuneResult
 from mlscale.errors import DataError, MlscaleError, RecipeError
+from mlscale.metrics import DEFAULT_TUNE_METRIC
 from mlscale.model import Model
 from mlscale.recipe import Recipe, load_recipe, recipe_hash, recipe_yaml
+from mlscale.recipe.schema import metric_mode
 from mlscale.training import evaluate
 from mlscale.versions import check_versions, version_tags
 
@@ -56,17 +58,32 @@ class RunResult:
         return self.model.booster
 
 
+Progress = Callable[[str, Mapping[str, Any]], None]
+"""Progress events for a front end (the CLI's progress bars): ("phase", {"name"}), ("phase_done",
+{"name", "seconds"}), ("trial", {"done", "total", "best", "status"}). Never required; errors in it are ignored."""
+
+
 class _Timer:
-    def __init__(self) -> None:
+    def __init__(self, progress: Progress | None = None) -> None:
         self.timings: dict[str, float] = {}
+        self.progress = progress
+
+    def emit(self, kind: str, info: Mapping[str, Any]) -> None:
+        if self.progress is not None:
+            try:
+                self.progress(kind, info)
+            except Exception:  # a display problem must never fail a run
+                log.debug("progress callback failed", exc_info=True)
 
     @contextmanager
     def phase(self, name: str) -> Any:
         started = time.perf_counter()
+        self.emit("phase", {"name": name})
         try:
             yield
         finally:
             self.timings[f"time_{name}_s"] = round(time.perf_counter() - started, 4)
+            self.emit("phase_done", {"name": name, "seconds": self.timings[f"time_{name}_s"]})
 
 
 def run(
@@ -77,6 +94,7 @@ def run(
     overrides: Mapping[str, Any] | Iterable[str] | None = None,
     resume: bool = False,
     parent_run_id: str | None = None,
+    progress: Progress | None = None,
 ) -> RunResult:
     """Run a recipe end to end and log it to MLflow. Raises MlscaleError subclasses on bad input."""
     total_started = time.perf_counter()
@@ -88,7 +106,7 @@ def run(
     versions = check_versions(engine=recipe.engine.name)
     uri = tracking.resolve_uri(recipe.mlflow.tracking_uri)
     tracking.check_reachable(uri)
-    timer = _Timer()
+    timer = _Timer(progress)
 
     with timer.phase("load"):
         data = prepare(recipe, source=source)
@@ -175,9 +193,19 @@ def _run_phases(
 
     tune_result: TuneResult | None = None
     if recipe.tune is not None:
+        done: list[TrialResult] = []
+        tune_metric = recipe.tune.metric or DEFAULT_TUNE_METRIC[data.schema.task]
+        better = max if (recipe.tune.mode or metric_mode(tune_metric)) == "max" else min
 
         def on_trial(trial: TrialResult) -> None:
             tracker.log_trial(trial)
+            done.append(trial)
+            scored = [t.metric for t in done if t.status == "completed" and not np.isnan(t.metric)]
+            timer.emit(
+                "trial",
+                {"done": len(done), "total": recipe.tune.num_samples if recipe.tune else 0,
+                 "best": better(scored) if scored else None, "status": trial.status},
+            )  # fmt: skip
             log.info(
                 "trial %s: %s=%.5f (%s, %.1fs)",
                 trial.trial_id,
