@@ -56,7 +56,11 @@ def read_yaml(path: str | Path, *, what: str = "recipe") -> dict[str, Any]:
         if mark is not None and exc.context_mark is not None and mark.line >= len(text.splitlines()):
             mark = exc.context_mark  # an unclosed bracket: point at where it opened, not past the end
         where = f":{mark.line + 1}" if mark is not None else ""
-        problem = " ".join(p for p in (exc.context, exc.problem) if p) or str(exc).splitlines()[0]
+        # PyYAML splits one sentence in two ("expected a single document in the stream" / "but found
+        # another document"): join the halves with a comma when the second one continues the first.
+        parts = [p for p in (exc.context, exc.problem) if p]
+        joiner = ", " if len(parts) == 2 and parts[1].startswith("but ") else " "
+        problem = joiner.join(parts) or str(exc).splitlines()[0]
         raise RecipeError(f"{path}{where}: invalid YAML: {problem}") from exc
     except yaml.YAMLError as exc:
         raise RecipeError(f"{path}: invalid YAML: {str(exc).splitlines()[0]}") from exc

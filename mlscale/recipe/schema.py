@@ -26,8 +26,19 @@ def metric_mode(metric: str) -> Literal["min", "max"]:
     return "max" if base in _MAXIMIZE else "min"
 
 
+_NUMBERS = (int, float, int | None, float | None)
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_as_number(cls, value: Any, info: Any) -> Any:
+        """YAML's `true` is not a number: pydantic's lax mode would take it as 1."""
+        if isinstance(value, bool) and cls.model_fields[info.field_name].annotation in _NUMBERS:
+            raise ValueError(f"expected a number, got {value}")
+        return value
 
 
 class SyntheticConfig(_Section):

@@ -434,10 +434,6 @@ def test_literal_error_keeps_apostrophes_in_the_value(tmp_path: Path) -> None:
     assert "it's" in str(info.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="read_yaml joins context and problem with a space: 'in the stream but found another document'",
-)
 def test_multi_document_message_reads_as_a_sentence(tmp_path: Path) -> None:
     recipe = tmp_path / "r.yaml"
     recipe.write_text("name: a\n---\nname: b\n")
@@ -454,3 +450,12 @@ def test_unclosed_bracket_points_at_the_bracket(tmp_path: Path) -> None:
     with pytest.raises(RecipeError) as info:
         mlscale.load_recipe(recipe)
     assert str(info.value).startswith(f"{recipe}:3: ")
+
+
+@pytest.mark.parametrize("field", ["max_depth", "eta", "num_boost_round"])
+def test_yaml_booleans_are_not_numbers(tmp_path: Path, field: str) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"name: t\ndata: {{source: sklearn, dataset: iris}}\ntrain: {{{field}: true}}\n")
+    with pytest.raises(RecipeError) as info:
+        mlscale.load_recipe(recipe)
+    assert str(info.value) == f"{recipe}: train.{field}: expected a number, got True"
