@@ -448,6 +448,7 @@ def _progress_display(*, enabled: bool) -> Iterator[Any]:
         elif kind == "trial" and "tune" in tasks:
             best = "" if info["best"] is None else f", best {info['best']:.5f}"
             bar.update(tasks["tune"], total=info["total"], completed=info["done"], description=f"tune{best}")
+        bar.refresh()  # every event is drawn, even one shorter than the refresh interval
 
     with bar:
         yield on_event
