@@ -347,11 +347,7 @@ def init(
     from mlscale.scaffold import scaffold_recipe
 
     text = scaffold_recipe(data=data, task=task, target=target, name=name)
-    if out is None:
-        click.echo(text, nl=False)
-        return
-    _write_new(out, text, force=force)
-    click.echo(f"wrote {out}; next: mlscale plan {out} && mlscale run {out}", err=True)
+    _emit(text, out, force=force, next_step=f"mlscale plan {out} && mlscale run {out}")
 
 
 @cli.command()
@@ -393,11 +389,16 @@ def kuberay(
         name=name,
         package=package,
     )
+    _emit(text, out, force=force, next_step=f"kubectl apply -f {out}")
+
+
+def _emit(text: str, out: str | None, *, force: bool, next_step: str) -> None:
+    """Generated text to stdout, or whole to a new file `out` followed by the next command to run."""
     if out is None:
         click.echo(text, nl=False)
         return
     _write_new(out, text, force=force)
-    click.echo(f"wrote {out}; next: kubectl apply -f {out}", err=True)
+    click.echo(f"wrote {out}; next: {next_step}", err=True)
 
 
 def _write_new(path: str, text: str, *, force: bool) -> None:

@@ -147,9 +147,9 @@ class RayEngine:
         return self._cluster
 
     def _connect_message(self, address: str | None, exc: BaseException) -> str:
-        text = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:300]
+        text, auth = _describe(exc)
         where = address or "a new local instance"
-        if "auth" in text.lower() or "token" in text.lower():
+        if auth:
             return f"ray: cannot connect to {where}: {AUTH_HINT} ({text})"
         hint = "" if os.environ.get("RAY_AUTH_MODE") == "token" else f"; if {AUTH_HINT}"
         return (
@@ -790,9 +790,15 @@ def submit_job(
         raise
 
 
-def _jobs_message(address: str, exc: BaseException) -> str:
+def _describe(exc: BaseException) -> tuple[str, bool]:
+    """(first line of the error, whether it is about authentication): both connect paths use it."""
     text = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:300]
-    if "auth" in text.lower() or "token" in text.lower():
+    return text, "auth" in text.lower() or "token" in text.lower()
+
+
+def _jobs_message(address: str, exc: BaseException) -> str:
+    text, auth = _describe(exc)
+    if auth:
         return f"ray jobs: {address} refused the request: {AUTH_HINT} ({text})"
     return (
         f"ray jobs: cannot submit to {address} ({text}); is the dashboard up (ray start --include-dashboard)?"
