@@ -1,11 +1,14 @@
 """Peak memory (PSS of the whole process tree: driver, and a private Ray's GCS, raylet and workers).
 
-    .venv/bin/python benchmarks/memory_bench.py [--train-rows 1000000] [--predict-rows 10000000]
+    .venv/bin/python benchmarks/memory_bench.py [--train-rows 1000000] [--predict-rows 2000000,10000000]
+                                                [--cases train,predict]
 
 1. Training at 1M rows (synthetic_higgs, 100 rounds, no tune, no predict): engine local vs engine ray.
-2. `mlscale predict` streaming `--predict-rows` rows (parquet, 8 files) with a model logged first: the
-   driver tree's peak on engine local, and on engine ray the tree's peak and the largest single actor.
-Each case runs in its own `mlscale` process; a sampler reads PSS every 0.25 s (psutil, /proc smaps).
+2. `mlscale predict` streaming each of `--predict-rows` rows (parquet files of 250k rows) with a model logged first:
+   the driver tree's peak on engine local, and on engine ray the tree's peak and the largest single Ray
+   worker, as PSS (shared object-store pages counted pro rata) and as USS (its own memory only).
+   A bound that holds must not grow with the input: compare the rows of two input sizes.
+Each case runs in its own `mlscale` process; a sampler reads memory every 0.25 s (psutil, /proc smaps).
 """
 
 from __future__ import annotations
@@ -24,16 +27,20 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 MLSCALE = str(Path(sys.executable).parent / "mlscale")
+# Inputs of every size share one file (and row group) size, so a bound that holds cannot hide in larger files.
+ROWS_PER_FILE = 250_000
 RECIPE = str(ROOT / "recipes/synthetic_higgs.yaml")
 
 from predict_bench import input_dir  # noqa: E402
 
 
-def _pss(p: psutil.Process) -> int:
+def _mem(p: psutil.Process) -> tuple[int, int]:
+    """(PSS, USS) of one process; zeros once it is gone."""
     try:
-        return int(p.memory_full_info().pss)
+        info = p.memory_full_info()
+        return int(info.pss), int(info.uss)
     except (psutil.NoSuchProcess, psutil.AccessDenied, AttributeError):
-        return 0
+        return 0, 0
 
 
 def measure(args: list[str], cwd: Path) -> dict[str, float]:
@@ -42,7 +49,7 @@ def measure(args: list[str], cwd: Path) -> dict[str, float]:
         [MLSCALE, *args], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
     root = psutil.Process(proc.pid)
-    peak = {"tree_mb": 0.0, "driver_mb": 0.0, "largest_ray_worker_mb": 0.0}
+    peak = {"tree_mb": 0.0, "driver_mb": 0.0, "largest_ray_worker_mb": 0.0, "largest_ray_worker_uss_mb": 0.0}
     done = threading.Event()
 
     def sample() -> None:
@@ -51,12 +58,15 @@ def measure(args: list[str], cwd: Path) -> dict[str, float]:
                 procs = [root, *root.children(recursive=True)]
             except psutil.NoSuchProcess:
                 return
-            sizes = {p.pid: _pss(p) for p in procs}
-            workers = [sizes[p.pid] for p in procs if p.pid != root.pid and _is_ray_worker(p)]
-            peak["tree_mb"] = max(peak["tree_mb"], sum(sizes.values()) / 2**20)
-            peak["driver_mb"] = max(peak["driver_mb"], sizes.get(root.pid, 0) / 2**20)
+            mems = {p.pid: _mem(p) for p in procs}
+            workers = [mems[p.pid] for p in procs if p.pid != root.pid and _is_ray_worker(p)]
+            peak["tree_mb"] = max(peak["tree_mb"], sum(m[0] for m in mems.values()) / 2**20)
+            peak["driver_mb"] = max(peak["driver_mb"], mems.get(root.pid, (0, 0))[0] / 2**20)
             peak["largest_ray_worker_mb"] = max(
-                peak["largest_ray_worker_mb"], max(workers, default=0) / 2**20
+                peak["largest_ray_worker_mb"], max((m[0] for m in workers), default=0) / 2**20
+            )
+            peak["largest_ray_worker_uss_mb"] = max(
+                peak["largest_ray_worker_uss_mb"], max((m[1] for m in workers), default=0) / 2**20
             )
             time.sleep(0.25)
 
@@ -83,14 +93,16 @@ def _is_ray_worker(p: psutil.Process) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--train-rows", type=int, default=1_000_000)
-    parser.add_argument("--predict-rows", type=int, default=10_000_000)
+    parser.add_argument("--predict-rows", default="2000000,10000000", help="comma-separated row counts")
+    parser.add_argument("--cases", default="train,predict")
     args = parser.parse_args()
+    cases = set(args.cases.split(","))
     rows: list[tuple[str, dict[str, float]]] = []
     with tempfile.TemporaryDirectory() as tmp:
         cwd = Path(tmp)
         train = ["run", RECIPE, "-q", "--set", f"data.synthetic.n_rows={args.train_rows}",
                  "--set", "tune=null", "--set", "predict=null"]  # fmt: skip
-        for engine in ("local", "ray"):
+        for engine in ("local", "ray") if "train" in cases else ():
             rows.append(
                 (f"train {args.train_rows:,} rows, {engine}", measure([*train, "--engine", engine], cwd))
             )
@@ -104,22 +116,26 @@ def main() -> None:
 
         mlflow.set_tracking_uri(f"sqlite:///{cwd}/mlflow.db")
         run_id = mlflow.search_runs(experiment_names=["memory_model"])["run_id"].iloc[0]
-        source = input_dir(args.predict_rows)
-        for engine in ("local", "ray"):
-            predict = ["predict", RECIPE, "-q", "--model", f"runs:/{run_id}/model", "--input", str(source),
-                       "--output", str(cwd / f"out_{engine}.parquet"), "--engine", engine,
-                       "--set", "predict.id_columns=[row_id]"]  # fmt: skip
-            rows.append((f"predict {args.predict_rows:,} rows, {engine}", measure(predict, cwd)))
-            print(rows[-1], flush=True)
+        for n_rows in [int(n) for n in args.predict_rows.split(",")] if "predict" in cases else []:
+            source = input_dir(n_rows, files=max(8, n_rows // ROWS_PER_FILE))
+            for engine in ("local", "ray"):
+                predict = ["predict", RECIPE, "-q", "--model", f"runs:/{run_id}/model", "--input", str(source),
+                           "--output", str(cwd / f"out_{engine}.parquet"), "--engine", engine,
+                           "--set", "predict.id_columns=[row_id]"]  # fmt: skip
+                rows.append((f"predict {n_rows:,} rows, {engine}", measure(predict, cwd)))
+                print(rows[-1], flush=True)
 
     print(f"\nmachine: {os.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB\n")
-    print("| case | peak PSS, process tree MB | driver MB | largest Ray worker MB | seconds |")
-    print("|---|---|---|---|---|")
+    print(
+        "| case | peak PSS, process tree MB | driver MB | largest Ray worker PSS MB | its USS MB | seconds |"
+    )
+    print("|---|---|---|---|---|---|")
     for name, r in rows:
         print(f"| {name} | {r['tree_mb']:.0f} | {r['driver_mb']:.0f} | {r['largest_ray_worker_mb']:.0f} | "
-              f"{r['seconds']:.1f} |")  # fmt: skip
-    train_local, train_ray = rows[0][1]["tree_mb"], rows[1][1]["tree_mb"]
-    print(f"\ntrain ray / local peak (target <= 2): {train_ray / train_local:.2f}")
+              f"{r['largest_ray_worker_uss_mb']:.0f} | {r['seconds']:.1f} |")  # fmt: skip
+    if "train" in cases:
+        train_local, train_ray = rows[0][1]["tree_mb"], rows[1][1]["tree_mb"]
+        print(f"\ntrain ray / local peak (target <= 2): {train_ray / train_local:.2f}")
 
 
 if __name__ == "__main__":

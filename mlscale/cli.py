@@ -249,15 +249,17 @@ def predict(
     _setup_logging(verbose, quiet)
     from mlscale.runner import predict as run_predict
 
-    path = run_predict(
-        recipe,
-        model=model,
-        input=input_path,
-        output=output,
-        engine=engine,
-        profiles=profiles,
-        overrides=list(sets),
-    )
+    with _progress_display(enabled=sys.stderr.isatty() and not quiet and not verbose) as progress:
+        path = run_predict(
+            recipe,
+            model=model,
+            input=input_path,
+            output=output,
+            engine=engine,
+            profiles=profiles,
+            overrides=list(sets),
+            progress=progress,
+        )
     click.echo(str(path))
 
 
@@ -420,11 +422,15 @@ def _write_new(path: str, text: str, *, force: bool) -> None:
 
 @contextmanager
 def _progress_display(*, enabled: bool) -> Iterator[Any]:
-    """A live line on a terminal: the running phase with its elapsed time, then tune trials done / total
-    with the best score so far. Off for -q, --verbose and when stderr is not a terminal (CI logs stay plain)."""
+    """A live display on a terminal: each phase with its elapsed time; boosting rounds with the latest
+    valid metric; tune trials done / total with the best score so far; inference rows/s with an ETA.
+    Off for -q, --verbose and when stderr is not a terminal (CI logs stay plain)."""
     if not enabled:
         yield None
         return
+    import threading
+    import time
+
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -440,19 +446,54 @@ def _progress_display(*, enabled: bool) -> Iterator[Any]:
         console=getattr(handler, "console", None), transient=True,
     )  # fmt: skip
     tasks: dict[str, Any] = {}
+    started: dict[str, float] = {}
+    lock = threading.Lock()  # engines may report from a background thread
 
     def on_event(kind: str, info: Any) -> None:
+        with lock:
+            _draw(kind, info)
+            bar.refresh()  # every event is drawn, even one shorter than the refresh interval
+
+    def _draw(kind: str, info: Any) -> None:
         if kind == "phase":
             tasks[info["name"]] = bar.add_task(info["name"], total=None)
+            started[info["name"]] = time.monotonic()
         elif kind == "phase_done" and info["name"] in tasks:
             bar.remove_task(tasks.pop(info["name"]))
         elif kind == "trial" and "tune" in tasks:
             best = "" if info["best"] is None else f", best {info['best']:.5f}"
             bar.update(tasks["tune"], total=info["total"], completed=info["done"], description=f"tune{best}")
-        bar.refresh()  # every event is drawn, even one shorter than the refresh interval
+        elif kind == "round" and "train" in tasks:
+            latest = "".join(f", valid {k} {v:.5f}" for k, v in list(info["metrics"].items())[-1:])
+            bar.update(
+                tasks["train"],
+                total=info["total"],
+                completed=info["round"],
+                description=f"train rounds{latest}",
+            )
+        elif kind == "rows" and "predict" in tasks:
+            bar.update(tasks["predict"], total=info["total"], completed=info["done"],
+                       description=_rows_line(info["done"], info["total"], time.monotonic() - started["predict"]))  # fmt: skip
 
     with bar:
         yield on_event
+
+
+def _rows_line(done: int, total: int | None, seconds: float) -> str:
+    """'predict 1.2M rows/s, ETA 0:08' from rows done so far and the phase's elapsed time."""
+    rate = done / seconds if seconds > 0 else 0.0
+    line = f"predict {_si(rate)} rows/s"
+    if total and rate > 0 and done < total:
+        left = int((total - done) / rate)
+        line += f", ETA {left // 60}:{left % 60:02d}"
+    return line
+
+
+def _si(value: float) -> str:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= size:
+            return f"{value / size:.1f}{unit}"
+    return f"{value:.0f}"
 
 
 def _csv(text: str) -> list[str]:

@@ -11,7 +11,7 @@ import importlib
 import logging
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +79,42 @@ class FeatureSchema:
         return pd.DataFrame(out, index=df.index), unseen
 
 
+@dataclass(frozen=True)
+class SourceFiles:
+    """Where each train row of a file source lives, so cluster workers can read their own shard.
+
+    Rows are numbered in file order (the order `load_table` concatenates them); a worker that reads
+    the files overlapping its slice of `train_rows` and keeps exactly those rows gets the same shard,
+    in the same order, as one cut from the driver's table.
+    """
+
+    paths: list[str]
+    fmt: str
+    offsets: list[int]  # global number of each file's first row
+    rows: list[int]  # rows per file
+    train_rows: np.ndarray  # global numbers of the train split's rows, ascending
+
+    def shard(self, part: slice) -> tuple[np.ndarray, list[tuple[str, int]]]:
+        """(global row numbers, [(file, its offset)] holding them) for one slice of the train rows."""
+        wanted = self.train_rows[part]
+        if not len(wanted):
+            return wanted, []
+        lo, hi = int(wanted[0]), int(wanted[-1])
+        files = [
+            (path, off)
+            for path, off, n in zip(self.paths, self.offsets, self.rows, strict=True)
+            if off <= hi and off + n > lo
+        ]
+        return wanted, files
+
+
+def read_rows(path: str, fmt: str, offset: int, wanted: np.ndarray) -> pd.DataFrame:
+    """The rows of one source file whose global numbers are in `wanted`, parsed as `load_table` does."""
+    frame = pd.read_csv(path) if fmt == "csv" else pd.read_parquet(path)
+    local = wanted[(wanted >= offset) & (wanted < offset + len(frame))] - offset
+    return frame.iloc[local].reset_index(drop=True)
+
+
 @dataclass
 class Dataset:
     """A split, typed table. y is encoded: class codes 0..K-1, or floats for regression."""
@@ -93,6 +129,7 @@ class Dataset:
     test_frame: pd.DataFrame  # raw test rows (features, target, any other column): predict's default input
     task_inferred: bool = False
     notes: list[str] = field(default_factory=list)
+    files: SourceFiles | None = None  # set for csv/parquet sources: a cluster can read its shards itself
 
     @property
     def n_rows(self) -> int:
@@ -130,6 +167,11 @@ def file_format(files: list[str], declared: str | None = None) -> str:
 
 
 def _read_files(files: list[str], fmt: str, where: str) -> pd.DataFrame:
+    return _read_frames(files, fmt, where)[0]
+
+
+def _read_frames(files: list[str], fmt: str, where: str) -> tuple[pd.DataFrame, list[int]]:
+    """(the files as one table, rows per file)."""
     frames = []
     first_cols: list[str] | None = None
     for f in files:
@@ -160,7 +202,19 @@ def _read_files(files: list[str], fmt: str, where: str) -> pd.DataFrame:
     table = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     if len(table) == 0:
         raise DataError(f"{where}: {files[0] + ' has' if len(files) == 1 else 'the files have'} no rows")
-    return table
+    return table, [len(f) for f in frames]
+
+
+def _load_with_files(cfg: DataConfig, source: str) -> tuple[pd.DataFrame, SourceFiles | None]:
+    """The table, and for a plain file source (no preprocess hook) where its rows came from."""
+    if cfg.source not in ("csv", "parquet") or cfg.preprocess:
+        return load_table(cfg, source=source), None
+    files = resolve_files(str(cfg.path), where=f"{source}: data.path")
+    table, rows = _read_frames(files, cfg.source, f"{source}: data.path")
+    offsets = [int(o) for o in np.cumsum([0, *rows[:-1]])]
+    return table, SourceFiles(
+        paths=files, fmt=cfg.source, offsets=offsets, rows=rows, train_rows=np.zeros(0, np.int64)
+    )
 
 
 def load_table(cfg: DataConfig, *, source: str = "<recipe>") -> pd.DataFrame:
@@ -288,8 +342,9 @@ def infer_task(y: pd.Series) -> tuple[str, str]:
 def prepare(recipe: Recipe, table: pd.DataFrame | None = None, *, source: str = "<recipe>") -> Dataset:
     """Load (unless given), check, type and split the data a recipe describes."""
     cfg = recipe.data
+    files: SourceFiles | None = None
     if table is None:
-        table = load_table(cfg, source=source)
+        table, files = _load_with_files(cfg, source)
     where = f"{source}: data"
     target = cfg.target
     if target not in table.columns:
@@ -393,6 +448,7 @@ def prepare(recipe: Recipe, table: pd.DataFrame | None = None, *, source: str = 
         test_frame=table.iloc[take(idx_test)].reset_index(drop=True),
         task_inferred=recipe.task is None,
         notes=notes,
+        files=None if files is None else replace(files, train_rows=np.asarray(idx_train, dtype=np.int64)),
     )
 
 
@@ -459,6 +515,19 @@ def iter_input_batches(path: str, *, batch_size: int, where: str) -> tuple[Any, 
             raise DataError(f"{where}: cannot read {path} ({_first_line(exc)})") from exc
 
     return ds.schema, batches()
+
+
+def count_input_rows(path: str, *, where: str) -> int | None:
+    """Rows of a predict input from parquet metadata alone (for a progress ETA); None for CSV or on error."""
+    files = resolve_files(path, where=where)
+    if file_format(files) != "parquet":
+        return None
+    import pyarrow.parquet as pq
+
+    try:
+        return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    except Exception:  # a broken file is reported by the read itself, with its name
+        return None
 
 
 def input_columns(path: str, *, where: str) -> list[str]:

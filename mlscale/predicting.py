@@ -15,8 +15,8 @@ from typing import Any
 
 import pandas as pd
 
-from mlscale.data import iter_input_batches
-from mlscale.engines.base import PredictResult
+from mlscale.data import count_input_rows, iter_input_batches
+from mlscale.engines.base import OnProgress, PredictResult
 from mlscale.errors import DataError
 from mlscale.model import Model
 from mlscale.recipe.schema import PredictConfig
@@ -88,13 +88,28 @@ def input_frames(
         yield batch.to_pandas()
 
 
+def input_rows(predict: PredictConfig, *, test_frame: pd.DataFrame | None, where: str) -> int | None:
+    """How many rows a predict run will see, when that is cheap to know (progress and ETA only)."""
+    if predict.input is None:
+        return None if test_frame is None else len(test_frame)
+    return count_input_rows(predict.input, where=f"{where}.input")
+
+
 def predict_stream(
-    model: Model, predict: PredictConfig, frames: Iterable[pd.DataFrame], *, where: str
+    model: Model,
+    predict: PredictConfig,
+    frames: Iterable[pd.DataFrame],
+    *,
+    where: str,
+    progress: OnProgress | None = None,
+    total: int | None = None,
 ) -> PredictResult:
     """Predict chunk by chunk and write one output file atomically."""
     started = time.perf_counter()
     unseen: dict[str, int] = {}
     with AtomicTableWriter(predict.output, predict.resolved_format) as writer:
+        if progress is not None:
+            progress("rows", {"done": 0, "total": total})
         for frame in frames:
             out, new_unseen = model.predict_frame(
                 frame, id_columns=predict.id_columns, where=f"{where}.input"
@@ -102,6 +117,8 @@ def predict_stream(
             for col, n in new_unseen.items():
                 unseen[col] = unseen.get(col, 0) + n
             writer.write(out)
+            if progress is not None:
+                progress("rows", {"done": writer.rows, "total": total})
     return PredictResult(
         output=Path(predict.output),
         rows=writer.rows,

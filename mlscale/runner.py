@@ -60,7 +60,9 @@ class RunResult:
 
 Progress = Callable[[str, Mapping[str, Any]], None]
 """Progress events for a front end (the CLI's progress bars): ("phase", {"name"}), ("phase_done",
-{"name", "seconds"}), ("trial", {"done", "total", "best", "status"}). Never required; errors in it are ignored."""
+{"name", "seconds"}), ("trial", {"done", "total", "best", "status"}), ("round", {"round", "total",
+"metrics"}) while training, ("rows", {"done", "total"}) while predicting (total None when unknown).
+Never required; errors in it are ignored, and it may be called from a background thread."""
 
 
 class _Timer:
@@ -175,7 +177,7 @@ def _run_phases(
     )
 
     with timer.phase("train"):
-        trained = eng.train(data, recipe.train)
+        trained = eng.train(data, recipe.train, progress=timer.emit if timer.progress else None)
     model, history = trained.model, trained.history
     metrics = evaluate(model, data)
     log.info("train: %d rounds, %s", trained.rounds, _fmt(metrics))
@@ -190,6 +192,7 @@ def _run_phases(
         tracker.set_tags(
             {"train.placement": ";".join(f"{p.get('rank')}@{p.get('node')}" for p in trained.placement)}
         )
+    tracker.set_tags({f"train.{k}": str(v) for k, v in trained.details.items()})
 
     tune_result: TuneResult | None = None
     if recipe.tune is not None:
@@ -255,7 +258,11 @@ def _run_phases(
     if recipe.predict is not None:
         with timer.phase("predict"):
             predicted = eng.predict(
-                external_model or model, recipe.predict, data=data, where=f"{source}: predict"
+                external_model or model,
+                recipe.predict,
+                data=data,
+                where=f"{source}: predict",
+                progress=timer.emit if timer.progress else None,
             )
         output = predicted.output
         extra.update(
@@ -364,6 +371,7 @@ def predict(
     engine: str | None = None,
     profiles: Iterable[str | Path] = (),
     overrides: Mapping[str, Any] | Iterable[str] | None = None,
+    progress: Progress | None = None,
 ) -> Path:
     """Batch inference only, with a model from MLflow or a directory: `mlscale predict`."""
     source = str(recipe) if not isinstance(recipe, Recipe) else f"<recipe {recipe.name}>"
@@ -387,9 +395,18 @@ def predict(
     loaded = _preflight_predict(recipe, uri, source)
     assert loaded is not None
     eng = get_engine(recipe.engine)
+    timer = _Timer(progress)
     try:
-        eng.start()
-        result = eng.predict(loaded, recipe.predict, data=None, where=f"{source}: predict")
+        with timer.phase("startup"):
+            eng.start()
+        with timer.phase("predict"):
+            result = eng.predict(
+                loaded,
+                recipe.predict,
+                data=None,
+                where=f"{source}: predict",
+                progress=timer.emit if progress else None,
+            )
     finally:
         eng.stop()
     for col, n in result.unseen_categories.items():

@@ -5,7 +5,7 @@ Keeping one fit function is what makes `local` and `ray` agree on metrics for th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from mlscale.data import Dataset, FeatureSchema
@@ -133,6 +133,19 @@ def fit(
     if best is not None and best + 1 < rounds:
         booster = booster[: best + 1]
     return booster, history, rounds
+
+
+def round_callback(report: Callable[[int, dict[str, float]], None], *, offset: int = 0) -> Any:
+    """An xgboost callback handing (rounds done, latest valid metrics) to `report` after each round."""
+    import xgboost as xgb
+
+    class RoundReport(xgb.callback.TrainingCallback):
+        def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+            latest = {name: float(v[-1]) for name, v in evals_log.get("valid", {}).items() if len(v)}
+            report(offset + epoch + 1, latest)
+            return False
+
+    return RoundReport()
 
 
 def evaluate(model: Model, data: Dataset) -> dict[str, float]:

@@ -5,7 +5,7 @@ Engines never touch MLflow: they return these objects and the runner logs them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -92,6 +92,9 @@ class EnginePlan:
 
 
 OnTrial = Callable[[TrialResult], None]
+OnProgress = Callable[[str, Mapping[str, Any]], None]
+"""Progress within a phase, for a live display: ("round", {"round", "total", "metrics"}) while training
+and ("rows", {"done", "total"}) while predicting (total None when the input's size is unknown)."""
 
 
 class Engine(Protocol):
@@ -103,7 +106,9 @@ class Engine(Protocol):
         self, train: TrainConfig, tune: TuneConfig | None, predict: PredictConfig | None
     ) -> EnginePlan: ...
 
-    def train(self, data: Dataset, train: TrainConfig) -> TrainResult: ...
+    def train(
+        self, data: Dataset, train: TrainConfig, *, progress: OnProgress | None = None
+    ) -> TrainResult: ...
 
     def tune(
         self,
@@ -117,7 +122,13 @@ class Engine(Protocol):
     ) -> TuneResult: ...
 
     def predict(
-        self, model: Model, predict: PredictConfig, *, data: Dataset | None, where: str
+        self,
+        model: Model,
+        predict: PredictConfig,
+        *,
+        data: Dataset | None,
+        where: str,
+        progress: OnProgress | None = None,
     ) -> PredictResult: ...
 
     def stop(self) -> None: ...

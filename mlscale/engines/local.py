@@ -16,6 +16,7 @@ from mlscale.data import Dataset
 from mlscale.engines.base import (
     ClusterInfo,
     EnginePlan,
+    OnProgress,
     OnTrial,
     PredictResult,
     TrainResult,
@@ -24,7 +25,7 @@ from mlscale.engines.base import (
 )
 from mlscale.metrics import DEFAULT_TUNE_METRIC
 from mlscale.model import Model
-from mlscale.predicting import input_frames, predict_stream
+from mlscale.predicting import input_frames, input_rows, predict_stream
 from mlscale.recipe.schema import EngineConfig, PredictConfig, SearchDim, TrainConfig, TuneConfig, metric_mode
 from mlscale.training import (
     TRAIN_CURVE_MAX_ROWS,
@@ -33,6 +34,7 @@ from mlscale.training import (
     evaluate,
     fit,
     quantize,
+    round_callback,
     round_metric,
     xgb_params,
 )
@@ -85,10 +87,16 @@ class LocalEngine:
         return plan
 
     # -- train -------------------------------------------------------------------------
-    def train(self, data: Dataset, train: TrainConfig) -> TrainResult:
+    def train(self, data: Dataset, train: TrainConfig, *, progress: OnProgress | None = None) -> TrainResult:
         device = "cuda" if self.config.gpus_per_worker else None
         params = xgb_params(train, data.schema, nthread=self.nthread, device=device)
         dtrain, dvalid = dmatrices(data, nthread=self.nthread, max_bin=int(params["max_bin"]))
+        callbacks = []
+        if progress is not None:
+            total = train.num_boost_round
+            callbacks.append(
+                round_callback(lambda r, m: progress("round", {"round": r, "total": total, "metrics": m}))
+            )
         booster, history, rounds = fit(
             params,
             dtrain,
@@ -96,6 +104,7 @@ class LocalEngine:
             num_boost_round=train.num_boost_round,
             early_stopping_rounds=train.early_stopping_rounds,
             with_train_curve=len(data.x_train) <= TRAIN_CURVE_MAX_ROWS,
+            callbacks=callbacks,
         )
         model = Model(
             booster, data.schema, info={"rounds": rounds, "best_rounds": booster.num_boosted_rounds()}
@@ -271,10 +280,18 @@ class LocalEngine:
 
     # -- predict -----------------------------------------------------------------------
     def predict(
-        self, model: Model, predict: PredictConfig, *, data: Dataset | None, where: str
+        self,
+        model: Model,
+        predict: PredictConfig,
+        *,
+        data: Dataset | None,
+        where: str,
+        progress: OnProgress | None = None,
     ) -> PredictResult:
-        frames = input_frames(predict, test_frame=None if data is None else data.test_frame, where=where)
-        return predict_stream(model, predict, frames, where=where)
+        test_frame = None if data is None else data.test_frame
+        frames = input_frames(predict, test_frame=test_frame, where=where)
+        total = input_rows(predict, test_frame=test_frame, where=where) if progress else None
+        return predict_stream(model, predict, frames, where=where, progress=progress, total=total)
 
 
 def _suggest(trial: Any, name: str, dim: SearchDim) -> Any:

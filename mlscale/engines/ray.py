@@ -20,6 +20,7 @@ import itertools
 import json
 import logging
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -29,10 +30,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlscale.data import Dataset, FeatureSchema, file_format, resolve_files
+from mlscale.data import Dataset, FeatureSchema, SourceFiles, file_format, read_rows, resolve_files
 from mlscale.engines.base import (
     ClusterInfo,
     EnginePlan,
+    OnProgress,
     OnTrial,
     PredictResult,
     TrainResult,
@@ -42,9 +44,9 @@ from mlscale.engines.base import (
 from mlscale.errors import EngineError, RecipeError
 from mlscale.metrics import DEFAULT_TUNE_METRIC
 from mlscale.model import Model
-from mlscale.predicting import AtomicTableWriter, input_frames, predict_stream
+from mlscale.predicting import AtomicTableWriter, input_frames, input_rows, predict_stream
 from mlscale.recipe.schema import EngineConfig, PredictConfig, SearchDim, TrainConfig, TuneConfig, metric_mode
-from mlscale.training import evaluate, fit, quantile_pair, quantize, xgb_params
+from mlscale.training import evaluate, fit, quantile_pair, quantize, round_callback, xgb_params
 
 log = logging.getLogger("mlscale")
 
@@ -283,22 +285,51 @@ class RayEngine:
         return workers, cpus
 
     # -- train -------------------------------------------------------------------------
-    def train(self, data: Dataset, train: TrainConfig) -> TrainResult:
+    def train(self, data: Dataset, train: TrainConfig, *, progress: OnProgress | None = None) -> TrainResult:
         workers, cpus = self._layout()
         device = "cuda" if self.config.gpus_per_worker > 0 else None
         threads = max(1, round(min(self._node_cpus[:workers] or [cpus])))
         params = xgb_params(train, data.schema, nthread=threads, device=device)
+        files = self._readable_files(data)
         if self._trainer() == "ray_train":
-            return self._train_ray_train(data, train, params, workers, cpus)
-        return self._train_actors(data, train, params, workers, cpus)
+            return self._train_ray_train(data, train, params, workers, cpus, progress, files)
+        return self._train_actors(data, train, params, workers, cpus, progress, files)
+
+    def _readable_files(self, data: Dataset) -> SourceFiles | None:
+        """A file source every node can read: workers read their own train shard with Ray Data then,
+        instead of the driver shipping it through the object store."""
+        if data.files is None or self._client_mode() or not len(data.files.train_rows):
+            return None
+        missing, nodes = _nodes_missing(data.files.paths[0])
+        if missing:
+            log.info(
+                "train: %d of %d nodes cannot see %s; the driver ships the train split to the workers",
+                missing,
+                nodes,
+                data.files.paths[0],
+            )
+            return None
+        log.info(
+            "train: each worker reads its train shard of %d file(s) with Ray Data", len(data.files.paths)
+        )
+        return data.files
 
     def _train_actors(
-        self, data: Dataset, train: TrainConfig, params: dict[str, Any], workers: int, cpus: float
+        self,
+        data: Dataset,
+        train: TrainConfig,
+        params: dict[str, Any],
+        workers: int,
+        cpus: float,
+        progress: OnProgress | None,
+        files: SourceFiles | None,
     ) -> TrainResult:
         import ray
         from ray.util.placement_group import placement_group, remove_placement_group
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
+        if files is not None:  # Ray Data read tasks need a CPU share beside the workers (else: a hang)
+            cpus = max(0.5, cpus - _READ_CPUS)
         bundle = {
             "CPU": cpus,
             **({"GPU": self.config.gpus_per_worker} if self.config.gpus_per_worker else {}),
@@ -316,6 +347,7 @@ class RayEngine:
                     num_cpus=cpus,
                     num_gpus=self.config.gpus_per_worker or None,
                     scheduling_strategy=PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=i),
+                    max_concurrency=2,  # fit in one thread, progress() answers in the other
                 ).remote()
                 for i in range(workers)
             ]
@@ -324,7 +356,8 @@ class RayEngine:
             if workers > 1:
                 tracker = _Tracker.options(num_cpus=0).remote(workers)  # type: ignore[attr-defined]
                 tracker_args = ray.get(tracker.args.remote())
-            shards = _shards(data, workers)
+            shards = _shards(data, workers, with_train=files is None)
+            readers = _train_readers(files, data.schema, workers) if files is not None else [None] * workers
             fits = [
                 actor.fit.remote(
                     rank,
@@ -334,11 +367,12 @@ class RayEngine:
                     data.schema.to_dict(),
                     train.num_boost_round,
                     train.early_stopping_rounds,
+                    reader,
                 )
-                for rank, (actor, shard) in enumerate(zip(actors, shards, strict=True))
+                for rank, (actor, shard, reader) in enumerate(zip(actors, shards, readers, strict=True))
             ]
             try:
-                results = ray.get(fits)
+                results = _await_fits(fits, actors[0], train.num_boost_round, progress)
             except ray.exceptions.RayError as exc:
                 raise EngineError(
                     f"ray: a training worker failed ({_first_line(exc)}); set engine.max_failures > 0 "
@@ -352,6 +386,7 @@ class RayEngine:
         finally:
             remove_placement_group(pg)
         raw, history, rounds = results[0]["model"], results[0]["history"], results[0]["rounds"]
+        _final_round(progress, rounds, train.num_boost_round, history)
         model = Model.from_bytes(raw, {"schema": data.schema.to_dict(), "info": {"rounds": rounds}})
         placement = [
             {"rank": r["rank"], "node": r["node"], "pid": r["pid"], "rows": r["rows"]} for r in results
@@ -361,19 +396,37 @@ class RayEngine:
             history=history,
             rounds=rounds,
             placement=placement,
-            details={"trainer": "actors", "workers": workers, "cpus_per_worker": cpus},
+            details={
+                "trainer": "actors",
+                "workers": workers,
+                "cpus_per_worker": cpus,
+                "data": "ray_data" if files is not None else "object_store",
+            },
         )
 
     def _train_ray_train(
-        self, data: Dataset, train: TrainConfig, params: dict[str, Any], workers: int, cpus: float
+        self,
+        data: Dataset,
+        train: TrainConfig,
+        params: dict[str, Any],
+        workers: int,
+        cpus: float,
+        progress: OnProgress | None,
+        files: SourceFiles | None,
     ) -> TrainResult:
         import ray
         import ray.data
-        from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+        from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, ScalingConfig
         from ray.train.xgboost import XGBoostTrainer
 
-        train_frame = data.x_train.assign(__label=data.y_train)
         valid_frame = data.x_valid.assign(__label=data.y_valid)
+        datasets: dict[str, Any] = {"valid": ray.data.from_pandas(valid_frame)}
+        if files is None:
+            datasets["train"] = ray.data.from_pandas(data.x_train.assign(__label=data.y_train))
+        else:  # one dataset per rank, each reading only its own rows: not split again by Ray Train
+            datasets.update(
+                {f"train_{r}": ds for r, ds in enumerate(_train_readers(files, data.schema, workers))}
+            )
         counter = _Counter.options(num_cpus=0).remote()  # type: ignore[attr-defined]
         storage = self.config.storage_path or str(STATE_DIR / "ray_train")
         self._check_shared_storage(storage)
@@ -386,6 +439,8 @@ class RayEngine:
                 "early_stopping_rounds": train.early_stopping_rounds,
                 "report_every": self.config.report_every,
                 "counter": counter,
+                "progress": progress is not None,
+                "train_per_rank": files is not None,
             },
             scaling_config=ScalingConfig(
                 num_workers=workers,
@@ -401,10 +456,12 @@ class RayEngine:
                 failure_config=FailureConfig(max_failures=self.config.max_failures),
                 checkpoint_config=CheckpointConfig(num_to_keep=2),
             ),
-            datasets={"train": ray.data.from_pandas(train_frame), "valid": ray.data.from_pandas(valid_frame)},
+            datasets=datasets,
+            dataset_config=DataConfig(datasets_to_split=["train", "valid"] if files is None else ["valid"]),
         )
         try:
-            result = trainer.fit()
+            with _polled_rounds(counter, train.num_boost_round, progress):
+                result = trainer.fit()
         except Exception as exc:
             raise EngineError(f"ray: Ray Train failed ({_first_line(exc)})") from exc
         if result.checkpoint is None:
@@ -412,6 +469,8 @@ class RayEngine:
         booster = _load_checkpoint(result.checkpoint)
         starts, placement, history = ray.get(counter.summary.remote())
         ray.kill(counter)
+        rounds = int(result.metrics.get("rounds", booster.num_boosted_rounds()))
+        _final_round(progress, rounds, train.num_boost_round, history or {})
         best = int(result.metrics.get("best_rounds", booster.num_boosted_rounds()))
         if best < booster.num_boosted_rounds():
             booster = booster[:best]
@@ -419,13 +478,14 @@ class RayEngine:
         return TrainResult(
             model=model,
             history=history or {},
-            rounds=int(result.metrics.get("rounds", booster.num_boosted_rounds())),
+            rounds=rounds,
             placement=placement,
             failures=max(0, starts - 1),
             details={
                 "trainer": "ray_train",
                 "workers": workers,
                 "cpus_per_worker": cpus,
+                "data": "ray_data" if files is not None else "object_store",
                 "checkpoint": str(result.checkpoint.path),
             },
         )
@@ -436,32 +496,21 @@ class RayEngine:
         Probed, not assumed: the driver writes a marker and a zero-CPU task on every node looks for it.
         URIs (s3://, gs://, ...) are left to Ray.
         """
-        import ray
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-        nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive") and n["Resources"].get("CPU", 0) > 0]
-        if "://" in storage or len(nodes) < 2:
+        if "://" in storage:
             return
         where = "engine.storage_path" if self.config.storage_path else f"the default checkpoint dir {storage}"
         marker = Path(storage) / f".mlscale-probe-{uuid.uuid4().hex[:12]}"
         try:
             marker.parent.mkdir(parents=True, exist_ok=True)
             marker.write_text("probe")
-            probes = [
-                _probe_path.options(  # type: ignore[attr-defined]
-                    num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)
-                ).remote(str(marker))
-                for node in nodes
-            ]
-            seen = ray.get(probes, timeout=60)
+            missing, nodes = _nodes_missing(str(marker))
         except OSError as exc:
             raise EngineError(f"ray: cannot write Ray Train checkpoints to {where} ({exc})") from exc
         finally:
             marker.unlink(missing_ok=True)
-        if not all(seen):
-            missing = sum(1 for ok in seen if not ok)
+        if missing:
             raise EngineError(
-                f"ray: {where} is not shared: {missing} of {len(nodes)} nodes cannot see it; set "
+                f"ray: {where} is not shared: {missing} of {nodes} nodes cannot see it; set "
                 "engine.storage_path to storage every node mounts (NFS) or a URI such as s3://bucket/path"
             )
 
@@ -621,14 +670,22 @@ class RayEngine:
         return pg, PlacementGroupSchedulingStrategy(pg, placement_group_capture_child_tasks=False)
 
     def predict(
-        self, model: Model, predict: PredictConfig, *, data: Dataset | None, where: str
+        self,
+        model: Model,
+        predict: PredictConfig,
+        *,
+        data: Dataset | None,
+        where: str,
+        progress: OnProgress | None = None,
     ) -> PredictResult:
+        test_frame = None if data is None else data.test_frame
+        total = input_rows(predict, test_frame=test_frame, where=where) if progress else None
         if self._client_mode():
             # Ray Data cannot run over Ray Client ('Worker' object has no attribute 'core_worker',
             # ray-project/ray#48682): stream in this process instead, reading and writing local paths.
             log.info("predict: Ray Client (ray://) cannot run Ray Data; predicting in this process")
-            frames = input_frames(predict, test_frame=None if data is None else data.test_frame, where=where)
-            return predict_stream(model, predict, frames, where=where)
+            frames = input_frames(predict, test_frame=test_frame, where=where)
+            return predict_stream(model, predict, frames, where=where, progress=progress, total=total)
         import ray.data
 
         started = time.perf_counter()
@@ -679,6 +736,8 @@ class RayEngine:
                 batch_format="pandas",
             )
             with AtomicTableWriter(predict.output, predict.resolved_format) as writer:
+                if progress is not None:
+                    progress("rows", {"done": 0, "total": total})
                 for batch in predicted.iter_batches(batch_format="pandas", batch_size=None):
                     for node, rows in batch["__node"].value_counts().items():
                         nodes[str(node)] = nodes.get(str(node), 0) + int(rows)
@@ -686,6 +745,8 @@ class RayEngine:
                         for col, n in (json.loads(text) if text else {}).items():
                             unseen[col] = unseen.get(col, 0) + n
                     writer.write(batch.drop(columns=["__node", "__unseen"]))
+                    if progress is not None:
+                        progress("rows", {"done": writer.rows, "total": total})
         except ray.exceptions.GetTimeoutError as exc:
             raise EngineError(
                 f"ray: {pool} inference actors ({_PREDICTOR_CPUS} CPU each) did not start within "
@@ -837,6 +898,16 @@ def _node_id() -> str:
 class _XgbWorkerImpl:
     """One xgboost worker: builds its shard's DMatrix and joins the collective ring."""
 
+    def __init__(self) -> None:
+        self.latest: tuple[int, dict[str, float]] = (0, {})
+
+    def progress(self) -> tuple[int, dict[str, float]]:
+        """(rounds done, latest valid metrics): asked by the driver while fit runs in the other thread."""
+        return self.latest
+
+    def _seen(self, rounds: int, metrics: dict[str, float]) -> None:
+        self.latest = (rounds, metrics)
+
     def fit(
         self,
         rank: int,
@@ -846,10 +917,13 @@ class _XgbWorkerImpl:
         schema: dict[str, Any],
         rounds: int,
         early_stopping_rounds: int | None,
+        reader: Any = None,
     ) -> dict[str, Any]:
         import xgboost as xgb
 
         x, y, xv, yv = shard
+        if reader is not None:  # this worker's train rows, read from the source files with Ray Data
+            x, y = _shard_frame(reader, FeatureSchema.from_dict(schema), "train")
         nthread = int(params.get("nthread") or 1)
         context = (
             xgb.collective.CommunicatorContext(**tracker_args) if tracker_args else contextlib.nullcontext()
@@ -865,6 +939,7 @@ class _XgbWorkerImpl:
                 num_boost_round=rounds,
                 early_stopping_rounds=early_stopping_rounds,
                 with_train_curve=len(x) <= 250_000,
+                callbacks=[round_callback(self._seen)] if rank == 0 else [],
             )
         return {
             "rank": rank,
@@ -912,6 +987,7 @@ class _CounterImpl:
 
     def __init__(self) -> None:
         self.starts = 0
+        self.latest: tuple[int, dict[str, float]] = (0, {})
         self.placement: dict[int, dict[str, Any]] = {}
         self.history: dict[str, Any] = {}
 
@@ -922,6 +998,12 @@ class _CounterImpl:
 
     def set_history(self, history: dict[str, Any]) -> None:
         self.history = history
+
+    def seen(self, rounds: int, metrics: dict[str, float]) -> None:
+        self.latest = (rounds, metrics)
+
+    def progress(self) -> tuple[int, dict[str, float]]:
+        return self.latest
 
     def pids(self) -> list[int]:
         return [p["pid"] for p in self.placement.values()]
@@ -994,11 +1076,8 @@ def _ray_train_loop(config: dict[str, Any]) -> None:
     schema = FeatureSchema.from_dict(config["schema"])
     frames = {}
     for split in ("train", "valid"):
-        shard = ray.train.get_dataset_shard(split)
-        parts = list(shard.iter_batches(batch_format="pandas", batch_size=None))
-        frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-        x, _ = schema.frame(frame, where=split)
-        frames[split] = (x, frame["__label"].to_numpy())
+        name = f"train_{rank}" if split == "train" and config.get("train_per_rank") else split
+        frames[split] = _shard_frame(ray.train.get_dataset_shard(name), schema, split)
     checkpoint = ray.train.get_checkpoint()
     start_model = _load_checkpoint(checkpoint) if checkpoint else None
     done = start_model.num_boosted_rounds() if start_model is not None else 0
@@ -1019,7 +1098,10 @@ def _ray_train_loop(config: dict[str, Any]) -> None:
         evals_result=history,
         early_stopping_rounds=config["early_stopping_rounds"],
         verbose_eval=False,
-        callbacks=[_checkpoint_callback(int(config["report_every"]), done)],
+        callbacks=[
+            _checkpoint_callback(int(config["report_every"]), done),
+            *([_throttled_progress(counter, done)] if rank == 0 and config.get("progress") else []),
+        ],
         xgb_model=start_model,
     )
     best = getattr(booster, "best_iteration", None)
@@ -1030,6 +1112,150 @@ def _ray_train_loop(config: dict[str, Any]) -> None:
 
 
 CHECKPOINT_FILE = "model.ubj"
+_READ_CPUS = 0.25
+
+
+def _train_readers(files: SourceFiles, schema: FeatureSchema, workers: int) -> list[Any]:
+    """One Ray Data dataset per worker reading only that worker's contiguous slice of the train rows:
+    the same rows, in the same order, as `_shards` cuts from the driver's table."""
+    import ray
+    import ray.data
+
+    edges = np.linspace(0, len(files.train_rows), workers + 1).astype(int)
+    out = []
+    for a, b in itertools.pairwise(edges):
+        wanted, parts = files.shard(slice(int(a), int(b)))
+        out.append(
+            ray.data.from_items([{"path": p, "offset": o} for p, o in parts]).map_batches(
+                _read_train_rows,
+                fn_kwargs={
+                    "fmt": files.fmt,
+                    "wanted": ray.put(wanted),
+                    "features": list(schema.features),
+                    "target": schema.target,
+                    "classes": schema.classes,
+                },
+                batch_size=1,
+                num_cpus=_READ_CPUS,
+                batch_format="pandas",
+            )
+        )
+    return out
+
+
+def _read_train_rows(
+    batch: pd.DataFrame, fmt: str, wanted: Any, features: list[str], target: str, classes: list[Any] | None
+) -> Any:
+    """Ray Data UDF: the wanted rows of one source file, features as read plus the encoded label."""
+    import ray
+
+    rows = ray.get(wanted) if isinstance(wanted, ray.ObjectRef) else wanted
+    for path, offset in zip(batch["path"], batch["offset"], strict=True):
+        frame = read_rows(str(path), fmt, int(offset), rows)
+        label = frame[target]
+        if classes is None:
+            encoded = label.to_numpy(dtype=np.float64)
+        else:
+            encoded = label.map({c: i for i, c in enumerate(classes)}).to_numpy(dtype=np.int32)
+        yield frame[features].assign(__label=encoded)
+
+
+def _shard_frame(shard: Any, schema: FeatureSchema, split: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """A worker's shard (Ray Data dataset or iterator) as typed features and labels."""
+    parts = list(shard.iter_batches(batch_format="pandas", batch_size=None))
+    frame = (
+        pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[*schema.features, "__label"])
+    )
+    x, _ = schema.frame(frame, where=split)
+    return x, frame["__label"].to_numpy()
+
+
+def _nodes_missing(path: str) -> tuple[int, int]:
+    """(nodes that cannot see `path`, nodes with CPUs), asked of a zero-CPU task pinned to each node."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive") and n["Resources"].get("CPU", 0) > 0]
+    if len(nodes) < 2:
+        return 0, len(nodes)
+    probes = [
+        _probe_path.options(  # type: ignore[attr-defined]
+            num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)
+        ).remote(path)
+        for node in nodes
+    ]
+    seen = ray.get(probes, timeout=60)
+    return sum(1 for ok in seen if not ok), len(nodes)
+
+
+_PROGRESS_EVERY_S = 0.5
+
+
+def _throttled_progress(counter: Any, done: int) -> Any:
+    """Rank 0 tells the counter actor its round at most every 0.5 s (fire and forget, no barrier)."""
+    last = [0.0]
+
+    def send(rounds: int, metrics: dict[str, float]) -> None:
+        now = time.monotonic()
+        if now - last[0] >= _PROGRESS_EVERY_S:
+            last[0] = now
+            counter.seen.remote(rounds, metrics)
+
+    return round_callback(send, offset=done)
+
+
+def _await_fits(fits: list[Any], rank0: Any, total: int, progress: OnProgress | None) -> list[Any]:
+    """Wait for every worker's fit, asking rank 0 for its round twice a second when someone watches."""
+    import ray
+
+    pending = list(fits)
+    shown = 0
+    while progress is not None and pending:
+        ready, pending = ray.wait(pending, num_returns=len(pending), timeout=_PROGRESS_EVERY_S)
+        ray.get(ready)  # a failed worker raises now, not after the others give up on it
+        with contextlib.suppress(ray.exceptions.RayError):
+            rounds, metrics = ray.get(rank0.progress.remote(), timeout=5)
+            if rounds != shown:
+                shown = rounds
+                progress("round", {"round": rounds, "total": total, "metrics": metrics})
+    return ray.get(fits)
+
+
+def _final_round(progress: OnProgress | None, rounds: int, total: int, history: dict[str, Any]) -> None:
+    """The last round always reaches the display: polling twice a second can miss it."""
+    if progress is not None and rounds:
+        latest = {k: float(v[-1]) for k, v in history.get("valid", {}).items() if len(v)}
+        progress("round", {"round": rounds, "total": total, "metrics": latest})
+
+
+@contextlib.contextmanager
+def _polled_rounds(counter: Any, total: int, progress: OnProgress | None) -> Any:
+    """While Ray Train blocks the driver, a thread reads the round rank 0 last sent to the counter."""
+    if progress is None:
+        yield
+        return
+    import ray
+
+    stop = threading.Event()
+
+    def poll() -> None:
+        shown = 0
+        while not stop.wait(_PROGRESS_EVERY_S):
+            try:
+                rounds, metrics = ray.get(counter.progress.remote(), timeout=5)
+            except Exception:  # the display waits; the fit reports its own errors
+                continue
+            if rounds != shown:
+                shown = rounds
+                progress("round", {"round": rounds, "total": total, "metrics": metrics})
+
+    thread = threading.Thread(target=poll, name="mlscale-rounds", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=10)
 
 
 def _load_checkpoint(checkpoint: Any) -> Any:
@@ -1244,8 +1470,9 @@ def _space_key(tune: TuneConfig, train: TrainConfig, data: Dataset) -> str:
     return "tune-" + hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
-def _shards(data: Dataset, workers: int) -> list[Any]:
-    """Contiguous row shards of train and valid, one per worker, put once in the object store."""
+def _shards(data: Dataset, workers: int, *, with_train: bool = True) -> list[Any]:
+    """Contiguous row shards of train (unless workers read it themselves) and valid, one per worker,
+    put once in the object store."""
     import ray
 
     def cut(n: int) -> list[slice]:
@@ -1254,9 +1481,8 @@ def _shards(data: Dataset, workers: int) -> list[Any]:
 
     out = []
     for st, sv in zip(cut(len(data.x_train)), cut(len(data.x_valid)), strict=True):
-        out.append(
-            ray.put((data.x_train.iloc[st], data.y_train[st], data.x_valid.iloc[sv], data.y_valid[sv]))
-        )
+        train = (data.x_train.iloc[st], data.y_train[st]) if with_train else (None, None)
+        out.append(ray.put((*train, data.x_valid.iloc[sv], data.y_valid[sv])))
     return out
 
 

@@ -14,10 +14,10 @@ RECIPES = "recipes"
 SMALL = {"tune.num_samples": 3, "train.num_boost_round": 60}
 
 
-def _run(name: str, **overrides):
+def _run(name: str, progress=None, **overrides):
     if name == "diabetes":  # no tune section
         overrides = {k: v for k, v in overrides.items() if not k.startswith("tune.")}
-    return mlscale.run(f"{mlscale_root()}/{RECIPES}/{name}.yaml", overrides=overrides)
+    return mlscale.run(f"{mlscale_root()}/{RECIPES}/{name}.yaml", overrides=overrides, progress=progress)
 
 
 def mlscale_root() -> str:
@@ -41,8 +41,19 @@ def local_results(tmp_path_factory):
 
 @pytest.mark.parametrize("name", ["breast_cancer", "wine", "diabetes"])
 def test_parity_and_placement(name, ray_cluster, local_results, workdir):
-    result = _run(name, **SMALL, **{"engine.name": "ray", "engine.address": ray_cluster, "engine.workers": 2})
+    events: list[tuple[str, dict]] = []
+    result = _run(
+        name,
+        progress=lambda k, i: events.append((k, dict(i))),
+        **SMALL,
+        **{"engine.name": "ray", "engine.address": ray_cluster, "engine.workers": 2},
+    )
     assert result.cluster.nodes == 2
+    rounds = [i["round"] for k, i in events if k == "round"]  # from rank 0, polled while it trains
+    run_rounds = _client(result).get_run(result.run_id).data.metrics["rounds"]
+    assert rounds and rounds == sorted(rounds) and rounds[-1] == run_rounds, (rounds, run_rounds)
+    rows = [i for k, i in events if k == "rows"]
+    assert rows[-1]["done"] == rows[-1]["total"] > 0
     ref = local_results[name]
     for key, value in ref.metrics.items():
         if not key.startswith("test_"):
@@ -103,11 +114,18 @@ def test_predict_actors_on_both_nodes(ray_cluster, workdir):
             id_columns=["row_id"],
             batch_size=32,
         )
-        result = engine.predict(model, cfg, data=None, where="test")
+        seen: list[dict] = []
+        result = engine.predict(
+            model, cfg, data=None, where="test", progress=lambda k, i: seen.append(dict(i))
+        )
     finally:
         engine.stop()
     out = pd.read_parquet(workdir / "out.parquet")
     assert result.rows == len(frame) == len(out)
+    assert seen[0] == {"done": 0, "total": len(frame)} and seen[-1] == {
+        "done": len(frame),
+        "total": len(frame),
+    }
     assert sorted(out["row_id"]) == list(range(len(frame)))
     assert len(result.placement) == 2  # actors ran on both nodes
     assert sum(p["rows"] for p in result.placement) == len(frame)
@@ -157,8 +175,10 @@ def test_killed_train_worker_retries_from_checkpoint(ray_cluster, workdir):
 
     thread = threading.Thread(target=killer, daemon=True)
     thread.start()
+    rounds: list[int] = []
     result = mlscale.run(
         f"{mlscale_root()}/recipes/synthetic_higgs.yaml",
+        progress=lambda k, i: rounds.append(i["round"]) if k == "round" else None,
         overrides={
             "data.synthetic.n_rows": 50000,
             "tune": None,
@@ -181,6 +201,7 @@ def test_killed_train_worker_retries_from_checkpoint(ray_cluster, workdir):
     resumed = run.data.metrics["train_resumed_from_round"]
     assert resumed >= 10 and resumed % 10 == 0, resumed  # from a checkpoint, not from round 0
     assert run.data.metrics["rounds"] == 200
+    assert len(rounds) > 2 and rounds[-1] == 200 and all(1 <= r <= 200 for r in rounds)  # Ray Train path too
     assert result.metrics["test_auc"] > 0.8
 
 
@@ -284,3 +305,48 @@ def test_asha_on_ray_stops_weak_trials_early(ray_cluster, workdir):
         filter_string=f"tags.`mlflow.parentRunId` = '{result.run_id}'",
     )
     assert len(children) == 6
+
+
+def _source_files(workdir, name: str, fmt: str, parts: int):
+    """The sklearn table `name` written as `parts` files: the same rows, in the same order."""
+    import numpy as np
+
+    from mlscale.data import _sklearn_table
+
+    table = _sklearn_table(name, "target")
+    folder = workdir / f"{name}_{fmt}"
+    folder.mkdir()
+    for i, rows in enumerate(np.array_split(np.arange(len(table)), parts)):
+        part = table.iloc[rows]
+        path = folder / f"part{i}.{fmt}"
+        part.to_parquet(path) if fmt == "parquet" else part.to_csv(path, index=False)
+    return {"data.source": fmt, "data.path": str(folder), "data.dataset": None}
+
+
+def test_workers_read_file_shards_and_train_the_same_model(ray_cluster, workdir):
+    """A parquet source: each worker reads its own train rows with Ray Data (the driver ships none),
+    and the model is the one trained from the same table shipped by the driver."""
+    on_ray = {"engine.name": "ray", "engine.address": ray_cluster, "engine.workers": 2,
+              "tune": None, "train.num_boost_round": 40}  # fmt: skip
+    shipped = _run("breast_cancer", **on_ray)
+    read = _run("breast_cancer", **on_ray, **_source_files(workdir, "breast_cancer", "parquet", 3))
+    tags = lambda r: _client(r).get_run(r.run_id).data.tags  # noqa: E731
+    assert tags(shipped)["train.data"] == "object_store" and tags(read)["train.data"] == "ray_data"
+    placement = tags(read)["train.placement"].split(";")
+    assert len({p.split("@")[1] for p in placement}) == 2  # one reading worker per node
+    assert read.metrics == pytest.approx(shipped.metrics, rel=1e-12)
+    assert read.booster.save_raw("json") == shipped.booster.save_raw("json")  # same shards, same trees
+    out_read, out_shipped = pd.read_parquet(read.output_path), pd.read_parquet(shipped.output_path)
+    pd.testing.assert_frame_equal(out_read, out_shipped)
+
+
+def test_ray_train_workers_read_csv_shards_within_parity_of_local(ray_cluster, workdir):
+    files = _source_files(workdir, "wine", "csv", 1)
+    small = {"tune": None, "predict": None, "train.num_boost_round": 60, **files}
+    local = _run("wine", **small)
+    result = _run("wine", **small, **{"engine.name": "ray", "engine.address": ray_cluster,
+                                      "engine.workers": 2, "engine.trainer": "ray_train"})  # fmt: skip
+    run = _client(result).get_run(result.run_id)
+    assert run.data.tags["train.data"] == "ray_data" and run.data.tags["train.trainer"] == "ray_train"
+    assert len({p.split("@")[1] for p in run.data.tags["train.placement"].split(";")}) == 2
+    assert abs(result.metrics["test_accuracy"] - local.metrics["test_accuracy"]) <= 0.005 + 0.03
