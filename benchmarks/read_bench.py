@@ -1,12 +1,13 @@
-"""Training input on engine ray: the driver ships the train split through the object store, or each
-worker reads its own shard of the source files with Ray Data.
+"""Training input on engine ray: the driver ships the train split through the object store
+(`engine.train_data=object_store`), or each worker reads its own shard of the source files with Ray Data
+(`engine.train_data=ray_data`).
 
     .venv/bin/python benchmarks/read_bench.py [--rows 1000000] [--files 8] [--repeat 2]
 
-The same table (synthetic_higgs, fixed seed) twice: as the in-memory `synthetic` source (shipped by the
-driver) and written once to `--files` parquet files (read by the workers). Same split, same shards, so
-the models match; `time_train_s` (MLflow metric: from the start of the train phase to a fitted model)
-is compared, alternating the two contenders. Each run is its own `mlscale run` with its own private Ray.
+One parquet source (synthetic_higgs, fixed seed, written once to `--files` files), the same split and the
+same shards both ways, so the models match; `time_train_s` (MLflow metric: from the start of the train phase
+to a fitted model) is compared, alternating the contenders. Each run is its own `mlscale run` with its own
+private Ray on this machine: one node, where the object store is local shared memory.
 """
 
 from __future__ import annotations
@@ -50,10 +51,10 @@ def main() -> None:
     args = parser.parse_args()
     files = source_dir(args.rows, args.files)
     base = ["run", RECIPE, "-q", "--engine", "ray", "--set", "tune=null", "--set", "predict=null",
-            "--set", f"data.synthetic.n_rows={args.rows}"]  # fmt: skip
+            "--set", "data.source=parquet", "--set", f"data.path={files}"]  # fmt: skip
     contenders = {
-        "driver ships (object store)": base,
-        "workers read (Ray Data)": [*base, "--set", "data.source=parquet", "--set", f"data.path={files}"],
+        "driver ships (object store)": [*base, "--set", "engine.train_data=object_store"],
+        "workers read (Ray Data)": [*base, "--set", "engine.train_data=ray_data"],
     }
     times: dict[str, list[float]] = {name: [] for name in contenders}
     auc: dict[str, float] = {}

@@ -296,18 +296,29 @@ class RayEngine:
         return self._train_actors(data, train, params, workers, cpus, progress, files)
 
     def _readable_files(self, data: Dataset) -> SourceFiles | None:
-        """A file source every node can read: workers read their own train shard with Ray Data then,
-        instead of the driver shipping it through the object store."""
-        if data.files is None or self._client_mode() or not len(data.files.train_rows):
+        """The file source when workers should read their own train shard with Ray Data, else None.
+
+        auto: only on a multi-node cluster. On one node the object store is local shared memory (1M rows:
+        0.06 s to put) while a Ray Data pipeline starts its own actors and workers (~7 s more per fit on
+        2 cores, benchmarks/read_bench.py); across nodes, shipping from the driver crosses its network link.
+        """
+        mode = self.config.train_data
+        if data.files is None or mode == "object_store" or not len(data.files.train_rows):
+            return None
+        if self._client_mode():
+            if mode == "ray_data":
+                raise EngineError("ray: engine.train_data ray_data cannot run over Ray Client (ray://)")
             return None
         missing, nodes = _nodes_missing(data.files.paths[0])
+        if mode == "auto" and nodes < 2:
+            return None
         if missing:
-            log.info(
-                "train: %d of %d nodes cannot see %s; the driver ships the train split to the workers",
-                missing,
-                nodes,
-                data.files.paths[0],
-            )
+            message = f"{missing} of {nodes} nodes cannot see {data.files.paths[0]}"
+            if mode == "ray_data":
+                raise EngineError(
+                    f"ray: engine.train_data ray_data: {message}; use storage every node mounts"
+                )
+            log.info("train: %s; the driver ships the train split to the workers", message)
             return None
         log.info(
             "train: each worker reads its train shard of %d file(s) with Ray Data", len(data.files.paths)
@@ -883,6 +894,24 @@ def _visible_gpus() -> int:
 
 
 # -- remote pieces (module-level so workers import them by name) ------------------------------
+_THREADS_SET = threading.local()
+
+
+def _use_threads(n: int) -> None:
+    """Let xgboost use the `n` threads its params ask for, in this thread.
+
+    Ray sets OMP_NUM_THREADS to a worker's whole CPUs (1 for 0.5 or 1.75 CPU) and xgboost caps nthread by
+    OpenMP's limit: measured 1 thread instead of 2 at 1.75 CPU, a fit 1.65x slower. Reserving fractional
+    CPUs leaves room for Ray Data's tasks; it must not also cost xgboost its threads."""
+    if getattr(_THREADS_SET, "n", None) == n:
+        return
+    import xgboost  # noqa: F401  (loads the OpenMP runtime that xgboost uses)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=max(1, n), user_api="openmp")
+    _THREADS_SET.n = n
+
+
 def _remote(cls: Any) -> Any:
     import ray
 
@@ -922,6 +951,7 @@ class _XgbWorkerImpl:
         import xgboost as xgb
 
         x, y, xv, yv = shard
+        _use_threads(int(params.get("nthread") or 1))
         if reader is not None:  # this worker's train rows, read from the source files with Ray Data
             x, y = _shard_frame(reader, FeatureSchema.from_dict(schema), "train")
         nthread = int(params.get("nthread") or 1)
@@ -1018,10 +1048,12 @@ class _PredictorImpl:
     def __init__(self, raw: bytes, meta: dict[str, Any], id_columns: list[str], nthread: int) -> None:
         self.model = Model.from_bytes(raw, meta)
         self.model.booster.set_param({"nthread": nthread})
+        self.nthread = nthread
         self.id_columns = id_columns
         self.node = _node_id()
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        _use_threads(self.nthread)
         out, unseen = self.model.predict_frame(batch, id_columns=self.id_columns, where="predict.input")
         out["__node"] = self.node
         out["__unseen"] = [json.dumps(unseen) if unseen else ""] + [""] * (len(out) - 1) if len(out) else []
@@ -1085,6 +1117,7 @@ def _ray_train_loop(config: dict[str, Any]) -> None:
     ray.get(counter.started.remote(rank, _node_id(), os.getpid(), done))
     params = config["params"]
     nthread = int(params.get("nthread") or 1)
+    _use_threads(nthread)
     dtrain, dvalid = quantile_pair(
         *frames["train"], *frames["valid"], nthread=nthread, max_bin=int(params.get("max_bin", 256))
     )
@@ -1147,6 +1180,7 @@ def _read_train_rows(
     batch: pd.DataFrame, fmt: str, wanted: Any, features: list[str], target: str, classes: list[Any] | None
 ) -> Any:
     """Ray Data UDF: the wanted rows of one source file, features as read plus the encoded label."""
+    import pyarrow as pa
     import ray
 
     rows = ray.get(wanted) if isinstance(wanted, ray.ObjectRef) else wanted
@@ -1157,15 +1191,21 @@ def _read_train_rows(
             encoded = label.to_numpy(dtype=np.float64)
         else:
             encoded = label.map({c: i for i, c in enumerate(classes)}).to_numpy(dtype=np.int32)
-        yield frame[features].assign(__label=encoded)
+        yield pa.Table.from_pandas(frame[features].assign(__label=encoded), preserve_index=False)
 
 
 def _shard_frame(shard: Any, schema: FeatureSchema, split: str) -> tuple[pd.DataFrame, np.ndarray]:
-    """A worker's shard (Ray Data dataset or iterator) as typed features and labels."""
-    parts = list(shard.iter_batches(batch_format="pandas", batch_size=None))
-    frame = (
-        pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[*schema.features, "__label"])
-    )
+    """A worker's shard (Ray Data dataset or iterator) as typed features and labels.
+
+    Concatenated as Arrow and converted once, to numpy-backed columns: Ray Data's own pandas batches carry
+    pyarrow dtypes, on which building the QuantileDMatrix took 1.4x as long (measured, 800k x 28)."""
+    import pyarrow as pa
+
+    parts = list(shard.iter_batches(batch_format="pyarrow", batch_size=None))
+    if not parts:
+        frame = pd.DataFrame(columns=[*schema.features, "__label"])
+    else:
+        frame = pa.concat_tables(parts, promote_options="permissive").to_pandas()
     x, _ = schema.frame(frame, where=split)
     return x, frame["__label"].to_numpy()
 

@@ -234,6 +234,9 @@ class EngineConfig(_Section):
     storage_path: str | None = None  # shared storage for Ray Train checkpoints on multi-node runs
     dashboard: bool = False
     trainer: Literal["auto", "actors", "ray_train"] = "auto"
+    # How ray workers get their train rows: shipped by the driver through the object store, or read from
+    # the csv/parquet source by each worker with Ray Data. auto: ray_data on a multi-node cluster.
+    train_data: Literal["auto", "object_store", "ray_data"] = "auto"
 
     @field_validator("name")
     @classmethod
@@ -272,4 +275,11 @@ class Recipe(_Section):
             family = {"binary": "binary:", "multiclass": "multi:", "regression": "reg:"}[self.task]
             if not objective.startswith(family):
                 raise ValueError(f"train.params.objective {objective!r} does not fit task {self.task}")
+        if self.engine.train_data == "ray_data" and (
+            self.data.source not in ("csv", "parquet") or self.data.preprocess
+        ):
+            raise ValueError(
+                "engine.train_data ray_data needs a csv or parquet data source without data.preprocess, "
+                f"got source {self.data.source}" + (" with a preprocess hook" if self.data.preprocess else "")
+            )
         return self

@@ -298,6 +298,15 @@ CASES: dict[str, Case] = {
         BASE + "task: regression\ntrain: {params: {objective: 'multi:softprob'}}\n",
         "{recipe}: train.params.objective 'multi:softprob' does not fit task regression",
     ),
+    "ray-data-reads-need-files": Case(
+        BASE + "engine: {name: ray, train_data: ray_data}\n",
+        "{recipe}: engine.train_data ray_data needs a csv or parquet data source without data.preprocess, "
+        "got source sklearn",
+    ),
+    "train-data-unknown": Case(
+        BASE + "engine: {train_data: disk}\n",
+        "{recipe}: engine.train_data must be one of auto, object_store or ray_data, got 'disk'",
+    ),
     "num-class-with-binary": Case(
         BASE + "task: binary\ntrain: {params: {num_class: 3}}\n",
         "{recipe}: train.params.num_class is a multiclass setting, but task is binary",
