@@ -49,7 +49,15 @@ def measure(args: list[str], cwd: Path) -> dict[str, float]:
         [MLSCALE, *args], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
     root = psutil.Process(proc.pid)
-    peak = {"tree_mb": 0.0, "driver_mb": 0.0, "largest_ray_worker_mb": 0.0, "largest_ray_worker_uss_mb": 0.0}
+    largest = [""]
+    peak = {
+        "tree_mb": 0.0,
+        "driver_mb": 0.0,
+        "largest_ray_worker_mb": 0.0,
+        "largest_ray_worker_uss_mb": 0.0,
+        "largest_ray_worker_anon_mb": 0.0,
+        "largest_ray_worker_shmem_mb": 0.0,
+    }
     done = threading.Event()
 
     def sample() -> None:
@@ -59,7 +67,17 @@ def measure(args: list[str], cwd: Path) -> dict[str, float]:
             except psutil.NoSuchProcess:
                 return
             mems = {p.pid: _mem(p) for p in procs}
-            workers = [mems[p.pid] for p in procs if p.pid != root.pid and _is_ray_worker(p)]
+            named = [(mems[p.pid], _name(p)) for p in procs if p.pid != root.pid and _is_ray_worker(p)]
+            workers = [m for m, _ in named]
+            if named:
+                uss_top, name = max(((m[1], n) for m, n in named), key=lambda t: t[0])
+                if uss_top / 2**20 > peak["largest_ray_worker_uss_mb"]:
+                    largest[0] = name
+            for p in procs:
+                if p.pid != root.pid and _is_ray_worker(p):
+                    anon, shmem = _rss_split(p.pid)
+                    peak["largest_ray_worker_anon_mb"] = max(peak["largest_ray_worker_anon_mb"], anon)
+                    peak["largest_ray_worker_shmem_mb"] = max(peak["largest_ray_worker_shmem_mb"], shmem)
             peak["tree_mb"] = max(peak["tree_mb"], sum(m[0] for m in mems.values()) / 2**20)
             peak["driver_mb"] = max(peak["driver_mb"], mems.get(root.pid, (0, 0))[0] / 2**20)
             peak["largest_ray_worker_mb"] = max(
@@ -78,7 +96,28 @@ def measure(args: list[str], cwd: Path) -> dict[str, float]:
     sampler.join()
     if proc.returncode != 0:
         raise SystemExit(f"mlscale {' '.join(args)} failed:\n{err[-3000:]}")
-    return {**peak, "seconds": time.perf_counter() - started}
+    return {**peak, "seconds": time.perf_counter() - started, "largest": largest[0]}  # type: ignore[dict-item]
+
+
+def _rss_split(pid: int) -> tuple[float, float]:
+    """(private heap RssAnon, mapped shared memory RssShmem) in MB: object-store pages a worker has touched
+    stay mapped in it and count in its USS/PSS, though they belong to the store, not to the worker."""
+    out = {"RssAnon:": 0.0, "RssShmem:": 0.0}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, *rest = line.split()
+            if key in out:
+                out[key] = int(rest[0]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return out["RssAnon:"], out["RssShmem:"]
+
+
+def _name(p: psutil.Process) -> str:
+    try:
+        return " ".join(p.cmdline()[:1])[:60]
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return ""
 
 
 def _is_ray_worker(p: psutil.Process) -> bool:
@@ -95,6 +134,7 @@ def main() -> None:
     parser.add_argument("--train-rows", type=int, default=1_000_000)
     parser.add_argument("--predict-rows", default="2000000,10000000", help="comma-separated row counts")
     parser.add_argument("--cases", default="train,predict")
+    parser.add_argument("--engines", default="local,ray")
     args = parser.parse_args()
     cases = set(args.cases.split(","))
     rows: list[tuple[str, dict[str, float]]] = []
@@ -118,7 +158,7 @@ def main() -> None:
         run_id = mlflow.search_runs(experiment_names=["memory_model"])["run_id"].iloc[0]
         for n_rows in [int(n) for n in args.predict_rows.split(",")] if "predict" in cases else []:
             source = input_dir(n_rows, files=max(8, n_rows // ROWS_PER_FILE))
-            for engine in ("local", "ray"):
+            for engine in args.engines.split(","):
                 predict = ["predict", RECIPE, "-q", "--model", f"runs:/{run_id}/model", "--input", str(source),
                            "--output", str(cwd / f"out_{engine}.parquet"), "--engine", engine,
                            "--set", "predict.id_columns=[row_id]"]  # fmt: skip
@@ -126,13 +166,13 @@ def main() -> None:
                 print(rows[-1], flush=True)
 
     print(f"\nmachine: {os.cpu_count()} CPUs, {psutil.virtual_memory().total / 2**30:.0f} GiB\n")
-    print(
-        "| case | peak PSS, process tree MB | driver MB | largest Ray worker PSS MB | its USS MB | seconds |"
-    )
-    print("|---|---|---|---|---|---|")
+    print("| case | peak PSS, tree MB | driver MB | largest Ray worker: PSS MB | USS MB | heap (RssAnon) MB "
+          "| object store mapped (RssShmem) MB | which | seconds |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, r in rows:
         print(f"| {name} | {r['tree_mb']:.0f} | {r['driver_mb']:.0f} | {r['largest_ray_worker_mb']:.0f} | "
-              f"{r['largest_ray_worker_uss_mb']:.0f} | {r['seconds']:.1f} |")  # fmt: skip
+              f"{r['largest_ray_worker_uss_mb']:.0f} | {r['largest_ray_worker_anon_mb']:.0f} | "
+              f"{r['largest_ray_worker_shmem_mb']:.0f} | {r['largest'] or '-'} | {r['seconds']:.1f} |")  # fmt: skip
     if "train" in cases:
         train_local, train_ray = rows[0][1]["tree_mb"], rows[1][1]["tree_mb"]
         print(f"\ntrain ray / local peak (target <= 2): {train_ray / train_local:.2f}")
