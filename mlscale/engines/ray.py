@@ -49,6 +49,8 @@ from mlscale.recipe.schema import EngineConfig, PredictConfig, SearchDim, TrainC
 from mlscale.training import evaluate, fit, quantile_pair, quantize, round_callback, xgb_params
 
 log = logging.getLogger("mlscale")
+# mlscale/ itself, shipped to Ray Client sessions and Ray Jobs as py_modules
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 _PREDICTOR_CPUS = 0.5
 _ACTOR_START_TIMEOUT_S = 120
@@ -110,9 +112,7 @@ class RayEngine:
                 kwargs["address"] = address
                 kwargs["runtime_env"] = {"env_vars": {"PYTHONWARNINGS": "ignore"}}
                 if address.startswith("ray://"):
-                    import mlscale
-
-                    kwargs["runtime_env"]["py_modules"] = [str(Path(mlscale.__file__).parent)]
+                    kwargs["runtime_env"]["py_modules"] = [str(_PACKAGE_DIR)]
             try:
                 with _loopback_only() if address is None else contextlib.nullcontext():
                     ray.init(**kwargs)
@@ -822,8 +822,6 @@ def submit_job(
 
     Returns (job id, final status). Ctrl-C while waiting stops the job before re-raising.
     """
-    import mlscale
-
     if os.environ.get("RAY_AUTH_MODE") is None and _token_available():
         os.environ["RAY_AUTH_MODE"] = "token"  # the Jobs client sends the token as an HTTP header
     from ray.job_submission import JobSubmissionClient
@@ -832,7 +830,7 @@ def submit_job(
         client = JobSubmissionClient(address)
         runtime_env: dict[str, Any] = {
             "working_dir": str(working_dir),
-            "py_modules": [str(Path(mlscale.__file__).parent)],  # the submitter's mlscale, same version
+            "py_modules": [str(_PACKAGE_DIR)],  # the submitter's mlscale, same version
             "env_vars": env_vars,
         }
         if pip:

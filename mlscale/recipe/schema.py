@@ -223,6 +223,11 @@ class PredictConfig(_Section):
         return "csv" if self.output.lower().endswith(".csv") else "parquet"
 
 
+ENGINE_NAMES = ("local", "ray")
+"""The engines a recipe may name; `mlscale.engines.ENGINES` maps each to its module (a test keeps both equal).
+Kept here so the recipe layer never imports the engine layer above it."""
+
+
 class EngineConfig(_Section):
     name: str = "local"
     workers: int = Field(1, ge=1)
@@ -241,10 +246,8 @@ class EngineConfig(_Section):
     @field_validator("name")
     @classmethod
     def _known_engine(cls, value: str) -> str:
-        from mlscale.engines import ENGINES  # registry holds names only; imports nothing heavy
-
-        if value not in ENGINES:
-            raise ValueError(f"unknown engine {value!r}, expected one of {', '.join(ENGINES)}")
+        if value not in ENGINE_NAMES:
+            raise ValueError(f"unknown engine {value!r}, expected one of {', '.join(ENGINE_NAMES)}")
         return value
 
 

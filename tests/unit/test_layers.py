@@ -1,0 +1,110 @@
+"""Import layers point down: cli → bench → runner → engines/tracking → ... → recipe → errors.
+
+Every import counts, the lazy ones inside functions too (that is where ray and mlflow are imported).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "mlscale"
+
+# A module may import only modules of a lower rank. Add a new module here, in its place.
+RANK = {
+    "mlscale.errors": 0,
+    "mlscale._version": 0,
+    "mlscale.recipe.schema": 1,
+    "mlscale.recipe.load": 2,
+    "mlscale.recipe": 3,
+    "mlscale.versions": 3,
+    "mlscale.data": 4,
+    "mlscale.metrics": 4,
+    "mlscale.plots": 4,
+    "mlscale._job": 4,
+    "mlscale.model": 5,
+    "mlscale.scaffold": 5,
+    "mlscale.kuberay": 5,
+    "mlscale.engines.base": 6,
+    "mlscale.training": 6,
+    "mlscale._pyfunc_model": 6,
+    "mlscale.predicting": 7,
+    "mlscale.engines": 7,  # the registry: names to import paths, imported lazily
+    "mlscale.engines.local": 8,
+    "mlscale.engines.ray": 8,
+    "mlscale.tracking": 8,
+    "mlscale.runner": 9,
+    "mlscale": 10,  # the public facade
+    "mlscale.bench": 11,
+    "mlscale.cli": 12,
+}
+
+# Third-party packages that only one layer may touch.
+OWNERS = {
+    "ray": {"mlscale.engines.ray"},
+    "mlflow": {"mlscale.tracking", "mlscale._pyfunc_model"},  # the latter is loaded by MLflow itself
+}
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found[name] = path
+    return found
+
+
+MODULES = _modules()
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module an import statement names, `from pkg import submodule` resolved to the submodule."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                sub = f"{node.module}.{alias.name}"
+                names.add(sub if sub in MODULES else node.module)
+    return names
+
+
+def test_every_module_has_a_rank():
+    assert set(MODULES) == set(RANK)
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_imports_point_down(module):
+    upward = sorted(
+        f"{name} (rank {RANK[name]})"
+        for name in _imports(MODULES[module])
+        if name in RANK and name != module and RANK[name] >= RANK[module]
+    )
+    assert upward == [], f"{module} (rank {RANK[module]}) imports upward or sideways: {upward}"
+
+
+@pytest.mark.parametrize("package", sorted(OWNERS))
+def test_heavy_packages_have_one_owner(package):
+    users = {
+        module
+        for module, path in MODULES.items()
+        if any(name == package or name.startswith(f"{package}.") for name in _imports(path))
+    }
+    assert users <= OWNERS[package], f"{package} imported outside {sorted(OWNERS[package])}: {sorted(users)}"
+    assert users, f"no module imports {package}: the rule checks nothing"
+
+
+def test_the_cli_never_touches_engines():
+    touched = {n for n in _imports(MODULES["mlscale.cli"]) if n.startswith("mlscale.engines")}
+    assert touched == set()
+
+
+def test_recipe_names_exactly_the_registered_engines():
+    from mlscale.engines import ENGINES
+    from mlscale.recipe.schema import ENGINE_NAMES
+
+    assert list(ENGINE_NAMES) == list(ENGINES)
