@@ -538,6 +538,10 @@ def _summary(result: Any) -> None:
         table.add_row(key, f"{value:.2f}")
     table.add_row("mlflow run", f"{result.run_id} ({result.experiment})")
     table.add_row("tracking", _mask(result.tracking_uri))
+    if result.run_url:
+        local = not result.tracking_uri.startswith(("http://", "https://"))
+        hint = f"  (after: mlflow ui --backend-store-uri {_mask(result.tracking_uri)})" if local else ""
+        table.add_row("view", f"{result.run_url}{hint}")
     if result.output_path is not None:
         table.add_row("output", str(result.output_path))
     if result.plots:

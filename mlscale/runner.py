@@ -52,6 +52,7 @@ class RunResult:
     recipe: Recipe
     tune: TuneResult | None = None
     plots: list[Path] = field(default_factory=list)
+    run_url: str | None = None  # the MLflow UI page of the run (for a local store: once `mlflow ui` runs)
 
     @property
     def booster(self) -> Any:
@@ -300,6 +301,7 @@ def _run_phases(
         recipe=recipe,
         tune=tune_result,
         plots=plots,
+        run_url=tracking.run_url(tracker.uri, tracker.experiment_id, tracker.run_id),
     )
 
 

@@ -45,6 +45,15 @@ def mask_uri(text: str) -> str:
     return _URI_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
 
 
+def run_url(tracking_uri: str, experiment_id: str, run_id: str) -> str:
+    """Where a person opens the run: the server's UI, or `mlflow ui` (default port) for a local store."""
+    if tracking_uri.startswith(("http://", "https://")):
+        base = mask_uri(tracking_uri).rstrip("/")
+    else:
+        base = "http://127.0.0.1:5000"
+    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
 def mask_secrets(value: Any, key: str = "") -> Any:
     """Recipe values under secret-looking keys become ***; credentials in URIs are masked."""
     if isinstance(value, Mapping):

@@ -269,6 +269,11 @@ class RayEngine:
                     f"({len(node_cpus)} node(s) with {', '.join(f'{c:g}' for c in node_cpus)} CPU)"
                 )
             return requested, cpus
+        if requested > sum(node_cpus):
+            raise RecipeError(
+                f"engine.workers={requested} is more than the cluster's {sum(node_cpus):g} CPU "
+                f"({len(node_cpus)} node(s)); ask for at most {int(sum(node_cpus))}"
+            )
         workers = min(requested, len(node_cpus))
         if workers < requested:
             log.info(

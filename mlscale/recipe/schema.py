@@ -278,6 +278,12 @@ class Recipe(_Section):
             family = {"binary": "binary:", "multiclass": "multi:", "regression": "reg:"}[self.task]
             if not objective.startswith(family):
                 raise ValueError(f"train.params.objective {objective!r} does not fit task {self.task}")
+        tune = self.tune
+        if tune is not None and tune.scheduler == "asha" and tune.grace_period >= self.train.num_boost_round:
+            raise ValueError(
+                f"tune.grace_period must be < train.num_boost_round for asha (it stops trials between the "
+                f"two), got {tune.grace_period} >= {self.train.num_boost_round}"
+            )
         if self.engine.train_data == "ray_data" and (
             self.data.source not in ("csv", "parquet") or self.data.preprocess
         ):

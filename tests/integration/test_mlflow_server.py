@@ -58,11 +58,11 @@ def test_run_is_logged_with_metrics_timings_children_and_model(server_env):
 
     pyfunc = mlflow.pyfunc.load_model(f"runs:/{result.run_id}/model")
     written = pd.read_parquet(result.output_path)
-    test_rows = pd.read_parquet(result.output_path)  # ids only; the features come from the run's test split
-    assert len(written) == len(test_rows)
     from mlscale.data import prepare
 
     data = prepare(result.recipe, source="test")
+    assert len(written) == len(data.test_frame) > 0  # one prediction per test row
+    assert result.run_url == f"{server_env}/#/experiments/{exp.experiment_id}/runs/{result.run_id}"
     predicted = pyfunc.predict(data.test_frame[data.schema.features])
     np.testing.assert_allclose(
         predicted["probability"].to_numpy(), written["probability"].to_numpy(), rtol=1e-6
@@ -93,6 +93,8 @@ def test_categorical_model_roundtrips_through_pyfunc(server_env, workdir):
     written = pd.read_csv(workdir / "out/pred.csv")
     assert list(written.columns) == ["row_id", "prediction", "probability"]
     assert len(written) == 50
+    metrics = _client(server_env).get_run(result.run_id).data.metrics
+    assert metrics["predict_unseen_colour"] == 1  # "purple", counted and predicted as missing
 
     import mlflow
 

@@ -41,12 +41,19 @@ def test_local_plan_notes_ignored_cluster_settings():
 
 
 def test_ray_plan_for_a_new_local_instance_is_sized_to_the_machine():
-    p = RayEngine(EngineConfig(name="ray", workers=4)).plan(TrainConfig(), _tune(scheduler="asha"), None)
+    p = RayEngine(EngineConfig(name="ray", workers=CPUS)).plan(TrainConfig(), _tune(scheduler="asha"), None)
     steps = dict(p.steps)
     assert steps["cluster"].startswith(f"a new local Ray instance: 1 node(s), {CPUS} CPU")
     assert steps["train"] == f"1 worker(s) x {CPUS} CPU on cpu (actors)"
     assert steps["tune"] == f"4 trials x 1 CPU, {min(4, CPUS)} at a time (tpe, ASHA after 10 rounds)"
     assert p.problems == []
+
+
+def test_ray_plan_refuses_more_workers_than_cpus():
+    p = RayEngine(EngineConfig(name="ray", workers=CPUS + 1)).plan(TrainConfig(), None, None)
+    assert p.problems == [
+        f"engine.workers={CPUS + 1} is more than the cluster's {CPUS} CPU (1 node(s)); ask for at most {CPUS}"
+    ]
 
 
 def test_ray_plan_refuses_workers_that_do_not_fit():

@@ -298,6 +298,11 @@ CASES: dict[str, Case] = {
         BASE + "task: regression\ntrain: {params: {objective: 'multi:softprob'}}\n",
         "{recipe}: train.params.objective 'multi:softprob' does not fit task regression",
     ),
+    "asha-grace-beyond-the-rounds": Case(
+        BASE + f"train: {{num_boost_round: 50}}\ntune: {{scheduler: asha, grace_period: 50, {SPACE_OK}}}\n",
+        "{recipe}: tune.grace_period must be < train.num_boost_round for asha (it stops trials between the "
+        "two), got 50 >= 50",
+    ),
     "ray-data-reads-need-files": Case(
         BASE + "engine: {name: ray, train_data: ray_data}\n",
         "{recipe}: engine.train_data ray_data needs a csv or parquet data source without data.preprocess, "
@@ -359,6 +364,45 @@ def test_message_is_one_line(case: Case, tmp_path: Path) -> None:
     assert len(message.splitlines()) == 1
     assert "\r" not in message and "\n" not in message
     assert "pydantic" not in message.lower() and "Traceback" not in message
+
+
+def _cli_args(case: Case, recipe: Path, tmp_path: Path) -> list[str]:
+    kwargs = _fill(case.kwargs, recipe, tmp_path)
+    args = ["run", str(recipe)]
+    for profile in kwargs.get("profiles", []):
+        args += ["--profile", profile]
+    overrides = kwargs.get("overrides", [])
+    for item in overrides.items() if isinstance(overrides, dict) else overrides:
+        args += ["--set", f"{item[0]}={item[1]}" if isinstance(item, tuple) else item]
+    if "engine" in kwargs:
+        args += ["--engine", kwargs["engine"]]
+    return args
+
+
+@pytest.mark.parametrize("case", list(CASES.values()), ids=list(CASES))
+def test_cli_run_refuses_in_one_line_and_writes_nothing(
+    case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The whole corpus through `mlscale run`: exit 2, one error line, no traceback, no file, no run."""
+    from mlscale.cli import main
+
+    recipe = tmp_path / "r.yaml"
+    if case.text is not None:
+        recipe.write_text(case.text, encoding="utf-8")
+    for name, text in case.files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    before = set(tmp_path.rglob("*"))
+    with pytest.raises(SystemExit) as exited:
+        main(_cli_args(case, recipe, tmp_path))
+    out, err = capsys.readouterr()
+    assert exited.value.code == 2, err
+    assert err == f"error: {_fill(case.expected, recipe, tmp_path)}\n"
+    assert out == ""
+    assert set(tmp_path.rglob("*")) == before  # no mlflow.db, no output, no partial files
 
 
 YAML_ODDITIES: dict[str, tuple[str | bytes, str]] = {
