@@ -149,10 +149,12 @@ def run(
         )
     except KeyboardInterrupt:
         if tracker is not None:
+            tracker.log_metrics_quietly(timer.timings)
             tracker.finish("KILLED", error="interrupted (SIGINT)")
         raise
     except BaseException as exc:
         if tracker is not None:
+            tracker.log_metrics_quietly(timer.timings)  # how far it got, and how long each phase took
             tracker.finish("FAILED", error=f"{type(exc).__name__}: {exc}")
         raise
     finally:
@@ -177,6 +179,15 @@ def _run_phases(
         {"rows_train": len(data.x_train), "rows_valid": len(data.x_valid), "rows_test": len(data.x_test)}
     )
 
+    logged: dict[str, float] = {}
+
+    def publish(values: Mapping[str, float]) -> None:
+        """Log metrics as soon as they are known, each value once: a later failure keeps the work done."""
+        new = {k: v for k, v in values.items() if logged.get(k) != v}
+        if new:
+            tracker.log_metrics(new)
+            logged.update(new)
+
     with timer.phase("train"):
         trained = eng.train(data, recipe.train, progress=timer.emit if timer.progress else None)
     model, history = trained.model, trained.history
@@ -194,6 +205,9 @@ def _run_phases(
             {"train.placement": ";".join(f"{p.get('rank')}@{p.get('node')}" for p in trained.placement)}
         )
     tracker.set_tags({f"train.{k}": str(v) for k, v in trained.details.items()})
+    publish(
+        {**extra, **(metrics if recipe.tune is None else {f"baseline_{k}": v for k, v in metrics.items()})}
+    )
 
     tune_result: TuneResult | None = None
     if recipe.tune is not None:
@@ -235,6 +249,7 @@ def _run_phases(
         model = tune_result.best_model
         metrics = evaluate(model, data)
         extra.update({"tune_best_metric": tune_result.best.metric, "tune_trials": len(tune_result.trials)})
+        publish({**metrics, **extra})
         tracker.set_tags({"tune.best_trial": tune_result.best.trial_id, "tune.metric": tune_result.metric})
         tracker.log_params({f"best.{k}": v for k, v in tune_result.best.params.items()})
         log.info(
@@ -284,7 +299,7 @@ def _run_phases(
 
     timer.timings["time_total_s"] = round(time.perf_counter() - total_started, 4)
     extra["peak_rss_mb"] = _peak_rss_mb()
-    tracker.log_metrics({**metrics, **extra, **timer.timings})
+    publish({**metrics, **extra, **timer.timings})
     tracker.log_history(history)
     tracker.finish("FINISHED")
     assert tracker.run_id is not None

@@ -227,6 +227,15 @@ class RunTracker:
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self._rid, str(path), artifact_path)
 
+    def log_metrics_quietly(self, metrics: Mapping[str, float]) -> None:
+        """Best effort, for a run that is failing: the original error matters more than these."""
+        if self.run_id is None or not metrics:
+            return
+        try:
+            self.log_metrics(metrics)
+        except Exception as exc:
+            log.warning("mlflow: could not log metrics of failing run %s (%s)", self.run_id, exc)
+
     def finish(self, status: str = "FINISHED", error: str | None = None) -> None:
         if self.run_id is None:
             return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import platform
+import re
 from importlib.metadata import PackageNotFoundError, version
 
 from mlscale._version import __version__
@@ -22,13 +23,14 @@ TESTED: dict[str, tuple[str, str]] = {
 
 
 def _parse(v: str) -> tuple[int, ...]:
+    """The release numbers of a version: "2.51.0rc1" -> (2, 51, 0), "3.0.0.dev0" -> (3, 0, 0)."""
     parts = []
     for piece in v.split("."):
-        digits = "".join(ch for ch in piece if ch.isdigit())
+        digits = re.match(r"\d*", piece).group()  # type: ignore[union-attr]
         if not digits:
             break
         parts.append(int(digits))
-        if not piece.isdigit():
+        if digits != piece:  # a pre/post/dev suffix ends the release part
             break
     return tuple(parts)
 
@@ -46,7 +48,8 @@ def known_bad(versions: dict[str, str | None], *, engine: str) -> str | None:
     if xgb is None:
         return "xgboost is not installed; install mlscale's dependencies (pip install -e .)"
     if _parse(xgb) < (2,):
-        return f"xgboost {xgb} is too old: mlscale needs xgboost >= 3.0 (tested {TESTED['xgboost'][0]}..)"
+        low, high = TESTED["xgboost"]
+        return f"xgboost {xgb} is too old: mlscale needs xgboost >= 2 (tested {low} to <{high})"
     if mlf is not None and _parse(mlf) < (3,):
         return f"mlflow {mlf} is too old: mlscale needs mlflow 3 (tested {TESTED['mlflow'][0]}.x)"
     if versions.get("xgboost-ray") and _parse(xgb) >= (2, 1):

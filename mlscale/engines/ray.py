@@ -113,6 +113,13 @@ class RayEngine:
                 kwargs["runtime_env"] = {"env_vars": {"PYTHONWARNINGS": "ignore"}}
                 if address.startswith("ray://"):
                     kwargs["runtime_env"]["py_modules"] = [str(_PACKAGE_DIR)]
+            if address is not None:
+                try:
+                    _probe(address)
+                except ConnectionError as exc:
+                    raise EngineError(
+                        f"ray: cannot connect to {address} ({exc}); check engine.address and that the cluster is up"
+                    ) from exc
             try:
                 with _loopback_only() if address is None else contextlib.nullcontext():
                     ray.init(**kwargs)
@@ -863,6 +870,20 @@ def submit_job(
         with contextlib.suppress(Exception):
             client.stop_job(job_id)
         raise
+
+
+def _probe(address: str, timeout: float = 5.0) -> None:
+    """Fail in seconds on a host:port where nothing listens: ray.init retries such an address for minutes
+    (measured: still retrying after 5 min, Ray's C++ warnings on the terminal). `auto` finds its own."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # `auto`, or a form Ray resolves itself
+    import socket
+
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ConnectionError(f"nothing answers there: {exc.strerror or exc}") from exc
 
 
 def _describe(exc: BaseException) -> tuple[str, bool]:

@@ -38,16 +38,93 @@ def test_breast_cancer_demo_meets_the_bar(cwd):
     out = pd.read_parquet(cwd / "output/breast_cancer/predictions.parquet")
     assert list(out.columns) == ["target", "prediction", "probability"]
     assert (out["prediction"] == out["target"]).mean() > 0.9
-    assert (cwd / "output/breast_cancer/plots/predicted_vs_truth.png").stat().st_size > 1000
+    _assert_plots(cwd / "output/breast_cancer/plots", PLOTS["binary"], parent["run_id"].iloc[0], cwd)
+    assert "view" in done.stdout and "/#/experiments/" in done.stdout  # the run's MLflow UI address
 
 
-@pytest.mark.parametrize("name", ["wine", "diabetes"])
-def test_recipes_run_with_overrides(name, cwd):
+ALWAYS = {"feature_importance.png", "learning_curve.png"}
+TUNED = {"tune_trials.png", "tune_params.png"}
+PLOTS = {
+    "binary": ALWAYS | TUNED | {"predicted_vs_truth.png", "roc_pr.png", "confusion_matrix.png"},
+    "multiclass": ALWAYS | TUNED | {"confusion_matrix.png"},
+    "regression": ALWAYS | {"predicted_vs_actual.png"},  # the diabetes recipe does not tune
+}
+
+
+def _assert_plots(folder: Path, expected: set[str], run_id: str, cwd: Path) -> None:
+    """Every plot the README promises for the task: a real PNG next to the output and in the run."""
+    assert {p.name for p in folder.glob("*.png")} == expected
+    for png in folder.glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000, png
+    from mlflow.tracking import MlflowClient
+
+    logged = {
+        Path(a.path).name for a in MlflowClient(f"sqlite:///{cwd}/mlflow.db").list_artifacts(run_id, "plots")
+    }
+    assert logged == expected
+
+
+@pytest.mark.parametrize(("name", "task"), [("wine", "multiclass"), ("diabetes", "regression")])
+def test_recipes_run_with_overrides(name, task, cwd):
     sets = ["--set", "train.num_boost_round=30"] + (["--set", "tune.num_samples=2"] if name == "wine" else [])
     done = cli("run", str(ROOT / f"recipes/{name}.yaml"), "-q", *sets, cwd=cwd)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "time_total_s" in done.stdout
+    assert done.stderr == ""  # -q: the summary only, no log lines, no Ray/MLflow chatter
     assert list((cwd / "output" / name).glob("predictions.*"))
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{cwd}/mlflow.db")
+    runs = mlflow.search_runs(experiment_names=[name])
+    run_id = runs[runs["tags.mlflow.parentRunId"].isna()]["run_id"].iloc[0]
+    _assert_plots(cwd / "output" / name / "plots", PLOTS[task], run_id, cwd)
+
+
+def test_a_run_that_fails_after_it_started_is_marked_failed_and_writes_nothing(cwd):
+    """A CSV whose last row is ragged fails only while predicting, after training was logged: the
+    pre-flight check reads the header and the first block (1 MB), not the whole file."""
+    from sklearn.datasets import load_diabetes
+
+    frame = load_diabetes(as_frame=True).frame.drop(columns=["target"])
+    frame = pd.concat([frame] * 30, ignore_index=True)  # ~2.5 MB: the bad row is past the first block
+    text = frame.to_csv(index=False) + "0.1,0.2\n"  # 2 fields where the header has 10
+    (cwd / "new.csv").write_text(text)
+    done = cli("run", str(ROOT / "recipes/diabetes.yaml"), "--set", "train.num_boost_round=10",
+               "--set", "predict.input=new.csv", "--set", "predict.output=out/scored.csv",
+               "--set", "predict.id_columns=[]", cwd=cwd)  # fmt: skip
+    assert done.returncode == 2, done.stderr[-3000:]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "new.csv" in errors[0] and "Traceback" not in done.stderr, done.stderr
+    # no partial or temp prediction file; the plots of the trained model are complete files, kept with the run
+    assert sorted(p.name for p in (cwd / "out").iterdir()) == ["plots"]
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{cwd}/mlflow.db")
+    runs = mlflow.search_runs(experiment_names=["diabetes"])
+    assert list(runs["status"]) == ["FAILED"]
+    assert runs["tags.mlscale.error"].iloc[0].startswith("DataError: ")
+    assert "new.csv" in runs["tags.mlscale.error"].iloc[0]
+    assert runs["metrics.test_rmse"].iloc[0] > 0 and runs["metrics.time_train_s"].iloc[0] > 0  # work kept
+    assert runs["metrics.time_predict_s"].iloc[0] > 0 and "metrics.time_total_s" not in runs
+
+
+def test_an_unreachable_ray_address_fails_in_seconds_with_one_line(cwd):
+    from conftest import free_port
+
+    port = free_port()
+    done = cli("run", str(ROOT / "recipes/diabetes.yaml"), "--engine", "ray",
+               "--set", f"engine.address=127.0.0.1:{port}", cwd=cwd)  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"error: ray: cannot connect to 127.0.0.1:{port} (nothing answers there: Connection refused); "
+        "check engine.address and that the cluster is up"
+    ]
+    assert not (cwd / "output").exists()
+    if (cwd / "mlflow.db").exists():  # the store may exist; no run was started in it
+        import mlflow
+
+        mlflow.set_tracking_uri(f"sqlite:///{cwd}/mlflow.db")
+        assert mlflow.search_runs(search_all_experiments=True).empty
 
 
 def test_bad_input_exits_2_with_one_line_and_creates_nothing(cwd):
