@@ -69,6 +69,23 @@ def _token_available() -> bool:
     return Path(path).is_file()
 
 
+def _token_mode_if_available() -> None:
+    """Present the token to a cluster when one is at hand and RAY_AUTH_MODE is unset.
+
+    Ray turns token mode on by itself only for `auto`, never for an explicit address; and it reads
+    RAY_AUTH_MODE into a config cached at import, so setting the variable alone was not enough (measured:
+    InvalidAuthToken with the token in RAY_AUTH_TOKEN_PATH). Refresh the cache as Ray's own switch does."""
+    if os.environ.get("RAY_AUTH_MODE") is not None or not _token_available():
+        return
+    os.environ["RAY_AUTH_MODE"] = "token"
+    try:
+        from ray._raylet import Config
+
+        Config.initialize("")
+    except Exception:  # a Ray without this cache: the variable is all it reads
+        log.debug("ray: could not refresh Ray's config after enabling token mode", exc_info=True)
+
+
 class RayEngine:
     name = "ray"
 
@@ -93,8 +110,8 @@ class RayEngine:
         if ray.is_initialized():  # a notebook's own connection: use it, never shut it down
             log.info("ray: using the existing Ray connection")
         else:
-            if address and os.environ.get("RAY_AUTH_MODE") is None and _token_available():
-                os.environ["RAY_AUTH_MODE"] = "token"  # the token exists: every client must present it
+            if address:
+                _token_mode_if_available()
             kwargs: dict[str, Any] = {
                 "logging_level": logging.WARNING,
                 "log_to_driver": log.isEnabledFor(logging.DEBUG),
@@ -834,8 +851,7 @@ def submit_job(
 
     Returns (job id, final status). Ctrl-C while waiting stops the job before re-raising.
     """
-    if os.environ.get("RAY_AUTH_MODE") is None and _token_available():
-        os.environ["RAY_AUTH_MODE"] = "token"  # the Jobs client sends the token as an HTTP header
+    _token_mode_if_available()  # the Jobs client sends the token as an HTTP header
     from ray.job_submission import JobSubmissionClient
 
     try:

@@ -97,3 +97,20 @@ def test_submit_validates_before_submitting(ray_head, tmp_path):
     assert done.returncode == 2
     assert "train.max_depth" in done.stderr and done.stderr.count("\n") == 1
     assert len(JobSubmissionClient(ray_head.dashboard).list_jobs()) == before
+
+
+def test_a_failed_job_exits_non_zero_and_ray_auth_mode_may_be_unset(
+    ray_head, ray_auth_env, mlflow_server, tmp_path
+):
+    """Only the token file is named (no RAY_AUTH_MODE): submit still authenticates; the job fails in its
+    preprocess hook, which exists nowhere, and the command says so with a non-zero exit."""
+    env = {k: v for k, v in _env(mlflow_server).items() if k != "RAY_AUTH_MODE"}
+    done = subprocess.run(
+        [str(BIN / "mlscale"), "submit", str(ROOT / "recipes/diabetes.yaml"), "--engine", "ray",
+         "--address", ray_head.dashboard, "--set", "data.preprocess=no_such_module_xyz:clean",
+         "--set", "predict=null"],
+        capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "FAILED" in done.stdout + done.stderr
+    assert "no_such_module_xyz" in done.stdout + done.stderr  # the job's own error, streamed back
