@@ -784,7 +784,7 @@ class RayEngine:
                     for text in batch["__unseen"]:
                         for col, n in (json.loads(text) if text else {}).items():
                             unseen[col] = unseen.get(col, 0) + n
-                    writer.write(batch.drop(columns=["__node", "__unseen"]))
+                    writer.write(_plain_dtypes(batch.drop(columns=["__node", "__unseen"])))
                     if progress is not None:
                         progress("rows", {"done": writer.rows, "total": total})
         except ray.exceptions.GetTimeoutError as exc:
@@ -1098,6 +1098,22 @@ class _PredictorImpl:
         out["__node"] = self.node
         out["__unseen"] = [json.dumps(unseen) if unseen else ""] + [""] * (len(out) - 1) if len(out) else []
         return out
+
+
+def _plain_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
+    """The dtypes the local engine writes: Ray Data hands batches back with pandas ArrowDtype columns
+    (int64[pyarrow]), which the parquet file's pandas metadata would keep for every reader."""
+    for col in frame.columns:
+        dtype = frame[col].dtype
+        if isinstance(dtype, pd.ArrowDtype):
+            kind = dtype.numpy_dtype.kind
+            if kind in "OSU":
+                frame[col] = frame[col].astype("str")
+            elif kind in "iub" and frame[col].isna().any():
+                frame[col] = frame[col].astype("float64")  # as numpy would hold missing values
+            else:
+                frame[col] = frame[col].astype(dtype.numpy_dtype)
+    return frame
 
 
 def _read_files(batch: pd.DataFrame, fmt: str, batch_size: int) -> Any:

