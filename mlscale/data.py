@@ -75,7 +75,14 @@ class FeatureSchema:
                     unseen[col] = new_nan
                 out[col] = typed
             else:
-                out[col] = pd.to_numeric(values, errors="coerce") if values.dtype == object else values
+                numeric = pd.to_numeric(values, errors="coerce") if values.dtype == object else values
+                if (
+                    numeric.dtype.kind == "f"
+                    and np.isinf(numeric.to_numpy(dtype=float, na_value=np.nan)).any()
+                ):
+                    # xgboost refuses ±inf ("Input data contains `inf`"); like NaN, it means "unknown" here
+                    numeric = numeric.replace([np.inf, -np.inf], np.nan)
+                out[col] = numeric
         return pd.DataFrame(out, index=df.index), unseen
 
 

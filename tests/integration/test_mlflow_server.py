@@ -54,6 +54,19 @@ def test_run_is_logged_with_metrics_timings_children_and_model(server_env):
     artifacts = {a.path for a in client.list_artifacts(result.run_id)}
     assert {"recipe.yaml", "plots"} <= artifacts
 
+    def tree(path: str) -> list[str]:
+        return [
+            p
+            for a in client.list_artifacts(result.run_id, path)
+            for p in (tree(a.path) if a.is_dir else [a.path])
+        ]
+
+    logged = tree("model")
+    assert any(p.endswith("model.ubj") for p in logged)  # xgboost's own format ...
+    assert not [
+        p for p in logged if p.endswith((".pkl", ".pickle", ".joblib", ".cloudpickle"))
+    ]  # ... no pickle
+
     import mlflow
 
     pyfunc = mlflow.pyfunc.load_model(f"runs:/{result.run_id}/model")
