@@ -248,7 +248,15 @@ def _run_phases(
         extra.update({f"baseline_{k}": v for k, v in metrics.items()})
         model = tune_result.best_model
         metrics = evaluate(model, data)
-        extra.update({"tune_best_metric": tune_result.best.metric, "tune_trials": len(tune_result.trials)})
+        restored = int(tune_result.details.get("trials_restored", 0))
+        extra.update(
+            {
+                "tune_best_metric": tune_result.best.metric,
+                "tune_trials": len(tune_result.trials),
+                "tune_trials_restored": restored,  # finished before an interruption (--resume)
+                "tune_trials_run": len(tune_result.trials) - restored,  # run by this process
+            }
+        )
         publish({**metrics, **extra})
         tracker.set_tags({"tune.best_trial": tune_result.best.trial_id, "tune.metric": tune_result.metric})
         tracker.log_params({f"best.{k}": v for k, v in tune_result.best.params.items()})

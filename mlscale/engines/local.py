@@ -188,6 +188,7 @@ class LocalEngine:
             if model is not None and done.status == "completed":
                 models[old.number] = model
             on_trial(done)
+        restored = len(trials)
         missing = max(0, tune.num_samples - len(trials))
         if resume:
             log.info("tune: resuming, %d trial(s) done, %d to run", len(trials), missing)
@@ -275,7 +276,7 @@ class LocalEngine:
             best_model=models[best.number],
             metric=metric,
             mode=mode,
-            details={"state_dir": str(state_dir)},
+            details={"state_dir": str(state_dir), "trials_restored": restored},
         )
 
     # -- predict -----------------------------------------------------------------------

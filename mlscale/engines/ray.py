@@ -617,6 +617,7 @@ class RayEngine:
         state_dir.mkdir(parents=True, exist_ok=True)
         path = state_dir / "ray"
         callback = _TrialCallback(on_trial, metric, data, store, state_dir)
+        fit_started = time.time()
         if resume and rtune.Tuner.can_restore(str(path)):
             log.info("tune: restoring the interrupted Ray Tune experiment at %s", path)
             tuner = rtune.Tuner.restore(str(path), trainable, resume_unfinished=True, restart_errored=True)
@@ -687,7 +688,16 @@ class RayEngine:
             best_model=best_model,
             metric=metric,
             mode=mode,
-            details={"max_concurrent": concurrent, "cpus_per_trial": cpus_per_trial, "path": str(path)},
+            details={
+                "max_concurrent": concurrent,
+                "cpus_per_trial": cpus_per_trial,
+                "path": str(path),
+                # A trial's last result is stamped when it reported (Tune's `timestamp`, whole seconds):
+                # one restored from before the interruption predates this fit, one run now does not.
+                "trials_restored": sum(
+                    1 for r in grid if r.metrics and float(r.metrics.get("timestamp", 0)) < int(fit_started)
+                ),
+            },
         )
 
     # -- predict -----------------------------------------------------------------------

@@ -72,6 +72,12 @@ def test_killed_tune_resumes_only_missing_trials(engine, tmp_path, monkeypatch):
     parents = _parents(db, "wine")
     assert len(parents) == 1 and parents["run_id"].iloc[0] == interrupted["run_id"].iloc[0]
     assert parents["status"].iloc[0] == "FINISHED"
+    # what the resumed process itself ran: only the missing trials, none of the finished ones again
+    restored, ran = (
+        parents["metrics.tune_trials_restored"].iloc[0],
+        parents["metrics.tune_trials_run"].iloc[0],
+    )
+    assert restored >= len(before) and restored + ran == N, (restored, ran, len(before))
 
 
 def test_resume_without_an_interrupted_run_is_an_input_error(tmp_path, monkeypatch):

@@ -295,6 +295,12 @@ def test_killed_tune_driver_resumes_on_the_cluster(ray_cluster, workdir):
     parents = mlflow.search_runs(experiment_names=["wine"])
     parents = parents[parents["tags.mlflow.parentRunId"].isna()]
     assert len(parents) == 1 and parents["status"].iloc[0] == "FINISHED"
+    # what the resumed driver itself ran (by Tune's result timestamps): no finished trial ran again
+    restored, ran = (
+        parents["metrics.tune_trials_restored"].iloc[0],
+        parents["metrics.tune_trials_run"].iloc[0],
+    )
+    assert restored >= len(before) and restored + ran == n, (restored, ran, len(before))
 
 
 def test_plan_checks_the_cluster_and_run_refuses_before_any_mlflow_run(ray_cluster, workdir):
