@@ -574,7 +574,14 @@ class RayEngine:
         mode = tune.mode or metric_mode(metric)
         cpus_per_trial = float(self.config.cpus_per_worker or 1)
         total = self._cluster.cpus if self._cluster else float(os.cpu_count() or 1)
-        concurrent = tune.max_concurrent or max(1, int(total // cpus_per_trial))
+        basis = total
+        if self._cluster is not None and not self._cluster.started_here:
+            # A shared cluster: as many trials as its free CPUs take now (more would only queue). When
+            # none are free yet, size for the whole cluster: Tune starts trials as CPUs come free.
+            free = float(ray.available_resources().get("CPU", 0))
+            basis = free if free >= cpus_per_trial else total
+        concurrent = tune.max_concurrent or max(1, int(basis // cpus_per_trial))
+        log.info("tune: up to %d trial(s) at once (%g of %g CPU free)", concurrent, basis, total)
         space = {name: _ray_dim(dim) for name, dim in tune.space.items()}
         store = _ModelStore.options(num_cpus=0).remote()  # type: ignore[attr-defined]
         if tune.algorithm == "tpe":
