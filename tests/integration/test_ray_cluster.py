@@ -256,7 +256,7 @@ def test_killed_tune_driver_resumes_on_the_cluster(ray_cluster, workdir):
     n = 8
     args = [str(Path(sys.executable).parent / "mlscale"), "run", f"{mlscale_root()}/recipes/wine.yaml", "-q",
             "--set", "engine.name=ray", "--set", f"engine.address={ray_cluster}", "--set", f"tune.num_samples={n}",
-            "--set", "train.num_boost_round=300", "--set", "train.early_stopping_rounds=null",
+            "--set", "train.num_boost_round=3000", "--set", "train.early_stopping_rounds=null",
             "--set", "predict=null"]  # fmt: skip
     proc = subprocess.Popen(args, cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)  # fmt: skip
@@ -280,10 +280,17 @@ def test_killed_tune_driver_resumes_on_the_cluster(ray_cluster, workdir):
     while time.time() < deadline and len(children()) < 2 and proc.poll() is None:
         time.sleep(0.5)
     assert proc.poll() is None, "the run ended before it could be interrupted"
+    time.sleep(3)  # at least one save of Tune's experiment state (every second) after those trials
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    killed_at = time.time()
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    before = set(children()["tags.mlscale.trial_id"])
+    logged = children()
+    before = set(logged["tags.mlscale.trial_id"])
     assert 2 <= len(before) < n
+    # Trials logged more than 2 s before the kill are in Tune's saved state: they must not run again.
+    settled = int((logged["end_time"] < pd.Timestamp(killed_at - 2, unit="s", tz="UTC")).sum())
+    assert settled >= 2
     done = subprocess.run(
         [*args, "--resume"], cwd=workdir, env=env, capture_output=True, text=True, timeout=600
     )
@@ -300,7 +307,7 @@ def test_killed_tune_driver_resumes_on_the_cluster(ray_cluster, workdir):
         parents["metrics.tune_trials_restored"].iloc[0],
         parents["metrics.tune_trials_run"].iloc[0],
     )
-    assert restored >= len(before) and restored + ran == n, (restored, ran, len(before))
+    assert restored >= settled and restored + ran == n, (restored, ran, settled, len(before))
 
 
 def test_plan_checks_the_cluster_and_run_refuses_before_any_mlflow_run(ray_cluster, workdir):
