@@ -806,8 +806,11 @@ class RayEngine:
                 for batch in predicted.iter_batches(batch_format="pandas", batch_size=None):
                     for node, rows in batch["__node"].value_counts().items():
                         nodes[str(node)] = nodes.get(str(node), 0) + int(rows)
-                    for text in batch["__unseen"]:
-                        for col, n in (json.loads(text) if text else {}).items():
+                    texts = batch[
+                        "__unseen"
+                    ]  # one JSON per actor batch, "" elsewhere: no Python loop over rows
+                    for text in texts[texts.str.len() > 0]:  # (it was 4.6 of 18 s for 2M rows)
+                        for col, n in json.loads(text).items():
                             unseen[col] = unseen.get(col, 0) + n
                     writer.write(_plain_dtypes(batch.drop(columns=["__node", "__unseen"])))
                     if progress is not None:
