@@ -181,3 +181,24 @@ def test_predict_command_with_a_logged_model(cwd):
     )
     assert missing.returncode == 2
     assert "predict.model: model 'runs:/000" in missing.stderr and not (cwd / "x.parquet").exists()
+
+
+def test_library_noise_stays_out_unless_verbose(cwd):
+    """Default: mlscale's own log lines only. --verbose: MLflow's (and Ray's) own output as well."""
+    args = [
+        "run",
+        str(ROOT / "recipes/diabetes.yaml"),
+        "--set",
+        "train.num_boost_round=5",
+        "--set",
+        "predict=null",
+    ]
+    plain = cli(*args, cwd=cwd)
+    assert plain.returncode == 0, plain.stderr[-3000:]
+    lines = plain.stderr.splitlines()
+    assert lines and all(line.startswith(("INFO ", "WARNING ")) for line in lines), lines
+    assert "mlflow.store" not in plain.stderr and "Downloading artifacts" not in plain.stderr
+    (cwd / "mlflow.db").unlink()
+    verbose = cli(*args, "-v", cwd=cwd)
+    assert verbose.returncode == 0, verbose.stderr[-3000:]
+    assert "INFO mlflow.store.db.utils: Creating initial MLflow database tables" in verbose.stderr
