@@ -205,9 +205,9 @@ def _run_phases(
             {"train.placement": ";".join(f"{p.get('rank')}@{p.get('node')}" for p in trained.placement)}
         )
     tracker.set_tags({f"train.{k}": str(v) for k, v in trained.details.items()})
-    publish(
-        {**extra, **(metrics if recipe.tune is None else {f"baseline_{k}": v for k, v in metrics.items()})}
-    )
+    if recipe.tune is not None:  # the untuned fit's scores; the run's own come after tuning
+        extra.update({f"baseline_{k}": v for k, v in metrics.items()})
+    publish({**extra, **(metrics if recipe.tune is None else {})})
 
     tune_result: TuneResult | None = None
     if recipe.tune is not None:
@@ -245,7 +245,6 @@ def _run_phases(
                 state_dir=state_dir,
                 resume=resume,
             )
-        extra.update({f"baseline_{k}": v for k, v in metrics.items()})
         model = tune_result.best_model
         metrics = evaluate(model, data)
         restored = int(tune_result.details.get("trials_restored", 0))

@@ -131,12 +131,7 @@ class RayEngine:
                 if address.startswith("ray://"):
                     kwargs["runtime_env"]["py_modules"] = [str(_PACKAGE_DIR)]
             if address is not None:
-                try:
-                    _probe(address)
-                except ConnectionError as exc:
-                    raise EngineError(
-                        f"ray: cannot connect to {address} ({exc}); check engine.address and that the cluster is up"
-                    ) from exc
+                _probe(address)
             try:
                 with _loopback_only() if address is None else contextlib.nullcontext():
                     ray.init(**kwargs)
@@ -806,10 +801,10 @@ class RayEngine:
                 for batch in predicted.iter_batches(batch_format="pandas", batch_size=None):
                     for node, rows in batch["__node"].value_counts().items():
                         nodes[str(node)] = nodes.get(str(node), 0) + int(rows)
-                    texts = batch[
-                        "__unseen"
-                    ]  # one JSON per actor batch, "" elsewhere: no Python loop over rows
-                    for text in texts[texts.str.len() > 0]:  # (it was 4.6 of 18 s for 2M rows)
+                    # One JSON per actor batch, "" elsewhere: filter, no Python loop over every row
+                    # (that loop was 4.6 of 18 s of driver time for 2M rows).
+                    texts = batch["__unseen"]
+                    for text in texts[texts.str.len() > 0]:
                         for col, n in json.loads(text).items():
                             unseen[col] = unseen.get(col, 0) + n
                     writer.write(_plain_dtypes(batch.drop(columns=["__node", "__unseen"])))
@@ -927,7 +922,10 @@ def _probe(address: str, timeout: float = 5.0) -> None:
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
     except OSError as exc:
-        raise ConnectionError(f"nothing answers there: {exc.strerror or exc}") from exc
+        raise EngineError(
+            f"ray: cannot connect to {address} (nothing answers there: {exc.strerror or exc}); "
+            "check engine.address and that the cluster is up"
+        ) from exc
 
 
 def _describe(exc: BaseException) -> tuple[str, bool]:

@@ -7,6 +7,7 @@ Expected messages use two placeholders, replaced per test:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -396,8 +397,13 @@ def test_cli_run_refuses_in_one_line_and_writes_nothing(
     monkeypatch.chdir(work)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     before = set(tmp_path.rglob("*"))
-    with pytest.raises(SystemExit) as exited:
-        main(_cli_args(case, recipe, tmp_path))
+    environ = dict(os.environ)  # the CLI quiets MLflow and Ray through the environment: keep it to this test
+    try:
+        with pytest.raises(SystemExit) as exited:
+            main(_cli_args(case, recipe, tmp_path))
+    finally:
+        os.environ.clear()
+        os.environ.update(environ)
     out, err = capsys.readouterr()
     assert exited.value.code == 2, err
     assert err == f"error: {_fill(case.expected, recipe, tmp_path)}\n"
