@@ -12,12 +12,16 @@ import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from mlscale.categories import choose, levels, shares
+from mlscale.categories import codes as category_codes
+from mlscale.categories import encode as encode_column
 from mlscale.errors import DataError, RecipeError
 from mlscale.recipe.schema import DataConfig, Recipe
 
@@ -28,13 +32,19 @@ MAX_MULTICLASS = 50
 
 @dataclass(frozen=True)
 class FeatureSchema:
-    """What a model needs to turn a raw table into model input, saved beside every model."""
+    """What a model needs to turn a raw table into model input, saved beside every model.
+
+    `categories` holds each categorical column's levels in canonical text (see `mlscale.categories`),
+    `encodings` how each is fed to xgboost (absent: native), `frequencies` the train share of each level
+    for the `frequency` encoding."""
 
     target: str
     task: str
     features: list[str]
     categories: dict[str, list[Any]] = field(default_factory=dict)
     classes: list[Any] | None = None
+    encodings: dict[str, str] = field(default_factory=dict)
+    frequencies: dict[str, list[float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -43,6 +53,8 @@ class FeatureSchema:
             "features": list(self.features),
             "categories": {k: list(v) for k, v in self.categories.items()},
             "classes": None if self.classes is None else list(self.classes),
+            "encodings": dict(self.encodings),
+            "frequencies": {k: list(v) for k, v in self.frequencies.items()},
         }
 
     @classmethod
@@ -53,7 +65,16 @@ class FeatureSchema:
             features=list(d["features"]),
             categories={k: list(v) for k, v in d.get("categories", {}).items()},
             classes=d.get("classes"),
+            encodings=dict(d.get("encodings", {})),
+            frequencies={k: list(v) for k, v in d.get("frequencies", {}).items()},
         )
+
+    def encoding(self, col: str) -> str:
+        return self.encodings.get(col, "native")
+
+    @cached_property
+    def _index(self) -> dict[str, dict[str, int]]:
+        return {col: {c: i for i, c in enumerate(cats)} for col, cats in self.categories.items()}
 
     def frame(self, df: pd.DataFrame, *, where: str = "input") -> tuple[pd.DataFrame, dict[str, int]]:
         """Select and type the feature columns; returns the frame and unseen-category counts."""
@@ -65,25 +86,33 @@ class FeatureSchema:
         for col in self.features:
             values = df[col]
             if col in self.categories:
-                cats = self.categories[col]
-                as_text = (
-                    values.astype("string") if not isinstance(values.dtype, pd.CategoricalDtype) else values
-                )
-                typed = pd.Categorical(as_text.astype(object), categories=cats)
-                new_nan = int(pd.isna(typed).sum() - pd.isna(values).sum())
+                col_codes = category_codes(values, self._index[col])
+                new_nan = int(np.count_nonzero(col_codes < 0) - values.isna().sum())
                 if new_nan:
                     unseen[col] = new_nan
-                out[col] = typed
+                out[col] = encode_column(
+                    col_codes, self.categories[col], self.encoding(col), self.frequencies.get(col, ())
+                )
             else:
-                numeric = pd.to_numeric(values, errors="coerce") if values.dtype == object else values
-                if (
-                    numeric.dtype.kind == "f"
-                    and np.isinf(numeric.to_numpy(dtype=float, na_value=np.nan)).any()
-                ):
-                    # xgboost refuses ±inf ("Input data contains `inf`"); like NaN, it means "unknown" here
-                    numeric = numeric.replace([np.inf, -np.inf], np.nan)
-                out[col] = numeric
+                out[col] = _numeric(values)
         return pd.DataFrame(out, index=df.index), unseen
+
+
+def _numeric(values: pd.Series) -> Any:
+    """A numeric feature as xgboost takes it: text (object, str, string) parsed, unparsable text and
+    ±inf as missing, nullable and Arrow-backed numbers as plain float with NaN."""
+    if values.dtype == bool:
+        return values
+    if pd.api.types.is_bool_dtype(values):  # nullable boolean
+        values = values.astype("Float64")
+    elif not pd.api.types.is_numeric_dtype(values):
+        values = pd.to_numeric(values.astype(object), errors="coerce")
+    if not isinstance(values.dtype, np.dtype):  # Int64, Float64, int64[pyarrow]...: NA -> NaN
+        values = pd.Series(values.to_numpy(dtype=np.float64, na_value=np.nan), index=values.index)
+    if values.dtype.kind == "f" and np.isinf(values.to_numpy()).any():
+        # xgboost refuses ±inf ("Input data contains `inf`"); like NaN, it means "unknown" here
+        values = values.replace([np.inf, -np.inf], np.nan)
+    return values
 
 
 @dataclass(frozen=True)
@@ -137,6 +166,8 @@ class Dataset:
     task_inferred: bool = False
     notes: list[str] = field(default_factory=list)
     files: SourceFiles | None = None  # set for csv/parquet sources: a cluster can read its shards itself
+    missing_target_dropped: int = 0  # rows left out because their target was missing
+    raw_sample: pd.DataFrame | None = None  # a few raw feature rows, as a served model receives them
 
     @property
     def n_rows(self) -> int:
@@ -357,14 +388,8 @@ def prepare(recipe: Recipe, table: pd.DataFrame | None = None, *, source: str = 
     if target not in table.columns:
         hint = _close(target, table.columns)
         raise DataError(f"{where}.target: column {target!r} not found{hint}; columns: {_list(table.columns)}")
+    table, kept, dropped = _drop_missing_target(table, target, cfg.missing_target, where)
     y_raw = table[target]
-    n_missing = int(y_raw.isna().sum())
-    if n_missing == len(table):
-        raise DataError(f"{where}.target: column {target!r} is entirely missing")
-    if n_missing:
-        raise DataError(
-            f"{where}.target: column {target!r} has {n_missing} missing value(s); drop or fill them first"
-        )
     if y_raw.dtype.kind == "f" and not np.all(np.isfinite(y_raw.to_numpy(dtype=float))):
         raise DataError(f"{where}.target: column {target!r} has infinite values")
     if y_raw.nunique() < 2:
@@ -372,41 +397,8 @@ def prepare(recipe: Recipe, table: pd.DataFrame | None = None, *, source: str = 
             f"{where}.target: column {target!r} has a single value ({_plain(y_raw.iloc[0])!r}); "
             "a model needs at least two"
         )
-
-    split_col = cfg.split.column
-    reserved = {target} | ({split_col} if split_col else set())
-    if split_col and split_col not in table.columns:
-        raise DataError(
-            f"{where}.split.column: column {split_col!r} not found{_close(split_col, table.columns)}"
-        )
-    if cfg.features is not None:
-        unknown = [c for c in cfg.features if c not in table.columns]
-        if unknown:
-            hint = _close(unknown[0], table.columns)
-            raise DataError(f"{where}.features: column {unknown[0]!r} not found{hint}")
-        if target in cfg.features:
-            raise DataError(f"{where}.features: the target {target!r} cannot be a feature")
-        features = list(cfg.features)
-    else:
-        features = [str(c) for c in table.columns if c not in reserved]
-    if not features:
-        raise DataError(f"{where}.features: no feature columns left besides the target")
-
-    declared = set(cfg.categorical or [])
-    for c in cfg.categorical or []:
-        if c not in features:
-            raise DataError(f"{where}.categorical: column {c!r} is not a feature")
-    categories: dict[str, list[Any]] = {}
-    for col in features:
-        s = table[col]
-        if s.isna().all():
-            raise DataError(f"{where}.features: column {col!r} is entirely missing")
-        is_text = not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s))
-        if col in declared or (cfg.categorical is None and is_text):
-            values = s.dropna().astype(str) if not isinstance(s.dtype, pd.CategoricalDtype) else s.dropna()
-            categories[col] = sorted({str(v) for v in values.unique()})
-        elif is_text:
-            raise DataError(f"{where}.categorical: column {col!r} is text; list it in data.categorical")
+    features = _feature_columns(table, cfg, where)
+    categories = _categorical_levels(table, features, cfg, where)
 
     task_note = None
     if recipe.task is None:
@@ -415,35 +407,25 @@ def prepare(recipe: Recipe, table: pd.DataFrame | None = None, *, source: str = 
         log.info(task_note)
     else:
         task = recipe.task
-    classes: list[Any] | None = None
-    if task == "regression":
-        if not pd.api.types.is_numeric_dtype(y_raw) or pd.api.types.is_bool_dtype(y_raw):
-            raise DataError(f"{where}.target: task regression needs a numeric target, got {y_raw.dtype}")
-        y_all = y_raw.to_numpy(dtype=np.float64)
-    else:
-        uniq = sorted(pd.unique(y_raw).tolist(), key=lambda v: (str(type(v)), v))
-        if task == "binary" and len(uniq) != 2:
-            raise DataError(f"{where}.target: task binary needs 2 classes, column {target!r} has {len(uniq)}")
-        if task == "multiclass" and len(uniq) > MAX_MULTICLASS:
-            raise DataError(
-                f"{where}.target: task multiclass allows at most {MAX_MULTICLASS} classes, got {len(uniq)}"
-            )
-        classes = [_plain(v) for v in uniq]
-        codes = {v: i for i, v in enumerate(uniq)}
-        y_all = y_raw.map(codes).to_numpy(dtype=np.int32)
-    if task == "multiclass" and recipe.train.params.get("num_class") not in (None, len(classes or [])):
-        raise DataError(
-            f"{source}: train.params.num_class is {recipe.train.params['num_class']}, "
-            f"but the target has {len(classes or [])} classes"
-        )
-
+    classes, y_all = _encode_target(y_raw, task, recipe, where, source)
+    idx_train, idx_valid, idx_test = _split_indices(table, y_all, task, recipe, where)
+    encodings, frequencies = _encodings(table, categories, cfg, idx_train, where)
     schema = FeatureSchema(
-        target=target, task=task, features=features, categories=categories, classes=classes
+        target=target,
+        task=task,
+        features=features,
+        categories=categories,
+        classes=classes,
+        encodings=encodings,
+        frequencies=frequencies,
     )
     x_all, _ = schema.frame(table, where=where)
-    idx_train, idx_valid, idx_test = _split_indices(table, y_all, task, recipe, where)
     take = np.asarray
     notes = [task_note] if task_note else []
+    if dropped:
+        notes.append(f"data.missing_target: dropped {dropped} row(s) with a missing {target!r}")
+    if categories:
+        notes.append("categorical encoding: " + describe_encodings(schema))
     return Dataset(
         schema=schema,
         x_train=x_all.iloc[take(idx_train)].reset_index(drop=True),
@@ -455,8 +437,135 @@ def prepare(recipe: Recipe, table: pd.DataFrame | None = None, *, source: str = 
         test_frame=table.iloc[take(idx_test)].reset_index(drop=True),
         task_inferred=recipe.task is None,
         notes=notes,
-        files=None if files is None else replace(files, train_rows=np.asarray(idx_train, dtype=np.int64)),
+        files=None
+        if files is None
+        else replace(files, train_rows=kept[np.asarray(idx_train, dtype=np.int64)]),
+        missing_target_dropped=dropped,
+        raw_sample=table[features].head(5).reset_index(drop=True),
     )
+
+
+def describe_encodings(schema: FeatureSchema) -> str:
+    """'tailnum ordinal (4043 levels), carrier native (16 levels)': printed and logged with every run."""
+    return ", ".join(
+        f"{col} {schema.encoding(col)} ({len(cats)} levels)" for col, cats in schema.categories.items()
+    )
+
+
+def _drop_missing_target(
+    table: pd.DataFrame, target: str, rule: str, where: str
+) -> tuple[pd.DataFrame, np.ndarray, int]:
+    """(table without missing-target rows, the kept rows' positions in the source, rows dropped)."""
+    missing = table[target].isna().to_numpy()
+    n_missing = int(missing.sum())
+    if n_missing == len(table):
+        raise DataError(f"{where}.target: column {target!r} is entirely missing")
+    if n_missing and rule == "error":
+        raise DataError(
+            f"{where}.target: column {target!r} has {n_missing} missing value(s); drop or fill them first, "
+            "or set data.missing_target: drop"
+        )
+    kept = np.flatnonzero(~missing).astype(np.int64)
+    if n_missing:
+        table = table.iloc[kept].reset_index(drop=True)
+    return table, kept, n_missing
+
+
+def _feature_columns(table: pd.DataFrame, cfg: DataConfig, where: str) -> list[str]:
+    target, split_col = cfg.target, cfg.split.column
+    if split_col and split_col not in table.columns:
+        raise DataError(
+            f"{where}.split.column: column {split_col!r} not found{_close(split_col, table.columns)}"
+        )
+    for col in cfg.exclude:
+        if col not in table.columns:
+            raise DataError(f"{where}.exclude: column {col!r} not found{_close(col, table.columns)}")
+    reserved = {target, *cfg.exclude} | ({split_col} if split_col else set())
+    if cfg.features is not None:
+        unknown = [c for c in cfg.features if c not in table.columns]
+        if unknown:
+            hint = _close(unknown[0], table.columns)
+            raise DataError(f"{where}.features: column {unknown[0]!r} not found{hint}")
+        if target in cfg.features:
+            raise DataError(f"{where}.features: the target {target!r} cannot be a feature")
+        features = [c for c in cfg.features if c not in cfg.exclude]
+    else:
+        features = [str(c) for c in table.columns if c not in reserved]
+    if not features:
+        raise DataError(f"{where}.features: no feature columns left besides the target")
+    return features
+
+
+def _categorical_levels(
+    table: pd.DataFrame, features: list[str], cfg: DataConfig, where: str
+) -> dict[str, list[Any]]:
+    declared = set(cfg.categorical or [])
+    for c in cfg.categorical or []:
+        if c not in features:
+            raise DataError(f"{where}.categorical: column {c!r} is not a feature")
+    categories: dict[str, list[Any]] = {}
+    for col in features:
+        s = table[col]
+        if s.isna().all():
+            raise DataError(f"{where}.features: column {col!r} is entirely missing")
+        is_text = not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s))
+        if col in declared or (cfg.categorical is None and is_text):
+            categories[col] = levels(s)
+        elif is_text:
+            raise DataError(f"{where}.categorical: column {col!r} is text; list it in data.categorical")
+    for col in cfg.column_encoding:
+        if col not in categories:
+            raise DataError(
+                f"{where}.column_encoding: column {col!r} is not a categorical feature"
+                f"{_close(col, list(categories))}"
+            )
+    return categories
+
+
+def _encodings(
+    table: pd.DataFrame,
+    categories: dict[str, list[Any]],
+    cfg: DataConfig,
+    idx_train: np.ndarray,
+    where: str,
+) -> tuple[dict[str, str], dict[str, list[float]]]:
+    """Each categorical column's encoding, and the train shares of each level for `frequency`."""
+    encodings: dict[str, str] = {}
+    frequencies: dict[str, list[float]] = {}
+    for col, cats in categories.items():
+        encodings[col] = choose(len(cats), cfg.column_encoding.get(col, cfg.categorical_encoding))
+        if encodings[col] == "frequency":
+            index = {c: i for i, c in enumerate(cats)}
+            train_codes = category_codes(table[col].iloc[np.asarray(idx_train)], index)
+            frequencies[col] = shares(train_codes, len(cats))
+    return encodings, frequencies
+
+
+def _encode_target(
+    y_raw: pd.Series, task: str, recipe: Recipe, where: str, source: str
+) -> tuple[list[Any] | None, np.ndarray]:
+    """(class labels, or None for regression; y as class codes 0..K-1 or floats)."""
+    target = recipe.data.target
+    if task == "regression":
+        if not pd.api.types.is_numeric_dtype(y_raw) or pd.api.types.is_bool_dtype(y_raw):
+            raise DataError(f"{where}.target: task regression needs a numeric target, got {y_raw.dtype}")
+        return None, y_raw.to_numpy(dtype=np.float64)
+    uniq = sorted(pd.unique(y_raw).tolist(), key=lambda v: (str(type(v)), v))
+    if task == "binary" and len(uniq) != 2:
+        raise DataError(f"{where}.target: task binary needs 2 classes, column {target!r} has {len(uniq)}")
+    if task == "multiclass" and len(uniq) > MAX_MULTICLASS:
+        raise DataError(
+            f"{where}.target: task multiclass allows at most {MAX_MULTICLASS} classes, got {len(uniq)}"
+        )
+    classes = [_plain(v) for v in uniq]
+    codes = {v: i for i, v in enumerate(uniq)}
+    y_all = y_raw.map(codes).to_numpy(dtype=np.int32)
+    if task == "multiclass" and recipe.train.params.get("num_class") not in (None, len(classes)):
+        raise DataError(
+            f"{source}: train.params.num_class is {recipe.train.params['num_class']}, "
+            f"but the target has {len(classes)} classes"
+        )
+    return classes, y_all
 
 
 def _split_indices(

@@ -270,7 +270,7 @@ def _run_phases(
     with timer.phase("log_model"):
         model_uri = tracker.log_model(
             model,
-            example=data.x_test if len(data.x_test) else data.x_valid,
+            example=data.raw_sample,
             registered_model=recipe.mlflow.registered_model,
         )
         plots = _plots(model, data, history, tune_result, recipe)

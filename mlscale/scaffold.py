@@ -106,10 +106,11 @@ class _Plan:
     source: str  # csv | parquet | sklearn
     path: str | None = None
     dataset: str | None = None
-    features: list[str] | None = None  # None: the default, every column but the target (and split column)
     all_features: list[str] = field(default_factory=list)
     categorical: list[str] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)  # ids and empty columns: never features
+    missing_target: int = 0  # rows without a target in the sample
     split_column: str | None = None
     header: list[str] = field(default_factory=list)  # prose about the data, at the top
     target_notes: list[str] = field(default_factory=list)  # prose after data.target
@@ -364,14 +365,14 @@ def _data_plan(path: str, task: str | None, target: str | None, name: str | None
     missing = int(y.isna().sum())
     if missing:
         target_notes.append(
-            f"Column {target!r} has {missing:,} missing value(s) {where}: mlscale refuses rows without a "
-            "target, so drop or fill them first (data.preprocess can)."
+            f"Column {target!r} has {missing:,} missing value(s) {where}: rows without a target are left "
+            "out and counted (data.missing_target: drop; error refuses them)."
         )
     empty = [c for c in features if frame[c].isna().all()]
     if empty:
         data_notes.append(
-            f"Column(s) {', '.join(empty)} are empty {where}; a feature that is entirely missing is an "
-            "error, so remove it from features if it stays empty."
+            f"Column(s) {', '.join(empty)} are empty {where}, so they are excluded; a feature that is "
+            "entirely missing is an error."
         )
     categorical = [c for c in features if is_text_column(frame[c])]
     few = [
@@ -390,7 +391,7 @@ def _data_plan(path: str, task: str | None, target: str | None, name: str | None
     if rare:
         data_notes.append(
             f"Text column(s) {', '.join(rare)} hold a distinct value on most rows: categories that rarely "
-            "repeat help little; consider leaving them out of features."
+            "repeat help little; consider adding them to exclude."
         )
 
     n_files = len(sample.files)
@@ -416,8 +417,9 @@ def _data_plan(path: str, task: str | None, target: str | None, name: str | None
         target=target,
         source=sample.source,
         path=path,
-        features=features if ids else None,  # the split column is left out by default, ids are not
         all_features=features,
+        exclude=[*ids, *empty],
+        missing_target=missing,
         categorical=categorical,
         ids=ids,
         split_column=split_col,
@@ -636,20 +638,31 @@ def _render_data(w: _Writer, plan: _Plan) -> None:
         w.key(2, f"target: {_y(plan.target)}", plan.target_comment)
         for note in plan.target_notes:
             w.prose(note, indent=2)
-        if plan.features is not None:
-            left_out = [*plan.ids, *([plan.split_column] if plan.split_column else [])]
-            w.list_key(2, "features", plan.features, f"every column but the target and {', '.join(left_out)}")
+        if plan.exclude:
+            w.list_key(2, "exclude", plan.exclude, "never features: id columns, empty columns, leakage")
         else:
-            flow = _y(plan.all_features)
-            if len(flow) <= 90:
-                w.key(2, f"features: {flow}", "default: every column but the target", off=True)
-            else:
-                w.prose(
-                    f"Features: by default all {len(plan.all_features)} columns but the target.", indent=2
-                )
+            w.key(2, "exclude: [id_column]", "columns that must not be features (ids, leakage)", off=True)
+        if plan.missing_target:
+            w.key(2, "missing_target: drop", "rows without a target are left out and counted; or error")
+        else:
+            w.key(
+                2,
+                "missing_target: drop",
+                "rows without a target are left out and counted; or error",
+                off=True,
+            )
+        kept = [c for c in plan.all_features if c not in plan.exclude]
+        flow = _y(kept)
+        if len(flow) <= 90:
+            w.key(2, f"features: {flow}", "default: every column but the target and exclude", off=True)
+        else:
+            w.prose(f"Features: by default all {len(kept)} columns but the target and exclude.", indent=2)
         if plan.categorical:
-            w.list_key(
-                2, "categorical", plan.categorical, "text columns: xgboost's native categorical support"
+            w.list_key(2, "categorical", plan.categorical, "text columns")
+            w.key(
+                2,
+                "categorical_encoding: auto",
+                "native up to 32 levels, ordinal codes above; or native | ordinal | frequency",
             )
         else:
             w.key(2, "categorical: []", "none detected (no text columns); list integer codes here", off=True)

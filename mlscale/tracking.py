@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from mlscale.categories import canonical
 from mlscale.engines.base import TrialResult
 from mlscale.errors import ModelError, TrackingError
 from mlscale.model import Model
@@ -327,10 +328,20 @@ class RunTracker:
 
 
 def _signature_frame(frame: Any, model: Model) -> Any:
-    """Example rows as the pyfunc receives them: categoricals as plain strings."""
+    """Example rows as a served model receives them: categoricals as text, every other feature as a double.
+
+    Doubles, not the longs MLflow infers for integer columns: MLflow refuses a missing value in a long
+    column, and xgboost takes missing values in any feature."""
+    import pandas as pd
+
     example = frame[model.schema.features].copy()
-    for col in model.schema.categories:
-        example[col] = example[col].astype(object).where(example[col].notna(), None).astype("string")
+    for col in model.schema.features:
+        values = example[col]
+        if col in model.schema.categories:
+            text = values.astype(object).map(canonical)
+            example[col] = text.where(text.notna(), None).astype("string")
+        else:
+            example[col] = pd.to_numeric(values.astype(object), errors="coerce").astype("float64")
     return example.reset_index(drop=True)
 
 

@@ -71,6 +71,11 @@ class DataConfig(_Section):
     target: str = "target"
     features: list[str] | None = None
     categorical: list[str] | None = None  # None: detected from string / category dtypes
+    # How categorical columns reach xgboost: auto = native up to 32 levels, ordinal codes above
+    categorical_encoding: Literal["auto", "native", "ordinal", "frequency"] = "auto"
+    column_encoding: dict[str, Literal["native", "ordinal", "frequency"]] = Field(default_factory=dict)
+    exclude: list[str] = Field(default_factory=list)  # columns never used as features (ids, leakage)
+    missing_target: Literal["drop", "error"] = "drop"  # rows whose target is missing
     split: SplitConfig = SplitConfig()
     preprocess: str | None = None  # "package.module:function", opt-in user code
 
@@ -82,6 +87,15 @@ class DataConfig(_Section):
             raise ValueError(f"source sklearn needs data.dataset (one of {', '.join(SKLEARN_DATASETS)})")
         if self.preprocess is not None and ":" not in self.preprocess:
             raise ValueError(f"preprocess must look like 'module:function', got {self.preprocess!r}")
+        if self.target in self.exclude:
+            raise ValueError(
+                f"exclude: the target {self.target!r} is never a feature; remove it from exclude"
+            )
+        clash = sorted(
+            set(self.exclude) & set(self.features or []) | set(self.exclude) & set(self.categorical or [])
+        )
+        if clash:
+            raise ValueError(f"exclude: column {clash[0]!r} is also listed as a feature or categorical")
         return self
 
 
@@ -251,6 +265,14 @@ class EngineConfig(_Section):
         return value
 
 
+class EvaluateConfig(_Section):
+    """Checks of the model a run hands over."""
+
+    # auto: fit scikit-learn's HistGradientBoosting on the same train split and warn when the model is worse
+    reference: Literal["auto", "off"] = "auto"
+    reference_max_rows: int = Field(200_000, ge=100)  # train rows the reference model sees at most
+
+
 class MlflowConfig(_Section):
     tracking_uri: str | None = None
     experiment: str | None = None  # default: the recipe's name
@@ -267,6 +289,7 @@ class Recipe(_Section):
     tune: TuneConfig | None = None
     predict: PredictConfig | None = None
     engine: EngineConfig = EngineConfig()
+    evaluate: EvaluateConfig = EvaluateConfig()
     mlflow: MlflowConfig = MlflowConfig()
 
     @model_validator(mode="after")

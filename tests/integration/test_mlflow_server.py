@@ -132,6 +132,54 @@ def test_categorical_model_roundtrips_through_pyfunc(server_env, workdir):
     np.testing.assert_allclose(cli["probability"].to_numpy(), written["probability"].to_numpy(), rtol=1e-5)
 
 
+def test_served_model_takes_missing_integers_and_unseen_categories(server_env, workdir):
+    """The logged signature declares numeric features as doubles (not required longs): a served model
+    takes a row with a missing integer, and an ordinal-encoded column is encoded by the model itself."""
+    rng = np.random.default_rng(1)
+    n = 800
+    frame = pd.DataFrame(
+        {
+            "items": rng.integers(0, 20, n),  # int64: MLflow would infer a required long
+            "colour": rng.choice(["red", "green", "blue"], n),
+            "shop": [f"shop{i}" for i in rng.integers(0, 60, n)],  # 60 levels: ordinal under auto
+        }
+    )
+    frame["label"] = ((frame["items"] > 9) ^ (frame["colour"] == "red")).astype(int)
+    frame.to_csv(workdir / "train.csv", index=False)
+    recipe = {
+        "name": "serving",
+        "data": {"source": "csv", "path": "train.csv", "target": "label"},
+        "train": {"num_boost_round": 20},
+    }
+    (workdir / "s.yaml").write_text(yaml.safe_dump(recipe))
+    result = mlscale.run(workdir / "s.yaml")
+    assert result.model.schema.encodings == {"colour": "native", "shop": "ordinal"}
+    new = frame.drop(columns=["label"]).iloc[:5].copy()
+    new["items"] = new["items"].astype("float64")
+    new.loc[1, "items"] = np.nan  # one missing integer feature
+    new.loc[2, "colour"] = "purple"  # unseen
+    new.loc[3, "shop"] = None  # missing text
+    expected, _ = result.model.predict_frame(new)
+
+    import mlflow
+
+    model_uri = f"runs:/{result.run_id}/model"
+    inputs = mlflow.models.get_model_info(model_uri).signature.inputs.to_dict()
+    assert {c["name"]: c["type"] for c in inputs} == {"items": "double", "colour": "string", "shop": "string"}
+    predicted = mlflow.pyfunc.load_model(model_uri).predict(new)
+    np.testing.assert_allclose(predicted["probability"], expected["probability"], rtol=1e-6)
+
+    new.to_csv(workdir / "new.csv", index=False)  # the missing integer is an empty field
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "mlflow"), "models", "predict", "-m", model_uri,
+         "-i", str(workdir / "new.csv"), "-t", "csv", "-o", str(workdir / "cli.json"), "--env-manager", "local"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    served = pd.DataFrame(__import__("json").loads((workdir / "cli.json").read_text())["predictions"])
+    np.testing.assert_allclose(served["probability"], expected["probability"], rtol=1e-5)
+
+
 def test_secrets_never_reach_the_tracking_server(server_env, workdir):
     secret = "s3cr3t-Planted-Value"
     recipe = yaml.safe_load((ROOT / "recipes/diabetes.yaml").read_text())

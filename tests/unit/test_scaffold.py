@@ -189,7 +189,9 @@ def test_data_file_recipe_loads_and_prepares(tmp_path: Path, fmt: str) -> None:
     assert recipe.data.path == str(data)
     assert recipe.data.target == "label"
     assert recipe.task == "binary"
-    assert recipe.data.features == ["age", "colour", "spend"]  # the id column is left out
+    assert recipe.data.exclude == ["row_id"]  # the id column is left out
+    assert recipe.data.features is None
+    assert prepare(recipe).schema.features == ["age", "colour", "spend"]
     assert recipe.data.categorical == ["colour"]
     assert recipe.predict is not None and recipe.predict.id_columns == ["row_id"]
 
@@ -198,8 +200,9 @@ def test_data_file_recipe_loads_and_prepares(tmp_path: Path, fmt: str) -> None:
         "  # Other target candidates: none (no other column named like a target or holding 2 values)." in text
     )
     assert comment_on(text, "task:") == f"inferred from all {N} rows: target has 2 distinct values"
-    assert comment_on(text, "  features:") == "every column but the target and row_id"
-    assert comment_on(text, "  categorical:") == "text columns: xgboost's native categorical support"
+    assert comment_on(text, "  exclude:") == "never features: id columns, empty columns, leakage"
+    assert comment_on(text, "  categorical:") == "text columns"
+    assert comment_on(text, "  categorical_encoding:").startswith("native up to 32 levels")
     assert (
         comment_on(text, "  id_columns:")
         == f"row_id: a distinct value per row in all {N} rows, named like an id"
@@ -227,7 +230,7 @@ def test_task_line_removed_infers_the_same(tmp_path: Path) -> None:
     recipe = load_recipe(write_recipe(tmp_path, without_task))
     assert recipe.task is None
     dataset = prepare(recipe)
-    assert dataset.schema.task == "binary" and dataset.notes == [
+    assert dataset.schema.task == "binary" and dataset.notes[:1] == [
         "task inferred: binary (target has 2 distinct values)"
     ]
 
@@ -280,7 +283,7 @@ def test_explicit_target_and_task(tmp_path: Path) -> None:
     text = scaffold_recipe(data=str(data), target="age", task="regression", name="age_model")
     recipe = load_recipe(write_recipe(tmp_path, text))
     assert (recipe.name, recipe.data.target, recipe.task) == ("age_model", "age", "regression")
-    assert recipe.data.features == ["colour", "spend", "label"]
+    assert prepare(recipe).schema.features == ["colour", "spend", "label"]
     assert recipe.data.categorical == ["colour", "label"]
     assert comment_on(text, "  target:") == "from --target"
     assert comment_on(text, "task:") == "from --task"
@@ -337,7 +340,7 @@ def test_odd_column_names_are_quoted(tmp_path: Path) -> None:
     assert recipe.name == "odd_name"
     assert recipe.data.path == str(data)
     assert recipe.data.target == "class"
-    assert recipe.data.features == ["yes", "a #b", "null"]
+    assert recipe.data.exclude == ["Unnamed: 0"]
     assert recipe.data.categorical == ["a #b"]
     assert recipe.predict is not None and recipe.predict.id_columns == ["Unnamed: 0"]
     assert prepare(recipe).schema.features == ["yes", "a #b", "null"]
@@ -355,13 +358,16 @@ def test_data_warnings_are_comments(tmp_path: Path) -> None:
     assert recipe.data.categorical == ["colour", "name"]
     notes = prose(text)
     assert (
-        f"Column 'label' has 2 missing value(s) in all {N} rows: mlscale refuses rows without a target"
-        in notes
+        f"Column 'label' has 2 missing value(s) in all {N} rows: rows without a target are left out and "
+        "counted (data.missing_target: drop; error refuses them)." in notes
     )
+    assert recipe.data.missing_target == "drop"
+    assert recipe.data.exclude == ["row_id", "empty"]
     assert f"Column(s) empty are empty in all {N} rows" in notes
     assert "Text column(s) name hold a distinct value on most rows" in notes
-    with pytest.raises(DataError, match="column 'label' has 2 missing value"):
-        prepare(recipe)  # what the note warns about
+    prepared = prepare(recipe)  # what the notes announce
+    assert prepared.missing_target_dropped == 2
+    assert "empty" not in prepared.schema.features
 
 
 def test_split_column_is_used(tmp_path: Path) -> None:
@@ -371,7 +377,7 @@ def test_split_column_is_used(tmp_path: Path) -> None:
     df.to_parquet(data)
     recipe = load_recipe(write_recipe(tmp_path, scaffold_recipe(data=str(data))))
     assert recipe.data.split.column == "split"
-    assert recipe.data.features == ["age", "colour", "spend"]
+    assert prepare(recipe).schema.features == ["age", "colour", "spend"]
     assert len(prepare(recipe).x_valid) == N // 5
 
 

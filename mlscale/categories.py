@@ -1,0 +1,99 @@
+"""Categorical columns: one canonical text per value, and how each column is encoded for xgboost.
+
+The text of a category must not depend on the dtype pandas happened to infer: a column of integers
+with one missing value is read as float (`1.0`), the same column without it as int (`1`), and a
+predict batch may hold either. `canonical` writes both as `"1"`, at training and at prediction.
+
+Encodings (chosen per column, stored with the model, applied by `FeatureSchema.frame` everywhere):
+- `native`: a pandas categorical; xgboost's partition-based categorical splits.
+- `ordinal`: the level's position in the model's category list, as a number (missing/unseen: NaN).
+- `frequency`: the level's share of the train rows, as a number (missing/unseen: NaN).
+
+`auto` keeps `native` up to `AUTO_NATIVE_MAX_LEVELS` levels and uses `ordinal` above: xgboost's
+partition splits over many levels overfit (measured in benchmarks/quality_bench.py, see docs/quality.md).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+Encoding = Literal["native", "ordinal", "frequency"]
+ENCODINGS: tuple[str, ...] = ("native", "ordinal", "frequency")
+AUTO_NATIVE_MAX_LEVELS = 32
+
+
+def canonical(value: Any) -> str | None:
+    """The one text form of a category value; None for a missing value.
+
+    Integral floats are written as integers (1.0 -> "1"), other floats in their shortest round-trip
+    form, bools as "True"/"False", text as is, anything else as `str()`.
+    """
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return "True" if value else "False"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        f = float(value)
+        if math.isnan(f):
+            return None
+        if math.isfinite(f) and f.is_integer():
+            return str(int(f))
+        return str(value)  # numpy scalars print their own shortest form (float32 0.1 -> "0.1")
+    return str(value)
+
+
+def levels(values: pd.Series) -> list[str]:
+    """The distinct canonical values of a column: in the dtype's order for an ordered categorical,
+    sorted otherwise."""
+    dtype = values.dtype
+    if isinstance(dtype, pd.CategoricalDtype) and dtype.ordered:
+        ordered = (canonical(c) for c in dtype.categories)
+        return list(dict.fromkeys(c for c in ordered if c is not None))
+    _, uniques = pd.factorize(values, use_na_sentinel=True)
+    return sorted({c for c in (canonical(u) for u in uniques) if c is not None})
+
+
+def codes(values: pd.Series, index: Mapping[str, int]) -> np.ndarray:
+    """Each value's position in a category list (`index`: level -> position); -1 for missing or unseen.
+
+    Hashes the column once and looks up each distinct value once, so it costs O(rows + levels)."""
+    raw, uniques = pd.factorize(values, use_na_sentinel=True)
+    lookup = np.fromiter(
+        (index.get(c, -1) if (c := canonical(u)) is not None else -1 for u in uniques),
+        dtype=np.int64,
+        count=len(uniques),
+    )
+    return np.append(lookup, -1)[raw]  # factorize marks missing as -1: the appended -1
+
+
+def choose(n_levels: int, declared: str) -> str:
+    """The encoding of one column: `declared` unless it is `auto`, then by the number of levels."""
+    if declared != "auto":
+        return declared
+    return "native" if n_levels <= AUTO_NATIVE_MAX_LEVELS else "ordinal"
+
+
+def shares(train_codes: np.ndarray, n_levels: int) -> list[float]:
+    """Each level's share of the train rows (the `frequency` encoding's values)."""
+    seen = train_codes[train_codes >= 0]
+    counts = np.bincount(seen, minlength=n_levels).astype(np.float64)
+    return (counts / max(len(train_codes), 1)).round(8).tolist()
+
+
+def encode(column_codes: np.ndarray, categories: Sequence[str], encoding: str, freq: Sequence[float]) -> Any:
+    """The model-input column for one categorical feature."""
+    if encoding == "native":
+        return pd.Categorical.from_codes(column_codes, categories=list(categories))
+    if encoding == "ordinal":
+        values = column_codes.astype(np.float32)
+    else:
+        values = np.append(np.asarray(freq, dtype=np.float32), np.float32(np.nan))[column_codes]
+    values[column_codes < 0] = np.nan
+    return values
