@@ -542,11 +542,17 @@ def _summary(result: Any) -> None:
         local = not result.tracking_uri.startswith(("http://", "https://"))
         hint = f"  (after: mlflow ui --backend-store-uri {_mask(result.tracking_uri)})" if local else ""
         table.add_row("view", f"{result.run_url}{hint}")
+    if result.reference is not None:
+        ref = result.reference
+        scores = ", ".join(f"{k} {v:.5f}" for k, v in ref.metrics.items())
+        table.add_row("reference", f"{ref.model} on {ref.rows:,} train rows: {ref.split} {scores}")
     if result.output_path is not None:
         table.add_row("output", str(result.output_path))
     if result.plots:
         table.add_row("plots", str(result.plots[0].parent))
     console.print(table)
+    if result.quality_warning:
+        click.echo(f"warning: {result.quality_warning}")
 
 
 def _print_plan(result: Any) -> None:

@@ -167,6 +167,8 @@ class Dataset:
     notes: list[str] = field(default_factory=list)
     files: SourceFiles | None = None  # set for csv/parquet sources: a cluster can read its shards itself
     missing_target_dropped: int = 0  # rows left out because their target was missing
+    # each split's rows as positions in the table as loaded (before rows without a target were dropped)
+    split_rows: dict[str, np.ndarray] = field(default_factory=dict)
     raw_sample: pd.DataFrame | None = None  # a few raw feature rows, as a served model receives them
 
     @property
@@ -422,8 +424,6 @@ def prepare(recipe: Recipe, table: pd.DataFrame | None = None, *, source: str = 
     x_all, _ = schema.frame(table, where=where)
     take = np.asarray
     notes = [task_note] if task_note else []
-    if dropped:
-        notes.append(f"data.missing_target: dropped {dropped} row(s) with a missing {target!r}")
     if categories:
         notes.append("categorical encoding: " + describe_encodings(schema))
     return Dataset(
@@ -441,6 +441,10 @@ def prepare(recipe: Recipe, table: pd.DataFrame | None = None, *, source: str = 
         if files is None
         else replace(files, train_rows=kept[np.asarray(idx_train, dtype=np.int64)]),
         missing_target_dropped=dropped,
+        split_rows={
+            name: kept[np.asarray(idx, dtype=np.int64)]
+            for name, idx in (("train", idx_train), ("valid", idx_valid), ("test", idx_test))
+        },
         raw_sample=table[features].head(5).reset_index(drop=True),
     )
 
@@ -450,6 +454,14 @@ def describe_encodings(schema: FeatureSchema) -> str:
     return ", ".join(
         f"{col} {schema.encoding(col)} ({len(cats)} levels)" for col, cats in schema.categories.items()
     )
+
+
+def encoding_table(schema: FeatureSchema) -> list[dict[str, Any]]:
+    """Per categorical column: its encoding and level count (logged as encoding.json)."""
+    return [
+        {"column": col, "encoding": schema.encoding(col), "levels": len(cats)}
+        for col, cats in schema.categories.items()
+    ]
 
 
 def _drop_missing_target(

@@ -6,6 +6,7 @@ and everything MLflow goes through `tracking`.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shlex
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from mlscale import tracking
-from mlscale.data import Dataset, describe_source, input_columns, prepare
+from mlscale.data import Dataset, describe_encodings, describe_source, encoding_table, input_columns, prepare
 from mlscale.engines import get_engine
 from mlscale.engines.base import ClusterInfo, EnginePlan, TrialResult, TuneResult
 from mlscale.errors import DataError, MlscaleError, RecipeError
@@ -30,6 +31,7 @@ from mlscale.metrics import DEFAULT_TUNE_METRIC
 from mlscale.model import Model
 from mlscale.recipe import Recipe, load_recipe, recipe_hash, recipe_yaml
 from mlscale.recipe.schema import metric_mode
+from mlscale.reference import ReferenceResult, fit_reference, shortfall
 from mlscale.training import evaluate
 from mlscale.versions import check_versions, version_tags
 
@@ -53,6 +55,8 @@ class RunResult:
     tune: TuneResult | None = None
     plots: list[Path] = field(default_factory=list)
     run_url: str | None = None  # the MLflow UI page of the run (for a local store: once `mlflow ui` runs)
+    reference: ReferenceResult | None = None  # the reference model's scores (evaluate.reference)
+    quality_warning: str | None = None  # set when the model is clearly worse than the reference
 
     @property
     def booster(self) -> Any:
@@ -116,6 +120,12 @@ def run(
         external_model = _preflight_predict(recipe, uri, source, data)
     for note in data.notes:
         log.info(note)
+    if data.missing_target_dropped:
+        log.warning(
+            "data: %d row(s) with a missing %r left out (data.missing_target: drop)",
+            data.missing_target_dropped,
+            data.schema.target,
+        )
 
     eng = get_engine(recipe.engine)
     tracker: tracking.RunTracker | None = None
@@ -176,8 +186,16 @@ def _run_phases(
     tracker.log_params(recipe.model_dump(mode="json"))
     tracker.log_text(recipe_yaml(_masked(recipe)), "recipe.yaml")
     tracker.log_metrics(
-        {"rows_train": len(data.x_train), "rows_valid": len(data.x_valid), "rows_test": len(data.x_test)}
+        {
+            "rows_train": len(data.x_train),
+            "rows_valid": len(data.x_valid),
+            "rows_test": len(data.x_test),
+            "rows_missing_target": data.missing_target_dropped,
+        }
     )
+    if data.schema.categories:
+        tracker.set_tags({"data.encoding": describe_encodings(data.schema)})
+        tracker.log_text(json.dumps(encoding_table(data.schema), indent=2), "encoding.json")
 
     logged: dict[str, float] = {}
 
@@ -267,6 +285,20 @@ def _run_phases(
             _fmt(metrics),
         )
 
+    reference, quality_warning = None, None
+    if recipe.evaluate.reference == "auto":
+        with timer.phase("reference"):
+            reference = fit_reference(
+                data, max_rows=recipe.evaluate.reference_max_rows, seed=recipe.train.seed
+            )
+        extra["reference_rows"] = reference.rows
+        extra.update(reference.logged())
+        quality_warning = shortfall(data.schema.task, metrics, reference)
+        if quality_warning:
+            log.warning("quality: %s", quality_warning)
+            tracker.set_tags({"mlscale.quality_warning": quality_warning})
+        publish({**metrics, **extra, **timer.timings})
+
     with timer.phase("log_model"):
         model_uri = tracker.log_model(
             model,
@@ -324,6 +356,8 @@ def _run_phases(
         tune=tune_result,
         plots=plots,
         run_url=tracking.run_url(tracker.uri, tracker.experiment_id, tracker.run_id),
+        reference=reference,
+        quality_warning=quality_warning,
     )
 
 

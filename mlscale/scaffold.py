@@ -547,10 +547,11 @@ def _render(plan: _Plan) -> str:
         "parameter goes in train.params."
     )
     w.key(0, "train:")
-    w.key(2, "num_boost_round: 200", "most boosting rounds")
+    w.key(2, "num_boost_round: 1000", "most boosting rounds (early stopping usually ends sooner)")
     w.key(2, "early_stopping_rounds: 20", "stop when the valid metric stalls; null = train every round")
     w.key(2, "eta: 0.1", "learning rate: lower is slower and often better")
     w.key(2, "max_depth: 6", "tree depth: deeper fits more (and overfits sooner)")
+    w.key(2, "min_child_weight: 2", "least hessian per leaf: higher is more conservative")
     w.key(
         2,
         f"eval_metric: {_y(DEFAULT_EVAL_METRIC[plan.task])}",
@@ -558,7 +559,6 @@ def _render(plan: _Plan) -> str:
     )
     w.key(2, "subsample: 0.8", "share of rows per tree", off=True)
     w.key(2, "colsample_bytree: 0.8", "share of columns per tree", off=True)
-    w.key(2, "min_child_weight: 1", "larger = more conservative splits", off=True)
     w.key(2, "reg_lambda: 1.0", "L2 regularisation (also reg_alpha, gamma, max_bin)", off=True)
     w.key(
         2,

@@ -30,6 +30,7 @@ RANK = {
     "mlscale.kuberay": 5,
     "mlscale.engines.base": 6,
     "mlscale.training": 6,
+    "mlscale.reference": 6,
     "mlscale._pyfunc_model": 6,
     "mlscale.predicting": 7,
     "mlscale.engines": 7,  # the registry: names to import paths, imported lazily
