@@ -1,0 +1,64 @@
+"""How categorical encoding changes the model on the quality suite's tables with text columns.
+
+    .venv/bin/python benchmarks/quality/encoding_sweep.py [--cases flights_late,loans_rate]
+
+For each table: every text column native, every one ordinal, every one frequency, and native up to T levels
+with ordinal above, for several T (what `data.categorical_encoding: auto` does with T = 32). Runs mlscale's
+default recipe on engine local with `data.column_encoding` set per column; prints the test metric. Writes
+benchmarks/results/encoding_sweep.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.quality import suite, tables  # noqa: E402
+
+CASES = ("flights_late", "flights_delay", "loans_rate", "movielens_rating")
+THRESHOLDS = (8, 16, 32, 64, 256)
+
+
+def sweep(case: str) -> list[tuple[str, float]]:
+    import mlscale
+    from mlscale.data import prepare
+    from mlscale.recipe import load_recipe
+
+    path = suite.recipe_path(case)
+    levels = {c: len(v) for c, v in prepare(load_recipe(path), source=case).schema.categories.items()}
+    variants = {f"all {e}": {c: e for c in levels} for e in ("native", "ordinal", "frequency")}
+    for t in THRESHOLDS:
+        variants[f"native <= {t} levels"] = {c: "native" if n <= t else "ordinal" for c, n in levels.items()}
+    out = []
+    for label, encoding in variants.items():
+        result = mlscale.run(path, overrides={"data.column_encoding": encoding, "evaluate.reference": "off"})
+        metric = f"test_{suite.primary(result.model.schema.task)}"
+        out.append((label, round(result.metrics[metric], 4)))
+        print(case, label, out[-1][1], flush=True)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cases", default=",".join(CASES))
+    cases = parser.parse_args().cases.split(",")
+    tables.write(sorted({suite.CASES[c] for c in cases}))
+    os.chdir(ROOT)
+    lines = ["| table | encoding | test metric |", "|---|---|---|"]
+    with tempfile.TemporaryDirectory(prefix="mlscale-sweep-") as tmp:
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp}/mlflow.db"
+        for case in cases:
+            lines += [f"| {case} | {label} | {value} |" for label, value in sweep(case)]
+    text = "\n".join(lines)
+    (ROOT / "benchmarks" / "results" / "encoding_sweep.md").write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
