@@ -28,6 +28,15 @@ from mlscale.recipe.schema import DataConfig, Recipe
 log = logging.getLogger("mlscale")
 
 MAX_MULTICLASS = 50
+CSV_SUFFIXES = (
+    ".csv",
+    ".csv.gz",
+    ".csv.bz2",
+    ".csv.zip",
+    ".csv.xz",
+    ".csv.zst",
+)  # pandas and arrow decompress
+PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
 @dataclass(frozen=True)
@@ -190,7 +199,9 @@ def resolve_files(path: str, *, where: str) -> list[str]:
     p = Path(path)
     if p.is_dir():
         files = sorted(
-            str(f) for f in p.iterdir() if f.is_file() and f.suffix.lower() in (".csv", ".parquet", ".pq")
+            str(f)
+            for f in p.iterdir()
+            if f.is_file() and f.name.lower().endswith((*CSV_SUFFIXES, *PARQUET_SUFFIXES))
         )
         if not files:
             raise DataError(f"{where}: directory {path} has no .csv or .parquet files")
@@ -203,7 +214,7 @@ def resolve_files(path: str, *, where: str) -> list[str]:
 def file_format(files: list[str], declared: str | None = None) -> str:
     if declared in ("csv", "parquet"):
         return declared
-    return "csv" if files[0].lower().endswith(".csv") else "parquet"
+    return "csv" if files[0].lower().endswith(CSV_SUFFIXES) else "parquet"
 
 
 def _read_files(files: list[str], fmt: str, where: str) -> pd.DataFrame:

@@ -23,7 +23,16 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from mlscale.data import MAX_MULTICLASS, _close, _first_line, _list, infer_task, resolve_files
+from mlscale.data import (
+    CSV_SUFFIXES,
+    MAX_MULTICLASS,
+    PARQUET_SUFFIXES,
+    _close,
+    _first_line,
+    _list,
+    infer_task,
+    resolve_files,
+)
 from mlscale.errors import DataError, RecipeError
 from mlscale.metrics import DEFAULT_EVAL_METRIC, DEFAULT_TUNE_METRIC
 from mlscale.recipe.schema import Recipe, Task
@@ -41,8 +50,6 @@ DEMO_DATASETS = {
     "multiclass": ("wine", "178 rows, 13 numeric features; target = one of 3 cultivars (0, 1, 2)"),
     "regression": ("diabetes", "442 rows, 10 numeric features; target = disease progression after a year"),
 }
-_CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zip", ".csv.xz", ".csv.zst")
-_PARQUET_SUFFIXES = (".parquet", ".pq")
 _ID_NAMES = {"id", "uuid", "guid", "index", "unnamed: 0", "row", "rowid", "row_number", "rownum"}
 _COMMENT_COL = 37  # trailing comments line up here
 _WRAP = 108
@@ -215,9 +222,9 @@ def _read_sample(path: str, n: int) -> _Sample:
 
 def _format_of(file: str) -> str:
     lower = file.lower()
-    if lower.endswith(_CSV_SUFFIXES):
+    if lower.endswith(CSV_SUFFIXES):
         return "csv"
-    if lower.endswith(_PARQUET_SUFFIXES):
+    if lower.endswith(PARQUET_SUFFIXES):
         return "parquet"
     try:
         with open(file, "rb") as fh:
@@ -455,7 +462,7 @@ def _name_from_path(path: str) -> str:
     stem = p.name
     if any(ch in stem for ch in "*?["):  # a glob: name it after its folder
         stem = p.parent.name
-    for suffix in (*_CSV_SUFFIXES, *_PARQUET_SUFFIXES):
+    for suffix in (*CSV_SUFFIXES, *PARQUET_SUFFIXES):
         if stem.lower().endswith(suffix):
             stem = stem[: -len(suffix)]
             break

@@ -401,3 +401,33 @@ def test_ray_train_workers_read_csv_shards_within_parity_of_local(ray_cluster, w
     assert run.data.tags["train.data"] == "ray_data" and run.data.tags["train.trainer"] == "ray_train"
     assert len({p.split("@")[1] for p in run.data.tags["train.placement"].split(";")}) == 2
     assert abs(result.metrics["test_accuracy"] - local.metrics["test_accuracy"]) <= 0.005 + 0.03
+
+
+def test_workers_reading_shards_drop_missing_targets_and_encode_like_the_driver(ray_cluster, workdir):
+    """Rows without a target are dropped before the split, so the row numbers workers read by must skip
+    them; an ordinal-encoded text column is encoded by each worker exactly as the driver would."""
+    import numpy as np
+
+    from mlscale.data import _sklearn_table
+
+    table = _sklearn_table("breast_cancer", "target")
+    rng = np.random.default_rng(3)
+    table["shop"] = [f"shop{i}" for i in rng.integers(0, 60, len(table))]  # ordinal under auto
+    table["colour"] = rng.choice(["red", "blue"], len(table))  # native
+    table["target"] = table["target"].astype("float64")
+    table.loc[rng.choice(len(table), 12, replace=False), "target"] = np.nan
+    folder = workdir / "parts"
+    folder.mkdir()
+    for i, rows in enumerate(np.array_split(np.arange(len(table)), 3)):
+        table.iloc[rows].to_parquet(folder / f"part{i}.parquet")
+    on_ray = {"engine.name": "ray", "engine.address": ray_cluster, "engine.workers": 2, "tune": None,
+              "predict": None, "train.num_boost_round": 30, "data.source": "parquet", "data.path": str(folder),
+              "data.dataset": None}  # fmt: skip
+    shipped = _run("breast_cancer", **on_ray, **{"engine.train_data": "object_store"})
+    read = _run("breast_cancer", **on_ray, **{"engine.train_data": "ray_data"})
+    assert _client(read).get_run(read.run_id).data.tags["train.data"] == "ray_data"
+    assert read.model.schema.encodings == {"shop": "ordinal", "colour": "native"}
+    run = _client(read).get_run(read.run_id).data
+    assert run.metrics["rows_missing_target"] == 12
+    assert run.metrics["rows_train"] + run.metrics["rows_valid"] + run.metrics["rows_test"] == len(table) - 12
+    assert read.booster.save_raw("json") == shipped.booster.save_raw("json")  # same rows, same encoding

@@ -601,3 +601,17 @@ def test_file_sources_record_where_each_train_row_lives(
 
 def test_in_memory_and_hooked_sources_have_no_file_map(table: pd.DataFrame) -> None:
     assert prepare(recipe(), table=table).files is None
+
+
+def test_compressed_csv_is_read_as_csv(tmp_path: Path) -> None:
+    """`x.csv.gz` was taken for parquet (any name not ending in .csv was)."""
+    from mlscale.data import file_format, iter_input_batches, resolve_files
+
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "target": [0, 1, 0]})
+    frame.to_csv(tmp_path / "t.csv.gz", index=False)
+    assert file_format([str(tmp_path / "t.csv.gz")]) == "csv"
+    assert resolve_files(str(tmp_path), where="w") == [str(tmp_path / "t.csv.gz")]  # found in a directory
+    table = load_table(recipe(path=str(tmp_path / "t.csv.gz")).data)
+    pd.testing.assert_frame_equal(table, frame)
+    _, batches = iter_input_batches(str(tmp_path / "t.csv.gz"), batch_size=10, where="w")
+    assert next(batches).to_pandas()["a"].tolist() == [1.0, 2.0, 3.0]
