@@ -4,7 +4,7 @@
 
 The table: recipes/synthetic_higgs.yaml (28 float32 features, binary) at --rows. Training: engine local's
 fit with the recipe's train section (100 rounds, depth 8) and with mlscale's default train section (early
-stopping). The reference: HistGradientBoostingClassifier defaults on row samples of several sizes. Prints
+stopping). The reference: HistGradientBoostingClassifier defaults on row samples of several sizes (best of 3). Prints
 seconds, the reference's share of each training time, and both test AUCs. Writes
 benchmarks/results/reference_bench.md.
 """
@@ -65,7 +65,7 @@ def main() -> None:
         train_times[label] = seconds
         lines.append(f"| {label} | {seconds:.1f} | {auc:.4f} |")
     for cap in (50_000, 100_000, 200_000, 400_000):
-        ref = fit_reference(data, max_rows=cap)
+        ref = min((fit_reference(data, max_rows=cap) for _ in range(3)), key=lambda r: r.seconds)  # best of 3
         shares = ", ".join(f"{ref.seconds / t:.0%} of {k.split(' ', 1)[1]}" for k, t in train_times.items())
         lines.append(
             f"| reference on {ref.rows:,} rows ({shares}) | {ref.seconds:.1f} | {ref.metrics['auc']:.4f} |"

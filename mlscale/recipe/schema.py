@@ -274,7 +274,7 @@ class EvaluateConfig(_Section):
 
     # auto: fit scikit-learn's HistGradientBoosting on the same train split and warn when the model is worse
     reference: Literal["auto", "off"] = "auto"
-    reference_max_rows: int = Field(200_000, ge=100)  # train rows the reference model sees at most
+    reference_max_rows: int = Field(100_000, ge=100)  # train rows it sees at most (cost: benchmarks/reference_bench.py)
 
 
 class MlflowConfig(_Section):
