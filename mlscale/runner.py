@@ -30,7 +30,7 @@ from mlscale.metrics import DEFAULT_TUNE_METRIC
 from mlscale.model import Model
 from mlscale.recipe import Recipe, load_recipe, recipe_hash, recipe_yaml
 from mlscale.recipe.schema import metric_mode
-from mlscale.training import evaluate
+from mlscale.training import evaluate, params_problem
 from mlscale.versions import check_versions, version_tags
 
 log = logging.getLogger("mlscale")
@@ -113,6 +113,7 @@ def run(
 
     with timer.phase("load"):
         data = prepare(recipe, source=source)
+        _preflight_params(recipe, data, source)
         external_model = _preflight_predict(recipe, uri, source, data)
     for note in data.notes:
         log.info(note)
@@ -335,6 +336,13 @@ def tune_state_dir(recipe: Recipe, engine: str) -> Path:
     """
     home = Path(os.environ.get("MLSCALE_HOME", Path.home() / ".mlscale"))
     return home / "tune" / f"{recipe.name}-{recipe_hash(recipe)}-{engine}"
+
+
+def _preflight_params(recipe: Recipe, data: Dataset, source: str) -> None:
+    """Fail before anything starts on parameters xgboost refuses (it says so only when training)."""
+    problem = params_problem(recipe.train, data)
+    if problem is not None:
+        raise RecipeError(f"{source}: train: xgboost does not accept the parameters ({problem})")
 
 
 def _preflight_predict(recipe: Recipe, uri: str, source: str, data: Dataset | None = None) -> Model | None:

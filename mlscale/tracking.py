@@ -31,6 +31,8 @@ _SECRET_KEY = re.compile(
 )
 _URI_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):(?P<pw>[^@/\s]+)@", re.I)
 MASK = "***"
+_UNSAFE_KEY_CHARS = re.compile(r"[^\w.\- :]")  # MLflow names allow these (and '/', which we avoid)
+MAX_KEY_LENGTH = 250  # MLflow's limit for metric, param and tag names
 
 
 def resolve_uri(recipe_uri: str | None) -> str:
@@ -43,6 +45,15 @@ def resolve_uri(recipe_uri: str | None) -> str:
 
 def mask_uri(text: str) -> str:
     return _URI_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
+
+
+def mlflow_key(name: str) -> str:
+    """A metric, param or tag name MLflow accepts, from one built of user text (a column 'income ($)' in
+    predict_unseen_<col>, an eval metric 'error@0.7' in curve_valid_<metric>): MLflow allows letters,
+    digits, '_', '-', '.', ' ', ':' and '/' (a name that is not a clean path is refused, so '/' goes too);
+    every other character becomes '_', and the name is cut to 250 characters."""
+    key = _UNSAFE_KEY_CHARS.sub("_", name)[:MAX_KEY_LENGTH]
+    return "_" + key[: MAX_KEY_LENGTH - 1] if key in ("", ".") or key.startswith("..") else key
 
 
 def run_url(tracking_uri: str, experiment_id: str, run_id: str) -> str:
@@ -187,14 +198,15 @@ class RunTracker:
     def log_params(self, params: Mapping[str, Any]) -> None:
         from mlflow.entities import Param
 
-        items = [Param(k, str(v)[:6000]) for k, v in flatten(mask_secrets(params)).items()]
+        flat = {mlflow_key(k): str(v)[:6000] for k, v in flatten(mask_secrets(params)).items()}
+        items = [Param(k, v) for k, v in flat.items()]
         for i in range(0, len(items), 100):
             self.client.log_batch(self._rid, params=items[i : i + 100])
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         from mlflow.entities import RunTag
 
-        items = [RunTag(k, mask_uri(str(v))[:5000]) for k, v in tags.items()]
+        items = [RunTag(mlflow_key(k), mask_uri(str(v))[:5000]) for k, v in tags.items()]
         for i in range(0, len(items), 100):
             self.client.log_batch(self._rid, tags=items[i : i + 100])
 
@@ -202,7 +214,8 @@ class RunTracker:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        items = [Metric(k, float(v), now, step) for k, v in metrics.items() if _finite(v)]
+        values = {mlflow_key(k): float(v) for k, v in metrics.items() if _finite(v)}
+        items = [Metric(k, v, now, step) for k, v in values.items()]
         for i in range(0, len(items), 1000):
             self.client.log_batch(run_id or self._rid, metrics=items[i : i + 1000])
 
@@ -212,7 +225,7 @@ class RunTracker:
 
         now = int(time.time() * 1000)
         items = [
-            Metric(f"curve_{split}_{name}", float(v), now, step)
+            Metric(mlflow_key(f"curve_{split}_{name}"), float(v), now, step)
             for split, metrics in history.items()
             for name, values in metrics.items()
             for step, v in enumerate(values)
@@ -270,7 +283,7 @@ class RunTracker:
         self._child_runs[trial.trial_id] = rid
         from mlflow.entities import Param
 
-        params = [Param(k, str(v)) for k, v in trial.params.items()]
+        params = [Param(mlflow_key(k), str(v)) for k, v in trial.params.items()]
         self.client.log_batch(rid, params=params)
         self.log_metrics(
             {

@@ -326,6 +326,33 @@ CASES: dict[str, Case] = {
         "name: -x\ndata: {source: sklearn, dataset: iris}\n",
         "{recipe}: name must be letters, digits, '_', '.' or '-' (starting with a letter or digit), got '-x'",
     ),
+    # --- what xgboost or sklearn would refuse only after the run started --------------------------------
+    "params-int-with-a-fraction": Case(
+        BASE + "train: {params: {max_leaves: 2.5}}\n",
+        "{recipe}: train.params: max_leaves must be an int, got 2.5",
+    ),
+    "params-int-as-text": Case(
+        BASE + "train: {params: {max_cat_threshold: many}}\n",
+        "{recipe}: train.params: max_cat_threshold must be an int, got 'many'",
+    ),
+    "params-int-as-bool": Case(
+        BASE + "train: {params: {num_parallel_tree: true}}\n",
+        "{recipe}: train.params: num_parallel_tree must be an int, got True",
+    ),
+    "synthetic-informative-beyond-features": Case(
+        "name: t\ndata: {source: synthetic, synthetic: {n_features: 3, n_informative: 5}}\n",
+        "{recipe}: data.synthetic: n_informative must be <= n_features, got 5 > 3",
+    ),
+    "synthetic-too-few-informative-for-the-classes": Case(
+        "name: t\ndata: {source: synthetic, synthetic: {n_features: 4, n_informative: 2, n_classes: 3}}\n",
+        "{recipe}: data.synthetic: 3 classes need n_informative >= 3 (n_classes * 2 <= 2 ** n_informative), "
+        "got 2",
+    ),
+    "synthetic-one-feature-two-classes": Case(
+        "name: t\ndata: {source: synthetic, synthetic: {n_features: 1}}\n",
+        "{recipe}: data.synthetic: 2 classes need n_informative >= 2 (n_classes * 2 <= 2 ** n_informative), "
+        "got 1",
+    ),
 }
 
 
