@@ -75,7 +75,8 @@ def params_problem(train: TrainConfig, data: Dataset) -> str | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # e.g. unused parameters: training says so itself
         try:
-            xgb.train(xgb_params(train, data.schema, nthread=1), probe, 1, evals=[(probe, "valid")])
+            params = xgb_params(train, data.schema, nthread=1)
+            xgb.train(params, probe, 1, evals=[(probe, "valid")], verbose_eval=False)
         except xgb.core.XGBoostError as exc:
             return xgboost_reason(exc)
     return None

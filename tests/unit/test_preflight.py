@@ -125,3 +125,19 @@ def test_odd_metric_and_param_names_are_logged(tmp_path: Path) -> None:
     assert run.data.metrics["predict_unseen_income ___"] == 3
     assert run.data.metrics["curve_valid_error_0.7"] == 0.4
     assert run.data.params["train.params.a_b"] == "1"
+
+
+def test_the_parameter_check_prints_nothing(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """The one-round xgboost check runs on every `mlscale run`: nothing of it may reach the terminal."""
+    from mlscale.data import prepare
+    from mlscale.recipe.load import validate
+    from mlscale.training import params_problem
+
+    _table(["a", "b"]).to_csv(tmp_path / "d.csv", index=False)
+    raw = {"name": "t", "data": {"source": "csv", "path": str(tmp_path / "d.csv")}, "task": "binary",
+           "train": {"params": {"not_an_xgboost_parameter": 1}}}  # fmt: skip
+    recipe = validate(raw)
+    data = prepare(recipe)
+    capfd.readouterr()
+    assert params_problem(recipe.train, data) is None
+    assert capfd.readouterr() == ("", "")
