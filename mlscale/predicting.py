@@ -15,11 +15,54 @@ from typing import Any
 
 import pandas as pd
 
-from mlscale.data import count_input_rows, iter_input_batches
+from mlscale.data import count_input_rows, iter_input_batches, resolve_files
 from mlscale.engines.base import OnProgress, PredictResult
-from mlscale.errors import DataError
+from mlscale.errors import DataError, RecipeError
 from mlscale.model import Model
-from mlscale.recipe.schema import PredictConfig
+from mlscale.recipe.schema import DataConfig, PredictConfig
+
+
+def check_output(predict: PredictConfig, data: DataConfig, *, where: str) -> None:
+    """Refuse, before anything runs, an output that would destroy an input or fail after all the work:
+    the predict input or the training data itself (symlinks and hard links too), a file inside an input
+    directory (the next run would read it as input), an existing directory, a path under a file."""
+    output = predict.output
+    if os.path.isdir(output):
+        example = os.path.join(output, "predictions.parquet")
+        raise RecipeError(f"{where}.output: {output} is a directory; give a file path such as {example}")
+    blocker = next((p for p in Path(output).parents if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise RecipeError(f"{where}.output: {output} cannot be created: {blocker} is a file, not a directory")
+    target = Path(output).resolve()
+    inputs = [("the predict input", predict.input)]
+    if data.source in ("csv", "parquet"):
+        inputs.append(("the training data", data.path))
+    for what, spec in inputs:
+        if spec is None:
+            continue
+        for f in _files(spec):
+            if _same_file(target, f):
+                named = f"{what} {f}" if what == "the predict input" else f"{what} (data.path {f})"
+                raise RecipeError(
+                    f"{where}.output: {output} is {named}; write the predictions to another file"
+                )
+        folder = Path(spec).resolve()
+        if folder.is_dir() and folder in target.parents:
+            raise RecipeError(
+                f"{where}.output: {output} is inside {what} directory {folder}; write the predictions outside it"
+            )
+
+
+def _files(spec: str) -> list[Path]:
+    """The real paths of the files an input (file, directory or glob) names; none when it names none."""
+    try:
+        return [Path(f).resolve() for f in resolve_files(spec, where="")]
+    except DataError:  # a missing input is reported where it is read, with its own message
+        return []
+
+
+def _same_file(target: Path, f: Path) -> bool:
+    return target == f or (target.exists() and os.path.samefile(target, f))  # samefile: hard links
 
 
 class AtomicTableWriter:

@@ -28,6 +28,7 @@ from mlscale.engines.base import ClusterInfo, EnginePlan, TrialResult, TuneResul
 from mlscale.errors import DataError, MlscaleError, RecipeError
 from mlscale.metrics import DEFAULT_TUNE_METRIC
 from mlscale.model import Model
+from mlscale.predicting import check_output
 from mlscale.recipe import Recipe, load_recipe, recipe_hash, recipe_yaml
 from mlscale.recipe.schema import metric_mode
 from mlscale.training import evaluate, params_problem
@@ -106,6 +107,8 @@ def run(
         recipe = load_recipe(recipe, profiles=profiles, overrides=overrides, engine=engine)
     elif engine or overrides:
         raise MlscaleError("run(): pass engine/overrides with a recipe path, or build the Recipe yourself")
+    if recipe.predict is not None:
+        check_output(recipe.predict, recipe.data, where=f"{source}: predict")
     versions = check_versions(engine=recipe.engine.name)
     uri = tracking.resolve_uri(recipe.mlflow.tracking_uri)
     tracking.check_reachable(uri)
@@ -424,6 +427,7 @@ def predict(
     assert recipe.predict is not None
     if recipe.predict.input is None:
         raise RecipeError(f"{source}: predict.input is required for mlscale predict (give --input)")
+    check_output(recipe.predict, recipe.data, where=f"{source}: predict")
     loaded = _preflight_predict(recipe, uri, source)
     assert loaded is not None
     eng = get_engine(recipe.engine)
