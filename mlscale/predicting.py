@@ -1,13 +1,15 @@
 """Batch inference output: one file, written under a temporary name and renamed when complete.
 
-A reader never sees a half-written file under the final name; a crash leaves only a `.tmp-*` file
-that the next run removes. A small manifest (`<output>.manifest.json`) records rows and schema.
+A reader never sees a half-written file under the final name; a crash leaves only a
+`.<name>.tmp-<host>-<pid>` file, which the next writer on that host removes once that process is gone.
+A small manifest (`<output>.manifest.json`) records rows and schema.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -72,9 +74,11 @@ class AtomicTableWriter:
         self.path = Path(path)
         self.fmt = fmt
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        for stale in self.path.parent.glob(f".{self.path.name}.tmp-*"):
-            stale.unlink(missing_ok=True)  # left by a crashed run
-        self.tmp = self.path.parent / f".{self.path.name}.tmp-{os.getpid()}"
+        prefix = f".{self.path.name}.tmp-"
+        for other in self.path.parent.glob(f"{prefix}*"):
+            if _left_by_a_dead_writer(other.name.removeprefix(prefix)):
+                other.unlink(missing_ok=True)  # a killed run's; a live writer's stays
+        self.tmp = self.path.parent / f"{prefix}{socket.gethostname()}-{os.getpid()}"
         self._writer: Any = None
         self._schema: Any = None
         self.rows = 0
@@ -114,6 +118,24 @@ class AtomicTableWriter:
         os.replace(self.tmp, self.path)
         columns = [] if self._schema is None else [f.name for f in self._schema]
         manifest.write_text(json.dumps({"rows": self.rows, "format": self.fmt, "columns": columns}))
+
+
+def _left_by_a_dead_writer(suffix: str) -> bool:
+    """Whether a temp file's writer, named by '<host>-<pid>' (or '<pid>' before hosts were named), is
+    gone: a process of this host that no longer exists. A PID says nothing about another machine's
+    processes (shared storage), so their temp files stay."""
+    host, _, pid = suffix.rpartition("-")
+    if not pid.isdigit() or host not in ("", socket.gethostname()):
+        return False
+    if int(pid) == os.getpid():
+        return True  # this process's own, from an earlier write that failed
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # e.g. PermissionError: it exists, as another user's process
+        return False
+    return False
 
 
 def input_frames(
