@@ -17,6 +17,7 @@ import click
 
 from mlscale._version import __version__
 from mlscale.errors import MlscaleError
+from mlscale.masking import mask_secrets, mask_text
 
 log = logging.getLogger("mlscale")
 
@@ -41,6 +42,7 @@ def _setup_logging(verbose: bool, quiet: bool) -> None:
     else:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    handler.addFilter(_MaskingFilter())
     logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = False
@@ -55,6 +57,18 @@ def _setup_logging(verbose: bool, quiet: bool) -> None:
         import warnings
 
         warnings.filterwarnings("ignore")
+
+
+class _MaskingFilter(logging.Filter):
+    """Credentials out of every log line mlscale prints: the message, and a traceback it carries."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        record.msg, record.args = mask_text(message), None
+        if record.exc_info:
+            record.exc_text = mask_text(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None  # formatters print exc_text instead
+        return True
 
 
 _common = [
@@ -134,10 +148,13 @@ def validate(
 ) -> None:
     """Validate RECIPE (with profiles and overrides) and print the resolved recipe."""
     _setup_logging(verbose, quiet)
-    from mlscale.recipe import load_recipe, recipe_yaml
+    import yaml
+
+    from mlscale.recipe import load_recipe
 
     resolved = load_recipe(recipe, profiles=profiles, overrides=list(sets), engine=engine)
-    click.echo(recipe_yaml(resolved), nl=False)
+    shown = mask_secrets(resolved.model_dump(mode="json"))  # the recipe as resolved, secrets as ***
+    click.echo(yaml.safe_dump(shown, sort_keys=False), nl=False)
 
 
 @cli.command()
@@ -572,9 +589,15 @@ def _print_plan(result: Any) -> None:
 
 
 def _mask(uri: str) -> str:
-    from mlscale.tracking import mask_uri
+    return mask_text(uri)
 
-    return mask_uri(uri)
+
+def _traceback() -> None:
+    """With --verbose: the traceback of the exception being handled, credentials masked."""
+    if STATE.verbose:
+        import traceback
+
+        click.echo(mask_text(traceback.format_exc()).rstrip("\n"), err=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -587,21 +610,16 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except MlscaleError as exc:
-        if STATE.verbose:
-            import traceback
-
-            traceback.print_exc()
-        click.secho(f"error: {exc.message}", fg="red", err=True)
+        _traceback()
+        click.secho(f"error: {mask_text(exc.message)}", fg="red", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
     except Exception as exc:
-        if STATE.verbose:
-            raise
-        click.secho(
-            f"error: {type(exc).__name__}: {exc} (run with --verbose for the traceback)", fg="red", err=True
-        )
+        _traceback()
+        hint = "" if STATE.verbose else " (run with --verbose for the traceback)"
+        click.secho(f"error: {mask_text(f'{type(exc).__name__}: {exc}')}{hint}", fg="red", err=True)
         sys.exit(1)
     sys.exit(0)
 

@@ -26,6 +26,7 @@ from mlscale.data import Dataset, describe_source, input_columns, prepare
 from mlscale.engines import get_engine
 from mlscale.engines.base import ClusterInfo, EnginePlan, TrialResult, TuneResult
 from mlscale.errors import DataError, MlscaleError, RecipeError
+from mlscale.masking import mask_secrets, mask_text
 from mlscale.metrics import DEFAULT_TUNE_METRIC
 from mlscale.model import Model
 from mlscale.predicting import check_output
@@ -147,7 +148,7 @@ def run(
         run_id = tracker.start(run_name=recipe.mlflow.run_name, tags=tags, run_id=previous)
         if previous:
             log.info("resuming mlflow run %s", previous)
-        log.info("mlflow run %s (%s)", run_id, tracking.mask_uri(uri))
+        log.info("mlflow run %s (%s)", run_id, mask_text(uri))
         return _run_phases(
             recipe, data, eng, tracker, cluster, timer, external_model, total_started, source, resume
         )
@@ -487,7 +488,7 @@ def plan(
     finally:
         eng.stop()
     _check_plan(engine_plan, source)
-    uri = tracking.mask_uri(tracking.resolve_uri(recipe.mlflow.tracking_uri))
+    uri = mask_text(tracking.resolve_uri(recipe.mlflow.tracking_uri))
     return Plan(recipe=recipe, source=source, data=summary, engine=engine_plan, tracking_uri=uri)
 
 
@@ -536,7 +537,7 @@ def submit(
         log.warning(
             "submit: the job logs to %s on the cluster; use an http:// tracking server "
             "(mlflow.tracking_uri or MLFLOW_TRACKING_URI) to see the run from here",
-            tracking.mask_uri(uri or "a sqlite file in the job's working dir"),
+            mask_text(uri or "a sqlite file in the job's working dir"),
         )
     interpreter = python or (sys.executable if local else "python")
     requirements = _requirements() if (pip if pip is not None else not local) else None
@@ -598,7 +599,7 @@ def _peak_rss_mb() -> float:
 
 
 def _masked(recipe: Recipe) -> Recipe:
-    return Recipe.model_validate(tracking.mask_secrets(recipe.model_dump(mode="json")))
+    return Recipe.model_validate(mask_secrets(recipe.model_dump(mode="json")))
 
 
 def _fmt(metrics: Mapping[str, float]) -> str:

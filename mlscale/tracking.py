@@ -20,17 +20,13 @@ from typing import Any
 
 from mlscale.engines.base import TrialResult
 from mlscale.errors import ModelError, TrackingError
+from mlscale.masking import mask_secrets, mask_text
 from mlscale.model import Model
 
 log = logging.getLogger("mlscale")
 
 DEFAULT_URI = "sqlite:///mlflow.db"
 PARENT_TAG = "mlflow.parentRunId"
-_SECRET_KEY = re.compile(
-    r"(password|passwd|secret|token|api[_-]?key|credential|private[_-]?key|(^|[._])key$)", re.I
-)
-_URI_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):(?P<pw>[^@/\s]+)@", re.I)
-MASK = "***"
 _UNSAFE_KEY_CHARS = re.compile(r"[^\w.\- :]")  # MLflow names allow these (and '/', which we avoid)
 MAX_KEY_LENGTH = 250  # MLflow's limit for metric, param and tag names
 
@@ -41,10 +37,6 @@ def resolve_uri(recipe_uri: str | None) -> str:
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         uri = "sqlite:///" + str(Path(uri.removeprefix("sqlite:///")).resolve())
     return uri
-
-
-def mask_uri(text: str) -> str:
-    return _URI_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
 
 
 def mlflow_key(name: str) -> str:
@@ -59,23 +51,10 @@ def mlflow_key(name: str) -> str:
 def run_url(tracking_uri: str, experiment_id: str, run_id: str) -> str:
     """Where a person opens the run: the server's UI, or `mlflow ui` (default port) for a local store."""
     if tracking_uri.startswith(("http://", "https://")):
-        base = mask_uri(tracking_uri).rstrip("/")
+        base = mask_text(tracking_uri).rstrip("/")
     else:
         base = "http://127.0.0.1:5000"
     return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
-
-
-def mask_secrets(value: Any, key: str = "") -> Any:
-    """Recipe values under secret-looking keys become ***; credentials in URIs are masked."""
-    if isinstance(value, Mapping):
-        return {k: mask_secrets(v, str(k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [mask_secrets(v, key) for v in value]
-    if key and _SECRET_KEY.search(key) and value not in (None, ""):
-        return MASK
-    if isinstance(value, str):
-        return mask_uri(value)
-    return value
 
 
 def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -99,17 +78,17 @@ def check_reachable(uri: str, timeout: float = 3.0) -> None:
             with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as resp:
                 if resp.status >= 500:
                     raise TrackingError(
-                        f"mlflow: tracking server {mask_uri(uri)} answered HTTP {resp.status}"
+                        f"mlflow: tracking server {mask_text(uri)} answered HTTP {resp.status}"
                     )
         except urllib.error.HTTPError as exc:
             if exc.code >= 500:
                 raise TrackingError(
-                    f"mlflow: tracking server {mask_uri(uri)} answered HTTP {exc.code}"
+                    f"mlflow: tracking server {mask_text(uri)} answered HTTP {exc.code}"
                 ) from exc
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise TrackingError(
-                f"mlflow: tracking server {mask_uri(uri)} does not answer ({reason}); "
+                f"mlflow: tracking server {mask_text(uri)} does not answer ({reason}); "
                 "start it or set MLFLOW_TRACKING_URI / mlflow.tracking_uri"
             ) from exc
     elif uri.startswith("sqlite:///"):
@@ -162,7 +141,7 @@ class RunTracker:
                 self.client.restore_experiment(exp.experiment_id)
         except Exception as exc:
             raise TrackingError(
-                f"mlflow: cannot open experiment {experiment!r} at {mask_uri(uri)} ({exc})"
+                f"mlflow: cannot open experiment {experiment!r} at {mask_text(uri)} ({exc})"
             ) from exc
         self.run_id: str | None = None
         self._child_runs: dict[str, str] = {}
@@ -206,7 +185,7 @@ class RunTracker:
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         from mlflow.entities import RunTag
 
-        items = [RunTag(mlflow_key(k), mask_uri(str(v))[:5000]) for k, v in tags.items()]
+        items = [RunTag(mlflow_key(k), mask_text(str(v))[:5000]) for k, v in tags.items()]
         for i in range(0, len(items), 100):
             self.client.log_batch(self._rid, tags=items[i : i + 100])
 
@@ -254,7 +233,7 @@ class RunTracker:
             return
         try:
             if error:
-                self.client.set_tag(self.run_id, "mlscale.error", mask_uri(error)[:5000])
+                self.client.set_tag(self.run_id, "mlscale.error", mask_text(error)[:5000])
             self.client.set_terminated(self.run_id, status=status)
         except Exception as exc:  # the original failure matters more than a failed close
             log.warning("mlflow: could not mark run %s %s (%s)", self.run_id, status, exc)
@@ -385,7 +364,7 @@ def load_model(ref: str, *, tracking_uri: str, where: str = "predict.model") -> 
             local_dir = mlflow.artifacts.download_artifacts(artifact_uri=uri)
         except Exception:
             raise ModelError(
-                f"{where}: model {ref!r} not found at {mask_uri(tracking_uri)} ({_short(exc)})"
+                f"{where}: model {ref!r} not found at {mask_text(tracking_uri)} ({_short(exc)})"
             ) from exc
     return Model.load(local_dir)
 
@@ -409,7 +388,7 @@ def search_runs(
             try:
                 rows.append(client.get_run(rid))
             except Exception as exc:
-                raise TrackingError(f"mlflow: run {rid} not found at {mask_uri(uri)}") from exc
+                raise TrackingError(f"mlflow: run {rid} not found at {mask_text(uri)}") from exc
         import pandas as pd
 
         return pd.DataFrame(

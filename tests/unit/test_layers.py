@@ -16,6 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "mlscale"
 RANK = {
     "mlscale.errors": 0,
     "mlscale._version": 0,
+    "mlscale.masking": 0,
     "mlscale.recipe.schema": 1,
     "mlscale.recipe.load": 2,
     "mlscale.recipe": 3,
