@@ -33,7 +33,7 @@ import yaml
 
 from mlscale._version import __version__
 from mlscale.errors import RecipeError, VersionError
-from mlscale.masking import strip_credentials
+from mlscale.masking import has_credentials, mask_text, strip_credentials
 from mlscale.recipe.load import load_recipe, validate
 from mlscale.recipe.schema import Recipe
 
@@ -146,7 +146,7 @@ def render_rayjob(
 
     pip = requirements() if stock_image else []
     if package:
-        pip.append(package)
+        pip.append(_check_package(package))
     runtime_env = yaml.safe_dump({"pip": pip}, sort_keys=False) if pip else None
 
     labels = {"app.kubernetes.io/name": "mlscale", "app.kubernetes.io/instance": job_name}
@@ -370,6 +370,15 @@ def _check_namespace(namespace: str | None) -> str | None:
     if namespace is not None and (len(namespace) > 63 or not _DNS1123_LABEL.match(namespace)):
         raise RecipeError(f"kuberay: namespace {namespace!r} is not a valid Kubernetes namespace name")
     return namespace
+
+
+def _check_package(package: str) -> str:
+    if has_credentials(package):
+        raise RecipeError(
+            f"kuberay: package {mask_text(package)!r} holds credentials, which the RayJob manifest would show "
+            "to anyone who can read it; give a URL without them, or an image with mlscale installed (--image)"
+        )
+    return package
 
 
 def _check_image(image: str) -> str:
