@@ -20,7 +20,7 @@ from typing import Any
 
 from mlscale.engines.base import TrialResult
 from mlscale.errors import ModelError, TrackingError
-from mlscale.masking import mask_secrets, mask_text
+from mlscale.masking import MASK, mask_secrets, mask_text
 from mlscale.model import Model
 
 log = logging.getLogger("mlscale")
@@ -75,7 +75,13 @@ def check_reachable(uri: str, timeout: float = 3.0) -> None:
         import urllib.request
 
         try:
-            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as resp:
+            request = _health_request(uri)
+        except ValueError as exc:  # a port that is not a number, an unclosed '[': never print the password
+            raise TrackingError(
+                f"mlflow: tracking URI {mask_text(uri)} is not a valid URL ({_plain(exc, uri)})"
+            ) from None
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as resp:
                 if resp.status >= 500:
                     raise TrackingError(
                         f"mlflow: tracking server {mask_text(uri)} answered HTTP {resp.status}"
@@ -85,16 +91,48 @@ def check_reachable(uri: str, timeout: float = 3.0) -> None:
                 raise TrackingError(
                     f"mlflow: tracking server {mask_text(uri)} answered HTTP {exc.code}"
                 ) from exc
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            reason = _plain(getattr(exc, "reason", exc), uri)
             raise TrackingError(
                 f"mlflow: tracking server {mask_text(uri)} does not answer ({reason}); "
                 "start it or set MLFLOW_TRACKING_URI / mlflow.tracking_uri"
-            ) from exc
+            ) from None
     elif uri.startswith("sqlite:///"):
         parent = Path(uri.removeprefix("sqlite:///")).parent
         if not parent.is_dir() or not os.access(parent, os.W_OK):
             raise TrackingError(f"mlflow: cannot write the tracking database in {parent}")
+
+
+def _health_request(uri: str) -> Any:
+    """GET <uri>/health, with the URI's user:password (if any) as a basic-auth header, as MLflow's own
+    client sends them: left in the host part, urllib takes 'alice:s3cr3t@host' for the host."""
+    import base64
+    import urllib.request
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    host, port = parts.hostname, parts.port  # raise ValueError for a bad port
+    if not host:
+        raise ValueError("no host")
+    netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port is not None else "")
+    url = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/") + "/health", "", ""))
+    headers = {}
+    if parts.username is not None or parts.password is not None:
+        pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+        headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+    return urllib.request.Request(url, headers=headers)
+
+
+def _plain(reason: Any, uri: str) -> str:
+    """An error's text without the URI's password, even where it is not part of a URI."""
+    from urllib.parse import urlsplit
+
+    text = mask_text(str(reason))
+    try:
+        password = urlsplit(uri).password
+    except ValueError:
+        password = None
+    return text.replace(password, MASK) if password else text
 
 
 @contextmanager
