@@ -204,7 +204,7 @@ def submit(
     )
     if not wait:
         click.echo(
-            f"submitted: {job.job_id} (follow with: ray job logs --address {job.address} -f {job.job_id})"
+            f"submitted: {job.job_id} (follow with: ray job logs --address {_mask(job.address)} -f {job.job_id})"
         )
         return
     click.echo(f"job {job.job_id}: {job.status}")
@@ -580,11 +580,11 @@ def _print_plan(result: Any) -> None:
     table.add_column("what runs where", overflow="fold")
     table.add_row("data", f"{recipe.data.source}: {rows}{cols}, {size}{files}")
     for phase, what in result.engine.steps:
-        table.add_row(phase, what)
-    table.add_row("mlflow", result.tracking_uri)
+        table.add_row(phase, mask_text(what))
+    table.add_row("mlflow", _mask(result.tracking_uri))
     Console(force_terminal=False if not sys.stdout.isatty() else None, width=110).print(table)
     for note in result.engine.notes:
-        click.echo(f"note: {note}")
+        click.echo(f"note: {mask_text(note)}")
     click.echo("ok: the plan fits")
 
 

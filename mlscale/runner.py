@@ -26,7 +26,7 @@ from mlscale.data import Dataset, describe_source, input_columns, prepare
 from mlscale.engines import get_engine
 from mlscale.engines.base import ClusterInfo, EnginePlan, TrialResult, TuneResult
 from mlscale.errors import DataError, MlscaleError, RecipeError
-from mlscale.masking import mask_secrets, mask_text
+from mlscale.masking import has_credentials, mask_secrets, mask_text
 from mlscale.metrics import DEFAULT_TUNE_METRIC
 from mlscale.model import Model
 from mlscale.predicting import check_output
@@ -531,6 +531,7 @@ def submit(
     if os.environ.get("RAY_AUTH_MODE"):
         env_vars["RAY_AUTH_MODE"] = os.environ["RAY_AUTH_MODE"]  # the mode only: the token stays here
     uri = recipe.mlflow.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    _check_job_uri(uri, where="mlflow.tracking_uri" if recipe.mlflow.tracking_uri else "MLFLOW_TRACKING_URI")
     if uri and recipe.mlflow.tracking_uri is None:
         env_vars["MLFLOW_TRACKING_URI"] = uri
     if not (uri or "").startswith(("http://", "https://", "databricks")):
@@ -557,6 +558,16 @@ def submit(
         )
     log.info("ray job %s (%s): %s", job_id, source, status)
     return JobResult(job_id=job_id, status=status, address=address)
+
+
+def _check_job_uri(uri: str | None, *, where: str) -> None:
+    """A job's env vars show in `ray job list` and its recipe is uploaded to the cluster: no credentials."""
+    if uri and has_credentials(uri):
+        raise RecipeError(
+            f"submit: {where} {mask_text(uri)} holds credentials, which the job would carry to the cluster "
+            "(its runtime env shows in `ray job list`); use the URI without them and set "
+            "MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD on the cluster"
+        )
 
 
 def _print_log(text: str) -> None:

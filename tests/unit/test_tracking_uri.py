@@ -80,3 +80,47 @@ def test_a_server_that_does_not_answer_is_named_without_the_password() -> None:
         check_reachable(f"http://alice:s3cr3t@127.0.0.1:{free_port()}", timeout=2)
     assert "s3cr3t" not in str(info.value) and "does not answer (" in str(info.value)
     assert "alice:***@127.0.0.1" in str(info.value)
+
+
+# --- mlscale submit: a tracking URI with credentials is not sent to the cluster ---------------------------
+
+SUBMIT_REFUSAL = (
+    "submit: {where} {uri} holds credentials, which the job would carry to the cluster (its runtime env "
+    "shows in `ray job list`); use the URI without them and set MLFLOW_TRACKING_USERNAME / "
+    "MLFLOW_TRACKING_PASSWORD on the cluster"
+)
+
+
+@pytest.mark.parametrize("from_env", [True, False])
+def test_submit_refuses_a_tracking_uri_with_credentials(
+    from_env: bool, tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    import mlscale.engines.ray
+    from mlscale.cli import main
+
+    def never(**kwargs: object) -> None:
+        raise AssertionError("nothing may be submitted")
+
+    monkeypatch.setattr(mlscale.engines.ray, "submit_job", never)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("name: t\ndata: {source: sklearn, dataset: iris}\n")
+    uri = "https://alice:s3cr3t@mlflow.example.com"
+    args = ["submit", str(recipe), "--address", "http://127.0.0.1:8265"]
+    if from_env:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    else:
+        monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        args += ["--set", f"mlflow.tracking_uri={uri}"]
+    environ = dict(os.environ)
+    try:
+        with pytest.raises(SystemExit) as exited:
+            main(args)
+    finally:
+        os.environ.clear()
+        os.environ.update(environ)
+    out, err = capsys.readouterr()
+    where = "MLFLOW_TRACKING_URI" if from_env else "mlflow.tracking_uri"
+    message = SUBMIT_REFUSAL.format(where=where, uri="https://alice:***@mlflow.example.com")
+    assert (exited.value.code, out, err) == (2, "", f"error: {message}\n")
