@@ -1,6 +1,6 @@
 """The `mlscale` command. Talks to runner/bench only; never to engines.
 
-Errors: one line on stderr, exit 2 for bad input, 1 for the environment, 130 on Ctrl-C;
+Errors: one line on stderr, exit 2 for bad input, 1 for the environment, 130 on Ctrl-C, 143 on SIGTERM;
 the traceback only with --verbose.
 """
 
@@ -17,6 +17,7 @@ import click
 
 from mlscale._version import __version__
 from mlscale.errors import MlscaleError
+from mlscale.interrupts import Terminated, sigterm_as_interrupt
 from mlscale.masking import mask_secrets, mask_text
 
 log = logging.getLogger("mlscale")
@@ -592,6 +593,15 @@ def _mask(uri: str) -> str:
     return mask_text(uri)
 
 
+def _interrupted(exc: BaseException | None) -> None:
+    """Exit as a shell reports the signal: 143 (128 + 15) for SIGTERM, 130 for Ctrl-C."""
+    if isinstance(exc, Terminated):
+        click.echo("terminated", err=True)
+        sys.exit(143)
+    click.echo("interrupted", err=True)
+    sys.exit(130)
+
+
 def _traceback() -> None:
     """With --verbose: the traceback of the exception being handled, credentials masked."""
     if STATE.verbose:
@@ -601,11 +611,16 @@ def _traceback() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run one command; SIGTERM (ray job stop, Kubernetes, Slurm) is handled like Ctrl-C meanwhile."""
+    with sigterm_as_interrupt():
+        _run_command(argv)
+
+
+def _run_command(argv: list[str] | None) -> None:
     try:
         cli.main(args=argv, prog_name="mlscale", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+    except click.exceptions.Abort as exc:  # click turns a KeyboardInterrupt into Abort
+        _interrupted(exc.__cause__)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
@@ -613,9 +628,8 @@ def main(argv: list[str] | None = None) -> None:
         _traceback()
         click.secho(f"error: {mask_text(exc.message)}", fg="red", err=True)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+    except KeyboardInterrupt as exc:
+        _interrupted(exc)
     except Exception as exc:
         _traceback()
         hint = "" if STATE.verbose else " (run with --verbose for the traceback)"

@@ -26,6 +26,7 @@ from mlscale.data import Dataset, describe_source, input_columns, prepare
 from mlscale.engines import get_engine
 from mlscale.engines.base import ClusterInfo, EnginePlan, TrialResult, TuneResult
 from mlscale.errors import DataError, MlscaleError, RecipeError
+from mlscale.interrupts import Terminated
 from mlscale.masking import has_credentials, mask_secrets, mask_text
 from mlscale.metrics import DEFAULT_TUNE_METRIC
 from mlscale.model import Model
@@ -152,10 +153,11 @@ def run(
         return _run_phases(
             recipe, data, eng, tracker, cluster, timer, external_model, total_started, source, resume
         )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if tracker is not None:
             tracker.log_metrics_quietly(timer.timings)
-            tracker.finish("KILLED", error="interrupted (SIGINT)")
+            signal = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
+            tracker.finish("KILLED", error=f"interrupted ({signal})")
         raise
     except BaseException as exc:
         if tracker is not None:

@@ -17,6 +17,7 @@ RANK = {
     "mlscale.errors": 0,
     "mlscale._version": 0,
     "mlscale.masking": 0,
+    "mlscale.interrupts": 0,
     "mlscale.recipe.schema": 1,
     "mlscale.recipe.load": 2,
     "mlscale.recipe": 3,
