@@ -564,6 +564,8 @@ def _summary(result: Any) -> None:
         table.add_row("output", str(result.output_path))
     if result.plots:
         table.add_row("plots", str(result.plots[0].parent))
+    elif result.recipe.predict is None:
+        table.add_row("plots", "in the mlflow run (plots/)")
     console.print(table)
 
 

@@ -54,7 +54,7 @@ class RunResult:
     cluster: ClusterInfo
     recipe: Recipe
     tune: TuneResult | None = None
-    plots: list[Path] = field(default_factory=list)
+    plots: list[Path] = field(default_factory=list)  # on disk beside predict.output; [] without predict
     run_url: str | None = None  # the MLflow UI page of the run (for a local store: once `mlflow ui` runs)
 
     @property
@@ -280,9 +280,7 @@ def _run_phases(
             example=data.x_test if len(data.x_test) else data.x_valid,
             registered_model=recipe.mlflow.registered_model,
         )
-        plots = _plots(model, data, history, tune_result, recipe)
-        for p in plots:
-            tracker.log_artifact(p, "plots")
+        plots = _log_plots(tracker, model, data, history, tune_result, recipe)
 
     output: Path | None = None
     if recipe.predict is not None:
@@ -376,15 +374,31 @@ def _preflight_predict(recipe: Recipe, uri: str, source: str, data: Dataset | No
     return model
 
 
+def _log_plots(
+    tracker: tracking.RunTracker,
+    model: Model,
+    data: Dataset,
+    history: Any,
+    tune_result: TuneResult | None,
+    recipe: Recipe,
+) -> list[Path]:
+    """Plots, logged under the run's plots/: kept in a plots/ folder beside predict.output, or, for a
+    recipe without predict, only in the run (their temp folder is removed once logged)."""
+    if recipe.predict is not None:
+        plots = _plots(model, data, history, tune_result, Path(recipe.predict.output).parent / "plots")
+        for p in plots:
+            tracker.log_artifact(p, "plots")
+        return plots
+    with tempfile.TemporaryDirectory(prefix="mlscale-plots-") as tmp:
+        for p in _plots(model, data, history, tune_result, Path(tmp)):
+            tracker.log_artifact(p, "plots")
+    return []
+
+
 def _plots(
-    model: Model, data: Dataset, history: Any, tune_result: TuneResult | None, recipe: Recipe
+    model: Model, data: Dataset, history: Any, tune_result: TuneResult | None, out_dir: Path
 ) -> list[Path]:
     x, y = (data.x_test, data.y_test) if len(data.x_test) else (data.x_valid, data.y_valid)
-    out_dir = (
-        Path(recipe.predict.output).parent / "plots"
-        if recipe.predict is not None
-        else Path(tempfile.mkdtemp(prefix="mlscale-plots-"))
-    )
     from mlscale.plots import run_plots
 
     return run_plots(

@@ -393,18 +393,24 @@ def load_model(ref: str, *, tracking_uri: str, where: str = "predict.model") -> 
         uri = f"runs:/{ref}/model"
     if not uri.startswith(("runs:/", "models:/")):
         raise ModelError(f"{where}: {ref!r} is not a model directory, a run id, or a runs:/ or models:/ URI")
-    try:
-        local_dir = mlflow.artifacts.download_artifacts(
-            artifact_uri=uri.rstrip("/") + "/artifacts/mlscale_model"
-        )
-    except Exception as exc:
-        try:  # a plain model directory logged as artifacts (trial models)
-            local_dir = mlflow.artifacts.download_artifacts(artifact_uri=uri)
-        except Exception:
-            raise ModelError(
-                f"{where}: model {ref!r} not found at {mask_text(tracking_uri)} ({_short(exc)})"
-            ) from exc
-    return Model.load(local_dir)
+    # Downloaded into a directory of ours, removed once the model is in memory (MLflow's own default is
+    # a fresh temp directory per call, never removed).
+    with tempfile.TemporaryDirectory(prefix="mlscale-model-") as tmp:
+        first, second = Path(tmp, "pyfunc"), Path(tmp, "plain")
+        first.mkdir()
+        second.mkdir()
+        try:
+            local_dir = mlflow.artifacts.download_artifacts(
+                artifact_uri=uri.rstrip("/") + "/artifacts/mlscale_model", dst_path=str(first)
+            )
+        except Exception as exc:
+            try:  # a plain model directory logged as artifacts (trial models)
+                local_dir = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(second))
+            except Exception:
+                raise ModelError(
+                    f"{where}: model {ref!r} not found at {mask_text(tracking_uri)} ({_short(exc)})"
+                ) from exc
+        return Model.load(local_dir)
 
 
 def _short(exc: BaseException) -> str:
