@@ -156,8 +156,8 @@ def run(
     except KeyboardInterrupt as exc:
         if tracker is not None:
             tracker.log_metrics_quietly(timer.timings)
-            signal = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
-            tracker.finish("KILLED", error=f"interrupted ({signal})")
+            which = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
+            tracker.finish("KILLED", error=f"interrupted ({which})")
         raise
     except BaseException as exc:
         if tracker is not None:
@@ -494,6 +494,8 @@ def plan(
     source = str(recipe) if not isinstance(recipe, Recipe) else f"<recipe {recipe.name}>"
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, profiles=profiles, overrides=overrides, engine=engine)
+    if recipe.predict is not None:
+        check_output(recipe.predict, recipe.data, where=f"{source}: predict")
     check_versions(engine=recipe.engine.name)
     summary = describe_source(recipe.data, source=source)
     eng = get_engine(recipe.engine)

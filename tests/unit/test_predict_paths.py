@@ -134,3 +134,9 @@ def test_predicting_next_to_the_input_still_works(home: Path, capsys: pytest.Cap
     assert (code, out) == (0, "scored.csv\n"), err
     assert len(pd.read_csv(home / "scored.csv")) == 200
     assert len(pd.read_csv(home / "new.csv")) == 200
+
+
+def test_mlscale_plan_refuses_it_too(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _cli(["plan", "r.yaml", "--set", "predict.output=train.csv"], capsys)
+    expected = f"r.yaml: predict.output: train.csv {TRAINING.format(what=home / 'train.csv')}"
+    assert (code, out, err) == (2, "", f"error: {expected}\n")
