@@ -19,6 +19,7 @@ import pandas as pd
 
 from mlscale import tracking
 from mlscale.errors import RecipeError
+from mlscale.masking import mask_text
 from mlscale.recipe import load_recipe, recipe_hash
 
 log = logging.getLogger("mlscale")
@@ -222,7 +223,7 @@ def compare(
         uri, experiment, run_ids=list(run_ids) or None, filter_string=" and ".join(filters)
     )
     if runs.empty:
-        raise RecipeError(f"compare: no finished runs found at {tracking.mask_uri(uri)}")
+        raise RecipeError(f"compare: no finished runs found at {mask_text(uri)}")
     if "tags.mlscale.trial_id" in runs:
         runs = runs[runs["tags.mlscale.trial_id"].isna()]
     if "tags.mlscale.bench" in runs:

@@ -1,6 +1,6 @@
 """The `mlscale` command. Talks to runner/bench only; never to engines.
 
-Errors: one line on stderr, exit 2 for bad input, 1 for the environment, 130 on Ctrl-C;
+Errors: one line on stderr, exit 2 for bad input, 1 for the environment, 130 on Ctrl-C, 143 on SIGTERM;
 the traceback only with --verbose.
 """
 
@@ -17,6 +17,8 @@ import click
 
 from mlscale._version import __version__
 from mlscale.errors import MlscaleError
+from mlscale.interrupts import Terminated, sigterm_as_interrupt
+from mlscale.masking import mask_secrets, mask_text
 
 log = logging.getLogger("mlscale")
 
@@ -41,6 +43,7 @@ def _setup_logging(verbose: bool, quiet: bool) -> None:
     else:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    handler.addFilter(_MaskingFilter())
     logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = False
@@ -55,6 +58,18 @@ def _setup_logging(verbose: bool, quiet: bool) -> None:
         import warnings
 
         warnings.filterwarnings("ignore")
+
+
+class _MaskingFilter(logging.Filter):
+    """Credentials out of every log line mlscale prints: the message, and a traceback it carries."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        record.msg, record.args = mask_text(message), None
+        if record.exc_info:
+            record.exc_text = mask_text(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None  # formatters print exc_text instead
+        return True
 
 
 _common = [
@@ -134,10 +149,13 @@ def validate(
 ) -> None:
     """Validate RECIPE (with profiles and overrides) and print the resolved recipe."""
     _setup_logging(verbose, quiet)
-    from mlscale.recipe import load_recipe, recipe_yaml
+    import yaml
+
+    from mlscale.recipe import load_recipe
 
     resolved = load_recipe(recipe, profiles=profiles, overrides=list(sets), engine=engine)
-    click.echo(recipe_yaml(resolved), nl=False)
+    shown = mask_secrets(resolved.model_dump(mode="json"))  # the recipe as resolved, secrets as ***
+    click.echo(yaml.safe_dump(shown, sort_keys=False), nl=False)
 
 
 @cli.command()
@@ -187,7 +205,7 @@ def submit(
     )
     if not wait:
         click.echo(
-            f"submitted: {job.job_id} (follow with: ray job logs --address {job.address} -f {job.job_id})"
+            f"submitted: {job.job_id} (follow with: ray job logs --address {_mask(job.address)} -f {job.job_id})"
         )
         return
     click.echo(f"job {job.job_id}: {job.status}")
@@ -550,6 +568,8 @@ def _summary(result: Any) -> None:
         table.add_row("output", str(result.output_path))
     if result.plots:
         table.add_row("plots", str(result.plots[0].parent))
+    elif result.recipe.predict is None:
+        table.add_row("plots", "in the mlflow run (plots/)")
     console.print(table)
     if result.quality_warning:
         click.echo(f"warning: {result.quality_warning}")
@@ -569,45 +589,59 @@ def _print_plan(result: Any) -> None:
     table.add_column("what runs where", overflow="fold")
     table.add_row("data", f"{recipe.data.source}: {rows}{cols}, {size}{files}")
     for phase, what in result.engine.steps:
-        table.add_row(phase, what)
-    table.add_row("mlflow", result.tracking_uri)
+        table.add_row(phase, mask_text(what))
+    table.add_row("mlflow", _mask(result.tracking_uri))
     Console(force_terminal=False if not sys.stdout.isatty() else None, width=110).print(table)
     for note in result.engine.notes:
-        click.echo(f"note: {note}")
+        click.echo(f"note: {mask_text(note)}")
     click.echo("ok: the plan fits")
 
 
 def _mask(uri: str) -> str:
-    from mlscale.tracking import mask_uri
+    return mask_text(uri)
 
-    return mask_uri(uri)
+
+def _interrupted(exc: BaseException | None) -> None:
+    """Exit as a shell reports the signal: 143 (128 + 15) for SIGTERM, 130 for Ctrl-C."""
+    if isinstance(exc, Terminated):
+        click.echo("terminated", err=True)
+        sys.exit(143)
+    click.echo("interrupted", err=True)
+    sys.exit(130)
+
+
+def _traceback() -> None:
+    """With --verbose: the traceback of the exception being handled, credentials masked."""
+    if STATE.verbose:
+        import traceback
+
+        click.echo(mask_text(traceback.format_exc()).rstrip("\n"), err=True)
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run one command; SIGTERM (ray job stop, Kubernetes, Slurm) is handled like Ctrl-C meanwhile."""
+    with sigterm_as_interrupt():
+        _run_command(argv)
+
+
+def _run_command(argv: list[str] | None) -> None:
     try:
         cli.main(args=argv, prog_name="mlscale", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+    except click.exceptions.Abort as exc:  # click turns a KeyboardInterrupt into Abort
+        _interrupted(exc.__cause__)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except MlscaleError as exc:
-        if STATE.verbose:
-            import traceback
-
-            traceback.print_exc()
-        click.secho(f"error: {exc.message}", fg="red", err=True)
+        _traceback()
+        click.secho(f"error: {mask_text(exc.message)}", fg="red", err=True)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+    except KeyboardInterrupt as exc:
+        _interrupted(exc)
     except Exception as exc:
-        if STATE.verbose:
-            raise
-        click.secho(
-            f"error: {type(exc).__name__}: {exc} (run with --verbose for the traceback)", fg="red", err=True
-        )
+        _traceback()
+        hint = "" if STATE.verbose else " (run with --verbose for the traceback)"
+        click.secho(f"error: {mask_text(f'{type(exc).__name__}: {exc}')}{hint}", fg="red", err=True)
         sys.exit(1)
     sys.exit(0)
 

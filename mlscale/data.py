@@ -37,6 +37,7 @@ CSV_SUFFIXES = (
     ".csv.zst",
 )  # pandas and arrow decompress
 PARQUET_SUFFIXES = (".parquet", ".pq")
+XGB_BAD_NAME_CHARS = "[]<"  # xgboost refuses feature names holding these
 
 
 @dataclass(frozen=True)
@@ -338,7 +339,7 @@ def synthetic_table(cfg: DataConfig) -> pd.DataFrame:
     s = cfg.synthetic
     if s is None:
         raise RecipeError("data.synthetic is required when data.source is synthetic")
-    informative = s.n_informative or max(1, min(s.n_features, (s.n_features * 2) // 3))
+    informative = s.informative
     if s.kind == "classification":
         x, y = make_classification(
             n_samples=s.n_rows,
@@ -516,6 +517,13 @@ def _feature_columns(table: pd.DataFrame, cfg: DataConfig, where: str) -> list[s
         features = [str(c) for c in table.columns if c not in reserved]
     if not features:
         raise DataError(f"{where}.features: no feature columns left besides the target")
+    for col in features:
+        bad = next((ch for ch in col if ch in XGB_BAD_NAME_CHARS), None)
+        if bad is not None:
+            raise DataError(
+                f"{where}.features: column {col!r} has {bad!r} in its name, which xgboost does not accept; "
+                "rename it, or leave it out with data.exclude"
+            )
     return features
 
 

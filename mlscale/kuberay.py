@@ -33,6 +33,7 @@ import yaml
 
 from mlscale._version import __version__
 from mlscale.errors import RecipeError, VersionError
+from mlscale.masking import has_credentials, mask_text, strip_credentials
 from mlscale.recipe.load import load_recipe, validate
 from mlscale.recipe.schema import Recipe
 
@@ -50,7 +51,6 @@ TTL_SECONDS_AFTER_FINISHED = 600  # keep the finished cluster 10 minutes for `ku
 
 _DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_URI_USERINFO = re.compile(r"(?P<scheme>\b[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.I)
 
 
 def ray_version() -> str:
@@ -82,26 +82,6 @@ def k8s_name(text: str, max_len: int = MAX_RAYJOB_NAME) -> str:
         digest = hashlib.sha256(text.encode()).hexdigest()[:6]
         slug = f"{slug[: max_len - 7].rstrip('-')}-{digest}"
     return slug
-
-
-def strip_credentials(value: Any) -> tuple[Any, int]:
-    """Remove user:password@ from every URI in a nested value; returns the value and how many were removed.
-
-    Removed, not masked: the recipe is used as is in the cluster, where a masked password would be sent.
-    """
-    if isinstance(value, Mapping):
-        out: dict[Any, Any] = {}
-        total = 0
-        for k, v in value.items():
-            out[k], n = strip_credentials(v)
-            total += n
-        return out, total
-    if isinstance(value, list):
-        pairs = [strip_credentials(v) for v in value]
-        return [p[0] for p in pairs], sum(p[1] for p in pairs)
-    if isinstance(value, str):
-        return _URI_USERINFO.subn(lambda m: m["scheme"], value)
-    return value, 0
 
 
 def requirements(*, include_ray: bool = False) -> list[str]:
@@ -166,7 +146,7 @@ def render_rayjob(
 
     pip = requirements() if stock_image else []
     if package:
-        pip.append(package)
+        pip.append(_check_package(package))
     runtime_env = yaml.safe_dump({"pip": pip}, sort_keys=False) if pip else None
 
     labels = {"app.kubernetes.io/name": "mlscale", "app.kubernetes.io/instance": job_name}
@@ -390,6 +370,15 @@ def _check_namespace(namespace: str | None) -> str | None:
     if namespace is not None and (len(namespace) > 63 or not _DNS1123_LABEL.match(namespace)):
         raise RecipeError(f"kuberay: namespace {namespace!r} is not a valid Kubernetes namespace name")
     return namespace
+
+
+def _check_package(package: str) -> str:
+    if has_credentials(package):
+        raise RecipeError(
+            f"kuberay: package {mask_text(package)!r} holds credentials, which the RayJob manifest would show "
+            "to anyone who can read it; give a URL without them, or an image with mlscale installed (--image)"
+        )
+    return package
 
 
 def _check_image(image: str) -> str:

@@ -1,13 +1,15 @@
 """Batch inference output: one file, written under a temporary name and renamed when complete.
 
-A reader never sees a half-written file under the final name; a crash leaves only a `.tmp-*` file
-that the next run removes. A small manifest (`<output>.manifest.json`) records rows and schema.
+A reader never sees a half-written file under the final name; a crash leaves only a
+`.<name>.tmp-<host>-<pid>` file, which the next writer on that host removes once that process is gone.
+A small manifest (`<output>.manifest.json`) records rows and schema.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -15,11 +17,54 @@ from typing import Any
 
 import pandas as pd
 
-from mlscale.data import count_input_rows, iter_input_batches
+from mlscale.data import count_input_rows, iter_input_batches, resolve_files
 from mlscale.engines.base import OnProgress, PredictResult
-from mlscale.errors import DataError
+from mlscale.errors import DataError, RecipeError
 from mlscale.model import Model
-from mlscale.recipe.schema import PredictConfig
+from mlscale.recipe.schema import DataConfig, PredictConfig
+
+
+def check_output(predict: PredictConfig, data: DataConfig, *, where: str) -> None:
+    """Refuse, before anything runs, an output that would destroy an input or fail after all the work:
+    the predict input or the training data itself (symlinks and hard links too), a file inside an input
+    directory (the next run would read it as input), an existing directory, a path under a file."""
+    output = predict.output
+    if os.path.isdir(output):
+        example = os.path.join(output, "predictions.parquet")
+        raise RecipeError(f"{where}.output: {output} is a directory; give a file path such as {example}")
+    blocker = next((p for p in Path(output).parents if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise RecipeError(f"{where}.output: {output} cannot be created: {blocker} is a file, not a directory")
+    target = Path(output).resolve()
+    inputs = [("the predict input", predict.input)]
+    if data.source in ("csv", "parquet"):
+        inputs.append(("the training data", data.path))
+    for what, spec in inputs:
+        if spec is None:
+            continue
+        for f in _files(spec):
+            if _same_file(target, f):
+                named = f"{what} {f}" if what == "the predict input" else f"{what} (data.path {f})"
+                raise RecipeError(
+                    f"{where}.output: {output} is {named}; write the predictions to another file"
+                )
+        folder = Path(spec).resolve()
+        if folder.is_dir() and folder in target.parents:
+            raise RecipeError(
+                f"{where}.output: {output} is inside {what} directory {folder}; write the predictions outside it"
+            )
+
+
+def _files(spec: str) -> list[Path]:
+    """The real paths of the files an input (file, directory or glob) names; none when it names none."""
+    try:
+        return [Path(f).resolve() for f in resolve_files(spec, where="")]
+    except DataError:  # a missing input is reported where it is read, with its own message
+        return []
+
+
+def _same_file(target: Path, f: Path) -> bool:
+    return target == f or (target.exists() and os.path.samefile(target, f))  # samefile: hard links
 
 
 class AtomicTableWriter:
@@ -29,9 +74,11 @@ class AtomicTableWriter:
         self.path = Path(path)
         self.fmt = fmt
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        for stale in self.path.parent.glob(f".{self.path.name}.tmp-*"):
-            stale.unlink(missing_ok=True)  # left by a crashed run
-        self.tmp = self.path.parent / f".{self.path.name}.tmp-{os.getpid()}"
+        prefix = f".{self.path.name}.tmp-"
+        for other in self.path.parent.glob(f"{prefix}*"):
+            if _left_by_a_dead_writer(other.name.removeprefix(prefix)):
+                other.unlink(missing_ok=True)  # a killed run's; a live writer's stays
+        self.tmp = self.path.parent / f"{prefix}{socket.gethostname()}-{os.getpid()}"
         self._writer: Any = None
         self._schema: Any = None
         self.rows = 0
@@ -71,6 +118,24 @@ class AtomicTableWriter:
         os.replace(self.tmp, self.path)
         columns = [] if self._schema is None else [f.name for f in self._schema]
         manifest.write_text(json.dumps({"rows": self.rows, "format": self.fmt, "columns": columns}))
+
+
+def _left_by_a_dead_writer(suffix: str) -> bool:
+    """Whether a temp file's writer, named by '<host>-<pid>' (or '<pid>' before hosts were named), is
+    gone: a process of this host that no longer exists. A PID says nothing about another machine's
+    processes (shared storage), so their temp files stay."""
+    host, _, pid = suffix.rpartition("-")
+    if not pid.isdigit() or host not in ("", socket.gethostname()):
+        return False
+    if int(pid) == os.getpid():
+        return True  # this process's own, from an earlier write that failed
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # e.g. PermissionError: it exists, as another user's process
+        return False
+    return False
 
 
 def input_frames(

@@ -27,12 +27,15 @@ from mlscale.data import Dataset, describe_encodings, describe_source, encoding_
 from mlscale.engines import get_engine
 from mlscale.engines.base import ClusterInfo, EnginePlan, TrialResult, TuneResult
 from mlscale.errors import DataError, MlscaleError, RecipeError
+from mlscale.interrupts import Terminated
+from mlscale.masking import has_credentials, mask_secrets, mask_text
 from mlscale.metrics import DEFAULT_TUNE_METRIC
 from mlscale.model import Model
+from mlscale.predicting import check_output
 from mlscale.recipe import Recipe, load_recipe, recipe_hash, recipe_yaml
 from mlscale.recipe.schema import metric_mode
 from mlscale.reference import ReferenceResult, fit_reference, shortfall
-from mlscale.training import evaluate
+from mlscale.training import evaluate, params_problem
 from mlscale.versions import check_versions, version_tags
 
 log = logging.getLogger("mlscale")
@@ -53,7 +56,7 @@ class RunResult:
     cluster: ClusterInfo
     recipe: Recipe
     tune: TuneResult | None = None
-    plots: list[Path] = field(default_factory=list)
+    plots: list[Path] = field(default_factory=list)  # on disk beside predict.output; [] without predict
     run_url: str | None = None  # the MLflow UI page of the run (for a local store: once `mlflow ui` runs)
     reference: ReferenceResult | None = None  # the reference model's scores (evaluate.reference)
     quality_warning: str | None = None  # set when the model is clearly worse than the reference
@@ -110,6 +113,8 @@ def run(
         recipe = load_recipe(recipe, profiles=profiles, overrides=overrides, engine=engine)
     elif engine or overrides:
         raise MlscaleError("run(): pass engine/overrides with a recipe path, or build the Recipe yourself")
+    if recipe.predict is not None:
+        check_output(recipe.predict, recipe.data, where=f"{source}: predict")
     versions = check_versions(engine=recipe.engine.name)
     uri = tracking.resolve_uri(recipe.mlflow.tracking_uri)
     tracking.check_reachable(uri)
@@ -117,6 +122,7 @@ def run(
 
     with timer.phase("load"):
         data = prepare(recipe, source=source)
+        _preflight_params(recipe, data, source)
         external_model = _preflight_predict(recipe, uri, source, data)
     for note in data.notes:
         log.info(note)
@@ -153,14 +159,15 @@ def run(
         run_id = tracker.start(run_name=recipe.mlflow.run_name, tags=tags, run_id=previous)
         if previous:
             log.info("resuming mlflow run %s", previous)
-        log.info("mlflow run %s (%s)", run_id, tracking.mask_uri(uri))
+        log.info("mlflow run %s (%s)", run_id, mask_text(uri))
         return _run_phases(
             recipe, data, eng, tracker, cluster, timer, external_model, total_started, source, resume
         )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if tracker is not None:
             tracker.log_metrics_quietly(timer.timings)
-            tracker.finish("KILLED", error="interrupted (SIGINT)")
+            which = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
+            tracker.finish("KILLED", error=f"interrupted ({which})")
         raise
     except BaseException as exc:
         if tracker is not None:
@@ -305,9 +312,7 @@ def _run_phases(
             example=data.raw_sample,
             registered_model=recipe.mlflow.registered_model,
         )
-        plots = _plots(model, data, history, tune_result, recipe)
-        for p in plots:
-            tracker.log_artifact(p, "plots")
+        plots = _log_plots(tracker, model, data, history, tune_result, recipe)
 
     output: Path | None = None
     if recipe.predict is not None:
@@ -371,6 +376,13 @@ def tune_state_dir(recipe: Recipe, engine: str) -> Path:
     return home / "tune" / f"{recipe.name}-{recipe_hash(recipe)}-{engine}"
 
 
+def _preflight_params(recipe: Recipe, data: Dataset, source: str) -> None:
+    """Fail before anything starts on parameters xgboost refuses (it says so only when training)."""
+    problem = params_problem(recipe.train, data)
+    if problem is not None:
+        raise RecipeError(f"{source}: train: xgboost does not accept the parameters ({problem})")
+
+
 def _preflight_predict(recipe: Recipe, uri: str, source: str, data: Dataset | None = None) -> Model | None:
     """Fail before training on a predict section that cannot work: missing input, columns or model."""
     p = recipe.predict
@@ -396,15 +408,31 @@ def _preflight_predict(recipe: Recipe, uri: str, source: str, data: Dataset | No
     return model
 
 
+def _log_plots(
+    tracker: tracking.RunTracker,
+    model: Model,
+    data: Dataset,
+    history: Any,
+    tune_result: TuneResult | None,
+    recipe: Recipe,
+) -> list[Path]:
+    """Plots, logged under the run's plots/: kept in a plots/ folder beside predict.output, or, for a
+    recipe without predict, only in the run (their temp folder is removed once logged)."""
+    if recipe.predict is not None:
+        plots = _plots(model, data, history, tune_result, Path(recipe.predict.output).parent / "plots")
+        for p in plots:
+            tracker.log_artifact(p, "plots")
+        return plots
+    with tempfile.TemporaryDirectory(prefix="mlscale-plots-") as tmp:
+        for p in _plots(model, data, history, tune_result, Path(tmp)):
+            tracker.log_artifact(p, "plots")
+    return []
+
+
 def _plots(
-    model: Model, data: Dataset, history: Any, tune_result: TuneResult | None, recipe: Recipe
+    model: Model, data: Dataset, history: Any, tune_result: TuneResult | None, out_dir: Path
 ) -> list[Path]:
     x, y = (data.x_test, data.y_test) if len(data.x_test) else (data.x_valid, data.y_valid)
-    out_dir = (
-        Path(recipe.predict.output).parent / "plots"
-        if recipe.predict is not None
-        else Path(tempfile.mkdtemp(prefix="mlscale-plots-"))
-    )
     from mlscale.plots import run_plots
 
     return run_plots(
@@ -450,6 +478,7 @@ def predict(
     assert recipe.predict is not None
     if recipe.predict.input is None:
         raise RecipeError(f"{source}: predict.input is required for mlscale predict (give --input)")
+    check_output(recipe.predict, recipe.data, where=f"{source}: predict")
     loaded = _preflight_predict(recipe, uri, source)
     assert loaded is not None
     eng = get_engine(recipe.engine)
@@ -499,6 +528,8 @@ def plan(
     source = str(recipe) if not isinstance(recipe, Recipe) else f"<recipe {recipe.name}>"
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, profiles=profiles, overrides=overrides, engine=engine)
+    if recipe.predict is not None:
+        check_output(recipe.predict, recipe.data, where=f"{source}: predict")
     check_versions(engine=recipe.engine.name)
     summary = describe_source(recipe.data, source=source)
     eng = get_engine(recipe.engine)
@@ -509,7 +540,7 @@ def plan(
     finally:
         eng.stop()
     _check_plan(engine_plan, source)
-    uri = tracking.mask_uri(tracking.resolve_uri(recipe.mlflow.tracking_uri))
+    uri = mask_text(tracking.resolve_uri(recipe.mlflow.tracking_uri))
     return Plan(recipe=recipe, source=source, data=summary, engine=engine_plan, tracking_uri=uri)
 
 
@@ -552,13 +583,14 @@ def submit(
     if os.environ.get("RAY_AUTH_MODE"):
         env_vars["RAY_AUTH_MODE"] = os.environ["RAY_AUTH_MODE"]  # the mode only: the token stays here
     uri = recipe.mlflow.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    _check_job_uri(uri, where="mlflow.tracking_uri" if recipe.mlflow.tracking_uri else "MLFLOW_TRACKING_URI")
     if uri and recipe.mlflow.tracking_uri is None:
         env_vars["MLFLOW_TRACKING_URI"] = uri
     if not (uri or "").startswith(("http://", "https://", "databricks")):
         log.warning(
             "submit: the job logs to %s on the cluster; use an http:// tracking server "
             "(mlflow.tracking_uri or MLFLOW_TRACKING_URI) to see the run from here",
-            tracking.mask_uri(uri or "a sqlite file in the job's working dir"),
+            mask_text(uri or "a sqlite file in the job's working dir"),
         )
     interpreter = python or (sys.executable if local else "python")
     requirements = _requirements() if (pip if pip is not None else not local) else None
@@ -578,6 +610,16 @@ def submit(
         )
     log.info("ray job %s (%s): %s", job_id, source, status)
     return JobResult(job_id=job_id, status=status, address=address)
+
+
+def _check_job_uri(uri: str | None, *, where: str) -> None:
+    """A job's env vars show in `ray job list` and its recipe is uploaded to the cluster: no credentials."""
+    if uri and has_credentials(uri):
+        raise RecipeError(
+            f"submit: {where} {mask_text(uri)} holds credentials, which the job would carry to the cluster "
+            "(its runtime env shows in `ray job list`); use the URI without them and set "
+            "MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD on the cluster"
+        )
 
 
 def _print_log(text: str) -> None:
@@ -620,7 +662,7 @@ def _peak_rss_mb() -> float:
 
 
 def _masked(recipe: Recipe) -> Recipe:
-    return Recipe.model_validate(tracking.mask_secrets(recipe.model_dump(mode="json")))
+    return Recipe.model_validate(mask_secrets(recipe.model_dump(mode="json")))
 
 
 def _fmt(metrics: Mapping[str, float]) -> str:

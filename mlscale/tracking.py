@@ -21,17 +21,15 @@ from typing import Any
 from mlscale.categories import canonical
 from mlscale.engines.base import TrialResult
 from mlscale.errors import ModelError, TrackingError
+from mlscale.masking import MASK, mask_secrets, mask_text
 from mlscale.model import Model
 
 log = logging.getLogger("mlscale")
 
 DEFAULT_URI = "sqlite:///mlflow.db"
 PARENT_TAG = "mlflow.parentRunId"
-_SECRET_KEY = re.compile(
-    r"(password|passwd|secret|token|api[_-]?key|credential|private[_-]?key|(^|[._])key$)", re.I
-)
-_URI_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]+):(?P<pw>[^@/\s]+)@", re.I)
-MASK = "***"
+_UNSAFE_KEY_CHARS = re.compile(r"[^\w.\- :]")  # MLflow names allow these (and '/', which we avoid)
+MAX_KEY_LENGTH = 250  # MLflow's limit for metric, param and tag names
 
 
 def resolve_uri(recipe_uri: str | None) -> str:
@@ -42,30 +40,22 @@ def resolve_uri(recipe_uri: str | None) -> str:
     return uri
 
 
-def mask_uri(text: str) -> str:
-    return _URI_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
+def mlflow_key(name: str) -> str:
+    """A metric, param or tag name MLflow accepts, from one built of user text (a column 'income ($)' in
+    predict_unseen_<col>, an eval metric 'error@0.7' in curve_valid_<metric>): MLflow allows letters,
+    digits, '_', '-', '.', ' ', ':' and '/' (a name that is not a clean path is refused, so '/' goes too);
+    every other character becomes '_', and the name is cut to 250 characters."""
+    key = _UNSAFE_KEY_CHARS.sub("_", name)[:MAX_KEY_LENGTH]
+    return "_" + key[: MAX_KEY_LENGTH - 1] if key in ("", ".") or key.startswith("..") else key
 
 
 def run_url(tracking_uri: str, experiment_id: str, run_id: str) -> str:
     """Where a person opens the run: the server's UI, or `mlflow ui` (default port) for a local store."""
     if tracking_uri.startswith(("http://", "https://")):
-        base = mask_uri(tracking_uri).rstrip("/")
+        base = mask_text(tracking_uri).rstrip("/")
     else:
         base = "http://127.0.0.1:5000"
     return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
-
-
-def mask_secrets(value: Any, key: str = "") -> Any:
-    """Recipe values under secret-looking keys become ***; credentials in URIs are masked."""
-    if isinstance(value, Mapping):
-        return {k: mask_secrets(v, str(k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [mask_secrets(v, key) for v in value]
-    if key and _SECRET_KEY.search(key) and value not in (None, ""):
-        return MASK
-    if isinstance(value, str):
-        return mask_uri(value)
-    return value
 
 
 def flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -86,26 +76,64 @@ def check_reachable(uri: str, timeout: float = 3.0) -> None:
         import urllib.request
 
         try:
-            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as resp:
+            request = _health_request(uri)
+        except ValueError as exc:  # a port that is not a number, an unclosed '[': never print the password
+            raise TrackingError(
+                f"mlflow: tracking URI {mask_text(uri)} is not a valid URL ({_plain(exc, uri)})"
+            ) from None
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as resp:
                 if resp.status >= 500:
                     raise TrackingError(
-                        f"mlflow: tracking server {mask_uri(uri)} answered HTTP {resp.status}"
+                        f"mlflow: tracking server {mask_text(uri)} answered HTTP {resp.status}"
                     )
         except urllib.error.HTTPError as exc:
             if exc.code >= 500:
                 raise TrackingError(
-                    f"mlflow: tracking server {mask_uri(uri)} answered HTTP {exc.code}"
+                    f"mlflow: tracking server {mask_text(uri)} answered HTTP {exc.code}"
                 ) from exc
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            reason = _plain(getattr(exc, "reason", exc), uri)
             raise TrackingError(
-                f"mlflow: tracking server {mask_uri(uri)} does not answer ({reason}); "
+                f"mlflow: tracking server {mask_text(uri)} does not answer ({reason}); "
                 "start it or set MLFLOW_TRACKING_URI / mlflow.tracking_uri"
-            ) from exc
+            ) from None
     elif uri.startswith("sqlite:///"):
         parent = Path(uri.removeprefix("sqlite:///")).parent
         if not parent.is_dir() or not os.access(parent, os.W_OK):
             raise TrackingError(f"mlflow: cannot write the tracking database in {parent}")
+
+
+def _health_request(uri: str) -> Any:
+    """GET <uri>/health, with the URI's user:password (if any) as a basic-auth header, as MLflow's own
+    client sends them: left in the host part, urllib takes 'alice:s3cr3t@host' for the host."""
+    import base64
+    import urllib.request
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    host, port = parts.hostname, parts.port  # raise ValueError for a bad port
+    if not host:
+        raise ValueError("no host")
+    netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port is not None else "")
+    url = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/") + "/health", "", ""))
+    headers = {}
+    if parts.username is not None or parts.password is not None:
+        pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+        headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+    return urllib.request.Request(url, headers=headers)
+
+
+def _plain(reason: Any, uri: str) -> str:
+    """An error's text without the URI's password, even where it is not part of a URI."""
+    from urllib.parse import urlsplit
+
+    text = mask_text(str(reason))
+    try:
+        password = urlsplit(uri).password
+    except ValueError:
+        password = None
+    return text.replace(password, MASK) if password else text
 
 
 @contextmanager
@@ -152,7 +180,7 @@ class RunTracker:
                 self.client.restore_experiment(exp.experiment_id)
         except Exception as exc:
             raise TrackingError(
-                f"mlflow: cannot open experiment {experiment!r} at {mask_uri(uri)} ({exc})"
+                f"mlflow: cannot open experiment {experiment!r} at {mask_text(uri)} ({exc})"
             ) from exc
         self.run_id: str | None = None
         self._child_runs: dict[str, str] = {}
@@ -188,14 +216,15 @@ class RunTracker:
     def log_params(self, params: Mapping[str, Any]) -> None:
         from mlflow.entities import Param
 
-        items = [Param(k, str(v)[:6000]) for k, v in flatten(mask_secrets(params)).items()]
+        flat = {mlflow_key(k): str(v)[:6000] for k, v in flatten(mask_secrets(params)).items()}
+        items = [Param(k, v) for k, v in flat.items()]
         for i in range(0, len(items), 100):
             self.client.log_batch(self._rid, params=items[i : i + 100])
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         from mlflow.entities import RunTag
 
-        items = [RunTag(k, mask_uri(str(v))[:5000]) for k, v in tags.items()]
+        items = [RunTag(mlflow_key(k), mask_text(str(v))[:5000]) for k, v in tags.items()]
         for i in range(0, len(items), 100):
             self.client.log_batch(self._rid, tags=items[i : i + 100])
 
@@ -203,7 +232,8 @@ class RunTracker:
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        items = [Metric(k, float(v), now, step) for k, v in metrics.items() if _finite(v)]
+        values = {mlflow_key(k): float(v) for k, v in metrics.items() if _finite(v)}
+        items = [Metric(k, v, now, step) for k, v in values.items()]
         for i in range(0, len(items), 1000):
             self.client.log_batch(run_id or self._rid, metrics=items[i : i + 1000])
 
@@ -213,7 +243,7 @@ class RunTracker:
 
         now = int(time.time() * 1000)
         items = [
-            Metric(f"curve_{split}_{name}", float(v), now, step)
+            Metric(mlflow_key(f"curve_{split}_{name}"), float(v), now, step)
             for split, metrics in history.items()
             for name, values in metrics.items()
             for step, v in enumerate(values)
@@ -242,7 +272,7 @@ class RunTracker:
             return
         try:
             if error:
-                self.client.set_tag(self.run_id, "mlscale.error", mask_uri(error)[:5000])
+                self.client.set_tag(self.run_id, "mlscale.error", mask_text(error)[:5000])
             self.client.set_terminated(self.run_id, status=status)
         except Exception as exc:  # the original failure matters more than a failed close
             log.warning("mlflow: could not mark run %s %s (%s)", self.run_id, status, exc)
@@ -271,7 +301,7 @@ class RunTracker:
         self._child_runs[trial.trial_id] = rid
         from mlflow.entities import Param
 
-        params = [Param(k, str(v)) for k, v in trial.params.items()]
+        params = [Param(mlflow_key(k), str(v)) for k, v in trial.params.items()]
         self.client.log_batch(rid, params=params)
         self.log_metrics(
             {
@@ -302,7 +332,9 @@ class RunTracker:
             if example is not None and len(example):
                 example_in = _signature_frame(example.head(5), model)
                 out, _ = model.predict_frame(example_in)
-                signature = infer_signature(example_in, out)
+                with warnings.catch_warnings():  # its integer-column hint concerns inputs: ours are doubles
+                    warnings.simplefilter("ignore", UserWarning)
+                    signature = infer_signature(example_in, out)
             with (
                 warnings.catch_warnings(),
                 mlflow.start_run(run_id=self._rid, nested=mlflow.active_run() is not None),
@@ -374,18 +406,24 @@ def load_model(ref: str, *, tracking_uri: str, where: str = "predict.model") -> 
         uri = f"runs:/{ref}/model"
     if not uri.startswith(("runs:/", "models:/")):
         raise ModelError(f"{where}: {ref!r} is not a model directory, a run id, or a runs:/ or models:/ URI")
-    try:
-        local_dir = mlflow.artifacts.download_artifacts(
-            artifact_uri=uri.rstrip("/") + "/artifacts/mlscale_model"
-        )
-    except Exception as exc:
-        try:  # a plain model directory logged as artifacts (trial models)
-            local_dir = mlflow.artifacts.download_artifacts(artifact_uri=uri)
-        except Exception:
-            raise ModelError(
-                f"{where}: model {ref!r} not found at {mask_uri(tracking_uri)} ({_short(exc)})"
-            ) from exc
-    return Model.load(local_dir)
+    # Downloaded into a directory of ours, removed once the model is in memory (MLflow's own default is
+    # a fresh temp directory per call, never removed).
+    with tempfile.TemporaryDirectory(prefix="mlscale-model-") as tmp:
+        first, second = Path(tmp, "pyfunc"), Path(tmp, "plain")
+        first.mkdir()
+        second.mkdir()
+        try:
+            local_dir = mlflow.artifacts.download_artifacts(
+                artifact_uri=uri.rstrip("/") + "/artifacts/mlscale_model", dst_path=str(first)
+            )
+        except Exception as exc:
+            try:  # a plain model directory logged as artifacts (trial models)
+                local_dir = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(second))
+            except Exception:
+                raise ModelError(
+                    f"{where}: model {ref!r} not found at {mask_text(tracking_uri)} ({_short(exc)})"
+                ) from exc
+        return Model.load(local_dir)
 
 
 def _short(exc: BaseException) -> str:
@@ -407,7 +445,7 @@ def search_runs(
             try:
                 rows.append(client.get_run(rid))
             except Exception as exc:
-                raise TrackingError(f"mlflow: run {rid} not found at {mask_uri(uri)}") from exc
+                raise TrackingError(f"mlflow: run {rid} not found at {mask_text(uri)}") from exc
         import pandas as pd
 
         return pd.DataFrame(

@@ -5,15 +5,16 @@ Keeping one fit function is what makes `local` and `ray` agree on metrics for th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from mlscale.data import Dataset, FeatureSchema
 from mlscale.metrics import DEFAULT_EVAL_METRIC, compute, prefixed
 from mlscale.model import Model
-from mlscale.recipe.schema import TrainConfig
+from mlscale.recipe.schema import XGB_INT_PARAMS, TrainConfig
 
-INT_PARAMS = {"max_depth", "max_bin", "max_leaves", "num_parallel_tree", "max_cat_to_onehot", "seed"}
+INT_PARAMS = {"max_depth", "max_bin", "seed"} | XGB_INT_PARAMS  # tune samples 3.0 for these: cast
 NAMED_PARAMS = (
     "eta", "max_depth", "min_child_weight", "subsample", "colsample_bytree",
     "reg_lambda", "reg_alpha", "gamma", "max_bin",
@@ -57,6 +58,34 @@ def xgb_params(
     if device:
         params["device"] = device
     return params
+
+
+def params_problem(train: TrainConfig, data: Dataset) -> str | None:
+    """Why xgboost would refuse a train section (an unknown metric or objective, a value out of range),
+    or None: one boosting round on a few rows, before any run starts."""
+    import warnings
+
+    import numpy as np
+    import xgboost as xgb
+
+    rows = np.arange(min(len(data.x_train), 32))
+    if data.schema.task != "regression":  # every class, so per-class metrics have what they need
+        rows = np.union1d(rows, np.unique(data.y_train, return_index=True)[1])
+    probe = xgb.DMatrix(data.x_train.iloc[rows], label=data.y_train[rows], enable_categorical=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. unused parameters: training says so itself
+        try:
+            params = xgb_params(train, data.schema, nthread=1)
+            xgb.train(params, probe, 1, evals=[(probe, "valid")], verbose_eval=False)
+        except xgb.core.XGBoostError as exc:
+            return xgboost_reason(exc)
+    return None
+
+
+def xgboost_reason(exc: BaseException) -> str:
+    """The first line of an xgboost error, without its '[12:00:00] /path/file.cc:49: ' prefix."""
+    lines = str(exc).strip().splitlines()
+    return re.sub(r"^\[[\d:]+\] \S+:\d+: ", "", lines[0]) if lines else type(exc).__name__
 
 
 def cuda_problem() -> str | None:

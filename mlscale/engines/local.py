@@ -23,6 +23,7 @@ from mlscale.engines.base import (
     TrialResult,
     TuneResult,
 )
+from mlscale.interrupts import Terminated, sigterm_interrupts
 from mlscale.metrics import DEFAULT_TUNE_METRIC
 from mlscale.model import Model
 from mlscale.predicting import input_frames, input_rows, predict_stream
@@ -254,18 +255,18 @@ class LocalEngine:
             return float(value)
 
         if missing:
-            with _ctrl_c_between_rounds() as interrupted:
-                stop_cb = _make_stop_callback()(interrupted)
+            with _stop_between_rounds() as stop:
+                stop_cb = _make_stop_callback()(stop.event)
 
                 def guarded(trial: optuna.Trial) -> float:
-                    if interrupted.is_set():
+                    if stop.event.is_set():
                         raise _Interrupted()
                     return objective(trial, stop_cb)
 
                 try:
                     study.optimize(guarded, n_trials=missing, gc_after_trial=False)
                 except _Interrupted:
-                    raise KeyboardInterrupt from None
+                    raise stop.interrupt() from None
         completed = [t for t in trials if t.status == "completed"]
         if not completed:
             raise RuntimeError("every tuning trial was pruned; lower tune.grace_period or disable asha")
@@ -310,28 +311,45 @@ def _suggest(trial: Any, name: str, dim: SearchDim) -> Any:
 
 
 class _Interrupted(Exception):
-    """Ctrl-C, raised where Optuna can record it (a KeyboardInterrupt inside Optuna's own bookkeeping
+    """Ctrl-C or SIGTERM, raised where Optuna can record it (a KeyboardInterrupt inside Optuna's own bookkeeping
     surfaced as an UnboundLocalError, measured with optuna 5.0)."""
 
 
+class _Stop:
+    """The signal that asked tuning to stop, and the interrupt to raise for it."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signum: int | None = None
+
+    def interrupt(self) -> KeyboardInterrupt:
+        return Terminated() if self.signum == signal.SIGTERM else KeyboardInterrupt()
+
+
 @contextmanager
-def _ctrl_c_between_rounds() -> Iterator[threading.Event]:
-    """The first Ctrl-C stops tuning at the next boosting round; a second one interrupts at once."""
-    interrupted = threading.Event()
+def _stop_between_rounds() -> Iterator[_Stop]:
+    """The first Ctrl-C (or SIGTERM, while the CLI handles it as an interrupt) stops tuning at the next
+    boosting round; a second one interrupts at once."""
+    stop = _Stop()
     if threading.current_thread() is not threading.main_thread():
-        yield interrupted
+        yield stop
         return
-    previous = signal.getsignal(signal.SIGINT)
+    signums = [signal.SIGINT, *([signal.SIGTERM] if sigterm_interrupts() else [])]
+    previous = {signum: signal.getsignal(signum) for signum in signums}
 
     def handler(signum: int, frame: Any) -> None:
-        interrupted.set()
-        signal.signal(signal.SIGINT, previous)
+        stop.signum = signum
+        stop.event.set()
+        for s, h in previous.items():
+            signal.signal(s, h)
 
-    signal.signal(signal.SIGINT, handler)
+    for signum in signums:
+        signal.signal(signum, handler)
     try:
-        yield interrupted
+        yield stop
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, h in previous.items():
+            signal.signal(signum, h)
 
 
 def _make_stop_callback() -> type:

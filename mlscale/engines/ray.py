@@ -42,6 +42,7 @@ from mlscale.engines.base import (
     TuneResult,
 )
 from mlscale.errors import EngineError, RecipeError
+from mlscale.interrupts import sigterm_handler_kept
 from mlscale.metrics import DEFAULT_TUNE_METRIC
 from mlscale.model import Model
 from mlscale.predicting import AtomicTableWriter, input_frames, input_rows, predict_stream
@@ -133,7 +134,13 @@ class RayEngine:
             if address is not None:
                 _probe(address)
             try:
-                with _loopback_only() if address is None else contextlib.nullcontext():
+                # ray.init installs a SIGTERM handler that exits at once (and, for a new instance, one
+                # that kills its processes): keep the caller's, so SIGTERM marks the run KILLED and
+                # stop() shuts Ray down.
+                with (
+                    _loopback_only() if address is None else contextlib.nullcontext(),
+                    sigterm_handler_kept(),
+                ):
                     ray.init(**kwargs)
             except Exception as exc:
                 raise EngineError(self._connect_message(address, exc)) from exc

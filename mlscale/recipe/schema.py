@@ -28,6 +28,13 @@ def metric_mode(metric: str) -> Literal["min", "max"]:
 
 _NUMBERS = (int, float, int | None, float | None)
 
+# xgboost parameters that take an int, besides the named train fields: xgboost refuses 2.5 or text
+# only once training starts (and mlscale would otherwise cut 2.5 to 2 for some of them).
+XGB_INT_PARAMS = frozenset(
+    {"max_leaves", "num_parallel_tree", "max_cat_to_onehot", "max_cat_threshold", "num_class", "verbosity",
+     "nthread", "top_k"}
+)  # fmt: skip
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -48,6 +55,26 @@ class SyntheticConfig(_Section):
     n_informative: int | None = Field(None, ge=1)
     n_classes: int = Field(2, ge=2)
     seed: int = 0
+
+    @property
+    def informative(self) -> int:
+        """n_informative, or two thirds of the features when not given."""
+        return self.n_informative or max(1, min(self.n_features, (self.n_features * 2) // 3))
+
+    @model_validator(mode="after")
+    def _sklearn_limits(self) -> SyntheticConfig:
+        """What make_classification / make_regression would refuse once the run has started."""
+        if self.n_informative is not None and self.n_informative > self.n_features:
+            raise ValueError(
+                f"n_informative must be <= n_features, got {self.n_informative} > {self.n_features}"
+            )
+        need = (self.n_classes * 2 - 1).bit_length()  # the least k with n_classes * 2 <= 2 ** k
+        if self.kind == "classification" and self.informative < need:
+            raise ValueError(
+                f"{self.n_classes} classes need n_informative >= {need} "
+                f"(n_classes * 2 <= 2 ** n_informative), got {self.informative}"
+            )
+        return self
 
 
 class SplitConfig(_Section):
@@ -128,7 +155,17 @@ class TrainConfig(_Section):
         clash = sorted(set(value) & named)
         if clash:
             raise ValueError(f"{clash[0]} is a train field: set train.{clash[0]} instead of train.params")
+        for key in sorted(XGB_INT_PARAMS & set(value)):
+            if not _is_int(value[key]):
+                raise ValueError(f"{key} must be an int, got {value[key]!r}")
         return value
+
+
+def _is_int(value: Any) -> bool:
+    """An int, or a float without a fraction (3.0); never a bool or text."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
 
 
 SpaceKind = Literal["randint", "uniform", "loguniform", "choice", "quniform"]
@@ -274,7 +311,9 @@ class EvaluateConfig(_Section):
 
     # auto: fit scikit-learn's HistGradientBoosting on the same train split and warn when the model is worse
     reference: Literal["auto", "off"] = "auto"
-    reference_max_rows: int = Field(100_000, ge=100)  # train rows it sees at most (cost: benchmarks/reference_bench.py)
+    reference_max_rows: int = Field(
+        100_000, ge=100
+    )  # train rows it sees at most (cost: benchmarks/reference_bench.py)
 
 
 class MlflowConfig(_Section):

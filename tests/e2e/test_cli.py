@@ -202,3 +202,30 @@ def test_library_noise_stays_out_unless_verbose(cwd):
     verbose = cli(*args, "-v", cwd=cwd)
     assert verbose.returncode == 0, verbose.stderr[-3000:]
     assert "INFO mlflow.store.db.utils: Creating initial MLflow database tables" in verbose.stderr
+
+
+def test_odd_column_and_metric_names_are_logged_under_names_mlflow_accepts(cwd):
+    """A categorical column 'income ($)' with values unseen in training and an eval metric 'error@0.7':
+    MLflow refuses both as metric names; the run finishes with them logged under acceptable names."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=400), "income ($)": rng.choice(["low", "high"], 400)})
+    frame["target"] = ((frame["x"] > 0) ^ (frame["income ($)"] == "low")).astype(int)
+    frame.to_csv(cwd / "d.csv", index=False)
+    new = frame.drop(columns=["target"]).head(50).assign(**{"income ($)": "unknown"})
+    new.to_csv(cwd / "new.csv", index=False)
+    (cwd / "r.yaml").write_text(
+        "name: odd\ndata: {source: csv, path: d.csv, categorical: ['income ($)']}\ntask: binary\n"
+        "train: {num_boost_round: 5, eval_metric: [error@0.7, logloss]}\n"
+        "predict: {input: new.csv, output: out/p.csv}\n"
+    )
+    done = cli("run", "r.yaml", "-q", cwd=cwd)
+    assert done.returncode == 0, done.stderr[-3000:]
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{cwd}/mlflow.db")
+    runs = mlflow.search_runs(experiment_names=["odd"])
+    assert list(runs["status"]) == ["FINISHED"]
+    assert runs["metrics.predict_unseen_income ___"].iloc[0] == 50
+    assert runs["metrics.curve_valid_error_0.7"].iloc[0] >= 0

@@ -146,3 +146,65 @@ def test_predict_killed_mid_write_then_rerun_scores_every_row_once(engine, reque
     assert scored["row_id"].is_unique and set(scored["row_id"]) == set(range(200_000))
     assert scored["probability"].between(0, 1).all()
     assert list(home.glob(f".{out.name}.tmp-*")) == []  # the killed run's temp file was cleaned up
+
+
+def _stop_with_sigterm(proc: subprocess.Popen, lines: list[str], reader: threading.Thread) -> str:
+    """SIGTERM to the process alone, as `ray job stop`, Kubernetes or Slurm send it; the stderr it wrote."""
+    os.kill(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=90)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise AssertionError("mlscale did not stop within 90 s of SIGTERM") from None
+    reader.join(timeout=10)
+    return "".join(lines)
+
+
+@pytest.mark.parametrize("engine", ["local", pytest.param("ray", marks=pytest.mark.ray)])
+def test_sigterm_marks_the_run_killed_and_exits_143(engine, request, tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    extra = ["--engine", engine]
+    if engine == "ray":
+        address = request.getfixturevalue("ray_cluster")
+        extra += ["--set", f"engine.address={address}"]
+    env = {**os.environ, "MLSCALE_HOME": str(tmp_path / "home")}
+    proc = subprocess.Popen(
+        [MLSCALE, "run", str(ROOT / "recipes/wine.yaml"), *extra, *LONG_TUNE],
+        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True)
+    reader.start()
+    _wait_for(lambda: any(line.startswith("INFO trial ") for line in lines), proc)
+    stderr = _stop_with_sigterm(proc, lines, reader)
+    assert proc.returncode == 143, stderr[-2000:]
+    assert stderr.strip().splitlines()[-1] == "terminated"
+    runs = _runs(tmp_path / "mlflow.db", "wine")
+    parent = runs[runs["tags.mlflow.parentRunId"].isna()]
+    assert list(parent["status"]) == ["KILLED"]
+    assert list(parent["tags.mlscale.error"]) == ["interrupted (SIGTERM)"]
+    assert not (tmp_path / "output").exists()
+    if engine == "ray":
+        deadline = time.time() + 60
+        while _free_cpus(address) < 2 and time.time() < deadline:
+            time.sleep(2)
+        assert _free_cpus(address) == 2, "trial workers still hold the cluster after SIGTERM"
+
+
+def test_sigterm_mid_predict_leaves_no_file_and_exits_143(scored_model):
+    home, run_id, env = scored_model
+    out = home / "scored_sigterm.parquet"
+    args = [MLSCALE, "predict", str(ROOT / "recipes/breast_cancer.yaml"), "--model", f"runs:/{run_id}/model",
+            "--input", str(home / "in"), "--output", str(out), "--set", "predict.id_columns=[row_id]",
+            "--set", "predict.batch_size=500"]  # fmt: skip
+    proc = subprocess.Popen(args, cwd=home, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)  # fmt: skip
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True)
+    reader.start()
+    _wait_for(lambda: any(home.glob(f".{out.name}.tmp-*")), proc)  # writing has started
+    stderr = _stop_with_sigterm(proc, lines, reader)
+    assert proc.returncode == 143, stderr[-2000:]
+    assert stderr.strip().splitlines()[-1] == "terminated"
+    assert not out.exists() and list(home.glob(f".{out.name}.tmp-*")) == []  # the temp file was removed

@@ -241,3 +241,26 @@ def test_registered_model_predicts_by_models_latest(server_env, workdir):
     expected = second.model.booster.inplace_predict(frame.drop(columns=["id"]))
     np.testing.assert_allclose(scored["probability"].to_numpy(), expected, rtol=1e-5)  # version 2, not 1
     assert list(scored["id"]) == list(range(30))
+
+
+def test_credentials_in_the_tracking_uri_reach_the_server_and_no_output(mlflow_server, workdir):
+    """http://alice:s3cr3t@127.0.0.1:PORT: the pre-flight probe used to take 'alice:s3cr3t@127.0.0.1'
+    for the host ("does not answer") although the server was up; MLflow sends them as basic auth."""
+    import os
+
+    secret = "s3cr3t-Planted"
+    uri = mlflow_server.replace("http://", f"http://alice:{secret}@")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "mlscale"), "run", str(ROOT / "recipes/diabetes.yaml"),
+         "--set", "train.num_boost_round=5", "--set", "predict=null"],
+        cwd=workdir, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert secret not in done.stdout + done.stderr
+    assert "alice:***@127.0.0.1" in done.stdout
+    run = _client(mlflow_server).search_runs(
+        [_client(mlflow_server).get_experiment_by_name("diabetes").experiment_id], max_results=1
+    )[0]
+    assert run.info.status == "FINISHED"
+    assert secret not in repr(run.data.params) + repr(run.data.tags)

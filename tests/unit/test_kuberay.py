@@ -271,3 +271,39 @@ def test_rendering_imports_neither_ray_nor_mlflow():
         "bad = [m for m in ('ray', 'mlflow', 'xgboost') if m in sys.modules]; assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+@pytest.mark.parametrize(
+    "package",
+    [
+        "mlscale @ https://user:s3cr3t@pypi.example.com/mlscale-0.1.0-py3-none-any.whl",
+        "mlscale @ git+https://s3cr3t@github.com/org/mlscale.git",
+        "mlscale @ https://bucket.s3.amazonaws.com/mlscale.whl?X-Amz-Signature=s3cr3t&X-Amz-Expires=60",
+    ],
+)
+def test_a_package_url_with_credentials_is_refused(package, tmp_path, capsys):
+    """The runtimeEnvYAML is readable by anyone who can read the RayJob: no credentials go there."""
+    import os
+
+    from mlscale.cli import main
+
+    recipe = load_recipe(BREAST)
+    with pytest.raises(RecipeError) as info:
+        render_rayjob(recipe, package=package)
+    message = str(info.value)
+    assert "s3cr3t" not in message and len(message.splitlines()) == 1
+    assert message.startswith("kuberay: package 'mlscale @ ") and "***" in message
+    assert message.endswith(
+        "holds credentials, which the RayJob manifest would show to anyone who can read it; "
+        "give a URL without them, or an image with mlscale installed (--image)"
+    )
+    environ = dict(os.environ)
+    try:
+        with pytest.raises(SystemExit) as exited:
+            main(["kuberay", str(BREAST), "--package", package, "--out", str(tmp_path / "job.yaml")])
+    finally:
+        os.environ.clear()
+        os.environ.update(environ)
+    out, err = capsys.readouterr()
+    assert (exited.value.code, out, err) == (2, "", f"error: {message}\n")
+    assert not (tmp_path / "job.yaml").exists()

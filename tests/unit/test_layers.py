@@ -16,6 +16,8 @@ PACKAGE = Path(__file__).resolve().parents[2] / "mlscale"
 RANK = {
     "mlscale.errors": 0,
     "mlscale._version": 0,
+    "mlscale.masking": 0,
+    "mlscale.interrupts": 0,
     "mlscale.recipe.schema": 1,
     "mlscale.categories": 1,
     "mlscale.recipe.load": 2,

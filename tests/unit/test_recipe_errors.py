@@ -326,6 +326,33 @@ CASES: dict[str, Case] = {
         "name: -x\ndata: {source: sklearn, dataset: iris}\n",
         "{recipe}: name must be letters, digits, '_', '.' or '-' (starting with a letter or digit), got '-x'",
     ),
+    # --- what xgboost or sklearn would refuse only after the run started --------------------------------
+    "params-int-with-a-fraction": Case(
+        BASE + "train: {params: {max_leaves: 2.5}}\n",
+        "{recipe}: train.params: max_leaves must be an int, got 2.5",
+    ),
+    "params-int-as-text": Case(
+        BASE + "train: {params: {max_cat_threshold: many}}\n",
+        "{recipe}: train.params: max_cat_threshold must be an int, got 'many'",
+    ),
+    "params-int-as-bool": Case(
+        BASE + "train: {params: {num_parallel_tree: true}}\n",
+        "{recipe}: train.params: num_parallel_tree must be an int, got True",
+    ),
+    "synthetic-informative-beyond-features": Case(
+        "name: t\ndata: {source: synthetic, synthetic: {n_features: 3, n_informative: 5}}\n",
+        "{recipe}: data.synthetic: n_informative must be <= n_features, got 5 > 3",
+    ),
+    "synthetic-too-few-informative-for-the-classes": Case(
+        "name: t\ndata: {source: synthetic, synthetic: {n_features: 4, n_informative: 2, n_classes: 3}}\n",
+        "{recipe}: data.synthetic: 3 classes need n_informative >= 3 (n_classes * 2 <= 2 ** n_informative), "
+        "got 2",
+    ),
+    "synthetic-one-feature-two-classes": Case(
+        "name: t\ndata: {source: synthetic, synthetic: {n_features: 1}}\n",
+        "{recipe}: data.synthetic: 2 classes need n_informative >= 2 (n_classes * 2 <= 2 ** n_informative), "
+        "got 1",
+    ),
 }
 
 
@@ -518,3 +545,189 @@ def test_yaml_booleans_are_not_numbers(tmp_path: Path, field: str) -> None:
     with pytest.raises(RecipeError) as info:
         mlscale.load_recipe(recipe)
     assert str(info.value) == f"{recipe}: train.{field}: expected a number, got True"
+
+
+# --- YAML a recipe refuses: bombs, odd keys, deep nesting, oversized files (exit 2, one line) ----------
+
+BOMB = (
+    BASE
+    + "train:\n  params:\n    a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1]\n"
+    + "".join(
+        f"    {n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdef", "bcdefg", strict=True)
+    )
+)
+
+YAML_REFUSALS: dict[str, tuple[str, str]] = {
+    "alias-bomb": (
+        BOMB,
+        "{recipe}:5: YAML anchors and aliases are not allowed (found &a); write the value out",
+    ),
+    "anchor-alone": (
+        BASE + "train: &t {eta: 0.1}\n",
+        "{recipe}:3: YAML anchors and aliases are not allowed (found &t); write the value out",
+    ),
+    "merge-key": (
+        BASE + "train:\n  <<: {eta: 0.1}\n  max_depth: 3\n",
+        "{recipe}:4: YAML merge keys (<<) are not allowed; write the keys out",
+    ),
+    "unhashable-key": (
+        BASE + "? [a, b]\n: 1\n",
+        "{recipe}:3: a YAML mapping key must be a plain value, got a list",
+    ),
+    "mapping-as-key": (
+        BASE + "? {a: 1}\n: 1\n",
+        "{recipe}:3: a YAML mapping key must be a plain value, got a mapping",
+    ),
+    "deep-nesting": (
+        BASE + "train: {params: {x: " + "[" * 3000 + "]" * 3000 + "}}\n",
+        "{recipe}:3: YAML nested more than 50 levels deep is not allowed",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(YAML_REFUSALS))
+def test_yaml_refusals(name: str, tmp_path: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    text, expected = YAML_REFUSALS[name]
+    recipe.write_text(text, encoding="utf-8")
+    with pytest.raises(RecipeError) as info:
+        mlscale.load_recipe(recipe)
+    assert str(info.value) == _fill(expected, recipe, tmp_path)
+    assert info.value.exit_code == 2
+
+
+@pytest.mark.parametrize("name", list(YAML_REFUSALS))
+def test_yaml_refusals_in_a_profile(name: str, tmp_path: Path) -> None:
+    recipe, profile = tmp_path / "r.yaml", tmp_path / "p.yaml"
+    recipe.write_text(BASE, encoding="utf-8")
+    profile.write_text(YAML_REFUSALS[name][0], encoding="utf-8")
+    with pytest.raises(RecipeError) as info:
+        mlscale.load_recipe(recipe, profiles=[profile])
+    assert str(info.value) == _fill(YAML_REFUSALS[name][1], profile, tmp_path)
+
+
+def _cli_exit(
+    args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str, str]:
+    from mlscale.cli import main
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    environ = dict(os.environ)
+    try:
+        with pytest.raises(SystemExit) as exited:
+            main(args)
+    finally:
+        os.environ.clear()
+        os.environ.update(environ)
+    out, err = capsys.readouterr()
+    return int(exited.value.code or 0), out, err
+
+
+@pytest.mark.parametrize("name", list(YAML_REFUSALS))
+@pytest.mark.parametrize("command", ["run", "validate"])
+def test_yaml_refusals_through_the_cli(
+    name: str,
+    command: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(YAML_REFUSALS[name][0], encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    before = set(tmp_path.rglob("*"))
+    code, out, err = _cli_exit([command, str(recipe)], monkeypatch, capsys)
+    assert (code, out, err) == (2, "", f"error: {_fill(YAML_REFUSALS[name][1], recipe, tmp_path)}\n")
+    assert set(tmp_path.rglob("*")) == before
+
+
+def test_alias_bomb_is_refused_fast(tmp_path: Path) -> None:
+    """A few hundred bytes that expand to 9**7 values: refused before anything is expanded."""
+    import time
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(BOMB, encoding="utf-8")
+    started = time.perf_counter()
+    with pytest.raises(RecipeError):
+        mlscale.load_recipe(recipe)
+    assert time.perf_counter() - started < 0.5
+
+
+def test_oversized_recipe_is_refused_before_reading(tmp_path: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(BASE + "description: '" + "x" * 1_000_000 + "'\n", encoding="utf-8")
+    size = recipe.stat().st_size
+    with pytest.raises(RecipeError) as info:
+        mlscale.load_recipe(recipe)
+    assert (
+        str(info.value)
+        == f"{recipe}: recipe is {size} bytes, more than the 1 MB (1000000 bytes) a recipe may be"
+    )
+
+
+def test_recipe_just_under_the_size_cap_loads(tmp_path: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    head = BASE + "description: '"
+    recipe.write_text(head + "x" * (1_000_000 - len(head) - 3) + "'\n", encoding="utf-8")
+    assert recipe.stat().st_size == 1_000_000 - 1
+    assert mlscale.load_recipe(recipe).name == "t"
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("{a: 1, a: 2}", "duplicate key 'a'"),
+        ("{a: &x 1, b: *x}", "YAML anchors and aliases are not allowed (found &x); write the value out"),
+        ("{<<: {a: 1}}", "YAML merge keys (<<) are not allowed; write the keys out"),
+        ("{? [a]: 1}", "a YAML mapping key must be a plain value, got a list"),
+        ("[" * 3000 + "]" * 3000, "YAML nested more than 50 levels deep is not allowed"),
+    ],
+)
+def test_set_values_refuse_odd_yaml(
+    value: str,
+    problem: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(BASE, encoding="utf-8")
+    with pytest.raises(RecipeError) as info:
+        mlscale.load_recipe(recipe, overrides=[f"train.params={value}"])
+    assert str(info.value) == f"--set train.params: {problem}"
+    code, out, err = _cli_exit(
+        ["validate", str(recipe), "--set", f"train.params={value}"], monkeypatch, capsys
+    )
+    assert (code, out, err) == (2, "", f"error: --set train.params: {problem}\n")
+
+
+def test_yaml_anchor_in_a_quoted_string_is_just_text(tmp_path: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(BASE + "description: 'see &a and *a, <<'\n", encoding="utf-8")
+    assert mlscale.load_recipe(recipe).description == "see &a and *a, <<"
+
+
+def test_libyaml_parses_when_pyyaml_has_it() -> None:
+    import yaml
+
+    from mlscale.recipe import load
+
+    assert (load._StrictLoader is not load._PyStrictLoader) == yaml.__with_libyaml__
+
+
+@pytest.mark.parametrize("name", list(YAML_REFUSALS))
+def test_yaml_refusals_without_libyaml(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same refusals, and duplicate keys, with PyYAML's pure-Python parser."""
+    from mlscale.recipe import load
+
+    monkeypatch.setattr(load, "_StrictLoader", load._PyStrictLoader)
+    recipe = tmp_path / "r.yaml"
+    text, expected = YAML_REFUSALS[name]
+    recipe.write_text(text, encoding="utf-8")
+    with pytest.raises(RecipeError) as info:
+        mlscale.load_recipe(recipe)
+    assert str(info.value) == _fill(expected, recipe, tmp_path)
+    recipe.write_text(BASE + "train: {eta: 0.1}\ntrain: {max_depth: 3}\n")
+    with pytest.raises(RecipeError) as info:
+        mlscale.load_recipe(recipe)
+    assert str(info.value) == f"{recipe}:4: invalid YAML: duplicate key 'train'"

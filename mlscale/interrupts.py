@@ -1,0 +1,57 @@
+"""SIGTERM handled like Ctrl-C while a CLI command runs.
+
+`ray job stop`, Kubernetes and Slurm stop a process with SIGTERM, whose default ends Python at once: the
+MLflow run stayed RUNNING, temp files stayed behind. While `mlscale.cli.main` runs, SIGTERM raises
+`Terminated`, a KeyboardInterrupt, so every clean-up written for Ctrl-C runs for it too (the run marked
+KILLED, temp files removed, the engine stopped); the CLI then exits 143 (128 + SIGTERM). Outside a CLI
+command (a notebook calling `mlscale.run`) SIGTERM keeps whatever handler the process has.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C raises KeyboardInterrupt."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one is enough: a second must not cut the clean-up short
+    raise Terminated()
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises Terminated inside the block; the previous handler is back after it."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread sets handlers
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def sigterm_interrupts() -> bool:
+    """Whether SIGTERM is handled as an interrupt right now (inside sigterm_as_interrupt)."""
+    return signal.getsignal(signal.SIGTERM) is _raise_terminated
+
+
+@contextmanager
+def sigterm_handler_kept() -> Iterator[None]:
+    """Put back the SIGTERM handler a call replaces (ray.init installs one that exits the process)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,163 @@
+"""One masking function for every text that leaves the process: CLI lines, logs, `mlscale validate`,
+MLflow params/tags/artifacts, KubeRay manifests. Passwords, tokens and signed-URL signatures never show."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+from mlscale.masking import mask_secrets, mask_text, strip_credentials
+
+SECRET = "s3cr3t"
+
+MASKED = {
+    "https://user:s3cr3t@host/x": "https://user:***@host/x",
+    "http://alice:s3cr3t@127.0.0.1:5000": "http://alice:***@127.0.0.1:5000",
+    "https://s3cr3t@github.com/org/repo.git": "https://***@github.com/org/repo.git",  # a token as the user
+    "https://:s3cr3t@host": "https://:***@host",
+    "https://u:p@s3cr3t@host/x": "https://u:***@host/x",  # '@' inside the password
+    "https://u:s3cr3t@host?x=1": "https://u:***@host?x=1",
+    "postgresql://mlflow:s3cr3t@db:5432/mlflow": "postgresql://mlflow:***@db:5432/mlflow",
+    "https://host/x?token=s3cr3t": "https://host/x?token=***",
+    "https://host/x?a=1&access_token=s3cr3t&b=2": "https://host/x?a=1&access_token=***&b=2",
+    "https://host/x?password=s3cr3t#top": "https://host/x?password=***#top",
+    "https://host/x?sig=s3cr3t&sv=2022-11-02": "https://host/x?sig=***&sv=2022-11-02",  # Azure SAS
+    "https://b.s3.amazonaws.com/k?X-Amz-Credential=AKIA/s3cr3t&X-Amz-Signature=s3cr3t&X-Amz-Security-Token=s3cr3t":
+        "https://b.s3.amazonaws.com/k?X-Amz-Credential=***&X-Amz-Signature=***&X-Amz-Security-Token=***",
+    "https://host/x?api_key=s3cr3t": "https://host/x?api_key=***",
+    "https://host/x?client_secret=s3cr3t": "https://host/x?client_secret=***",
+    "https://host/x?key=s3cr3t": "https://host/x?key=***",
+    "got 'https://host/x?token=s3cr3t.v2'": "got 'https://host/x?token=***'",
+    "error: cannot reach https://a:s3cr3t@h:5000 (refused), see https://h/x?token=s3cr3t.":
+        "error: cannot reach https://a:***@h:5000 (refused), see https://h/x?token=***.",
+}  # fmt: skip
+
+KEPT = [
+    "sqlite:////tmp/a@b/mlflow.db",
+    "https://host/p?email=a@b.com",
+    "s3://bucket/key@v1/x.parquet",
+    "https://host/x?version=1&monkey=2",
+    "http://127.0.0.1:5000",
+    "mlscale @ https://example.com/mlscale-0.1.0-py3-none-any.whl",
+    "train.eta must be a number, got 'fast'",
+]
+
+
+@pytest.mark.parametrize("text", list(MASKED))
+def test_mask_text(text: str) -> None:
+    assert mask_text(text) == MASKED[text]
+    assert SECRET not in mask_text(text)
+    assert mask_text(mask_text(text)) == mask_text(text)
+
+
+@pytest.mark.parametrize("text", KEPT)
+def test_mask_text_keeps_what_holds_no_secret(text: str) -> None:
+    assert mask_text(text) == text
+
+
+def test_mask_secrets_masks_keys_and_values() -> None:
+    value = {
+        "params": {"api_token": "abc", "eta": 0.1},
+        "uri": "https://h/x?sig=s3cr3t",
+        "l": ["https://:s3cr3t@h"],
+    }
+    assert mask_secrets(value) == {
+        "params": {"api_token": "***", "eta": 0.1},
+        "uri": "https://h/x?sig=***",
+        "l": ["https://:***@h"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("https://u:p@s3cr3t@host/x", "https://host/x"),
+        ("https://s3cr3t@github.com/r.git", "https://github.com/r.git"),
+        ("https://host/x?token=s3cr3t&v=1", "https://host/x?v=1"),
+        ("https://host/x?v=1&sig=s3cr3t", "https://host/x?v=1"),
+        ("https://host/x?sig=s3cr3t", "https://host/x"),
+    ],
+)
+def test_strip_credentials_removes_them_all(text: str, expected: str) -> None:
+    assert strip_credentials({"a": [text]}) == ({"a": [expected]}, 1)
+
+
+# --- the CLI: error lines, --verbose tracebacks, `mlscale validate`, logs ------------------------------
+
+
+def _main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    from mlscale.cli import main
+
+    environ = dict(os.environ)
+    try:
+        with pytest.raises(SystemExit) as exited:
+            main(args)
+    finally:
+        os.environ.clear()
+        os.environ.update(environ)
+    out, err = capsys.readouterr()
+    return int(exited.value.code or 0), out, err
+
+
+@pytest.fixture
+def recipe(tmp_path: Path) -> Path:
+    path = tmp_path / "r.yaml"
+    path.write_text("name: t\ndata: {source: sklearn, dataset: iris}\n")
+    return path
+
+
+@pytest.mark.parametrize("verbose", [[], ["--verbose"]])
+def test_cli_error_lines_are_masked(
+    recipe: Path, verbose: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _main(["validate", str(recipe), "--set", "name=https://u:s3cr3t@h", *verbose], capsys)
+    assert code == 2 and out == ""
+    assert SECRET not in err
+    assert err.splitlines()[-1] == (
+        f"error: {recipe}: name must be letters, digits, '_', '.' or '-' (starting with a letter or digit), "
+        "got 'https://u:***@h'"
+    )
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_unexpected_errors_are_masked(
+    recipe: Path, verbose: bool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import mlscale.recipe
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("cannot open https://h/x?token=s3cr3t")
+
+    monkeypatch.setattr(mlscale.recipe, "load_recipe", boom)
+    code, _, err = _main(["validate", str(recipe), *(["--verbose"] if verbose else [])], capsys)
+    assert code == 1 and SECRET not in err
+    assert err.splitlines()[-1].startswith("error: RuntimeError: cannot open https://h/x?token=***")
+    assert ("Traceback" in err) == verbose
+
+
+def test_validate_prints_secrets_masked(recipe: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _main(
+        ["validate", str(recipe), "--set", "mlflow.tracking_uri=http://alice:s3cr3t@127.0.0.1:5000",
+         "--set", "train.params.api_token=s3cr3t", "--set", "description=https://h/x?sig=s3cr3t"],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    assert SECRET not in out
+    assert "tracking_uri: http://alice:***@127.0.0.1:5000" in out and "api_token: '***'" in out
+
+
+def test_log_lines_are_masked(capsys: pytest.CaptureFixture[str]) -> None:
+    from mlscale.cli import _setup_logging
+
+    environ = dict(os.environ)
+    try:
+        _setup_logging(verbose=False, quiet=False)
+        logging.getLogger("mlscale").warning("reading https://u:%s@h/x", SECRET)
+    finally:
+        os.environ.clear()
+        os.environ.update(environ)
+    err = capsys.readouterr().err
+    assert SECRET not in err and "https://u:***@h/x" in err

@@ -1,0 +1,53 @@
+"""SIGTERM is handled like Ctrl-C only while a CLI command runs: installed by `main`, restored after."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from mlscale.cli import main
+
+
+def _main(args: list[str]) -> int:
+    environ = dict(os.environ)
+    try:
+        with pytest.raises(SystemExit) as exited:
+            main(args)
+    finally:
+        os.environ.clear()
+        os.environ.update(environ)
+    return int(exited.value.code or 0)
+
+
+@pytest.fixture
+def recipe(tmp_path: Path) -> Path:
+    path = tmp_path / "r.yaml"
+    path.write_text("name: t\ndata: {source: sklearn, dataset: iris}\n")
+    return path
+
+
+def test_sigterm_during_a_command_is_an_interrupt_and_the_handler_is_restored(
+    recipe: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import mlscale.recipe
+
+    def sent_sigterm(*args: object, **kwargs: object) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)  # handled (raised) before kill returns
+        raise AssertionError("SIGTERM did not interrupt the command")
+
+    previous = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(mlscale.recipe, "load_recipe", sent_sigterm)
+    assert _main(["validate", str(recipe)]) == 143
+    assert capsys.readouterr().err.splitlines()[-1] == "terminated"
+    assert signal.getsignal(signal.SIGTERM) is previous
+
+
+def test_the_handler_is_restored_after_a_command_that_succeeds_or_fails(recipe: Path) -> None:
+    previous = signal.getsignal(signal.SIGTERM)
+    assert _main(["validate", str(recipe)]) == 0
+    assert signal.getsignal(signal.SIGTERM) is previous
+    assert _main(["validate", str(recipe), "--set", "train.eta=fast"]) == 2
+    assert signal.getsignal(signal.SIGTERM) is previous
