@@ -21,6 +21,7 @@ from mlscale import tracking
 from mlscale.errors import RecipeError
 from mlscale.masking import mask_text
 from mlscale.recipe import load_recipe, recipe_hash
+from mlscale.recipe.trust import require_confirmed
 
 log = logging.getLogger("mlscale")
 
@@ -46,11 +47,13 @@ def bench(
     profiles: Iterable[str | Path] = (),
     overrides: Sequence[str] = (),
     out_dir: str | Path = "output/bench",
+    trust_recipe: bool = False,
 ) -> BenchResult:
     """Run every combination, log it under one parent run, and write table.csv/.md and chart.png."""
     from mlscale.runner import run
 
     base = load_recipe(recipe_path, profiles=profiles, overrides=list(overrides))
+    require_confirmed(base, str(recipe_path), trust=trust_recipe)
     if rows and base.data.source != "synthetic":
         raise RecipeError(f"{recipe_path}: --rows needs data.source synthetic, got {base.data.source}")
     unknown = sorted(set(phases) - {"train", "tune", "predict"})
@@ -84,7 +87,7 @@ def bench(
                 sets["predict"] = None
             log.info("bench: engine=%s rows=%s workers=%s repeat=%d", engine, n_rows, n_workers, rep)
             result = run(recipe_path, profiles=profiles, overrides={**_pairs(overrides), **sets},
-                         parent_run_id=parent)  # fmt: skip
+                         parent_run_id=parent, trust_recipe=trust_recipe)  # fmt: skip
             records.append({
                 "engine": engine, "rows": n_rows or result.recipe.data.synthetic.n_rows
                 if result.recipe.data.synthetic else None, "workers": n_workers or result.recipe.engine.workers,

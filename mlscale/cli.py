@@ -84,10 +84,29 @@ def common(f: Any) -> Any:
     return f
 
 
+def _remember_trust(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    ctx.meta["mlscale.trust_recipe"] = value
+    return value
+
+
+trust_option = click.option(
+    "--trust-recipe",
+    is_flag=True,
+    expose_value=False,
+    callback=_remember_trust,
+    help="Use a remote engine.address / mlflow.tracking_uri that only the recipe names (default: refused).",
+)
+
+
+def _trusted() -> bool:
+    return bool(click.get_current_context().meta.get("mlscale.trust_recipe"))
+
+
 recipe_options = [
     click.option(
         "--engine", "engine", default=None, help="Engine to use (overrides engine.name): local or ray."
     ),
+    trust_option,
     click.option("--profile", "profiles", multiple=True, help="Profile YAML deep-merged over the recipe."),
     click.option(
         "--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one field, e.g. train.eta=0.1."
@@ -130,7 +149,13 @@ def run(
 
     with _progress_display(enabled=sys.stderr.isatty() and not quiet and not verbose) as progress:
         result = run_recipe(
-            recipe, engine=engine, profiles=profiles, overrides=list(sets), resume=resume, progress=progress
+            recipe,
+            engine=engine,
+            profiles=profiles,
+            overrides=list(sets),
+            resume=resume,
+            progress=progress,
+            trust_recipe=_trusted(),
         )
     _summary(result)
 
@@ -152,10 +177,13 @@ def validate(
     import yaml
 
     from mlscale.recipe import load_recipe
+    from mlscale.recipe.trust import describe_reach
 
     resolved = load_recipe(recipe, profiles=profiles, overrides=list(sets), engine=engine)
     shown = mask_secrets(resolved.model_dump(mode="json"))  # the recipe as resolved, secrets as ***
     click.echo(yaml.safe_dump(shown, sort_keys=False), nl=False)
+    for line in describe_reach(resolved):  # as YAML comments: the output stays a valid recipe
+        click.echo(f"# {mask_text(line)}")
 
 
 @cli.command()
@@ -202,6 +230,7 @@ def submit(
         overrides=list(sets),
         python=python,
         pip=pip,
+        trust_recipe=_trusted(),
     )
     if not wait:
         click.echo(
@@ -232,7 +261,9 @@ def plan(
     from mlscale.runner import plan as plan_recipe
 
     overrides = list(sets) + ([f"engine.address={address}"] if address else [])
-    result = plan_recipe(recipe, engine=engine, profiles=profiles, overrides=overrides)
+    result = plan_recipe(
+        recipe, engine=engine, profiles=profiles, overrides=overrides, trust_recipe=_trusted()
+    )
     _print_plan(result)
 
 
@@ -277,6 +308,7 @@ def predict(
             profiles=profiles,
             overrides=list(sets),
             progress=progress,
+            trust_recipe=_trusted(),
         )
     click.echo(str(path))
 
@@ -291,6 +323,7 @@ def predict(
 @click.option("--out", "out_dir", default="output/bench", show_default=True, help="Where table and chart go.")
 @click.option("--profile", "profiles", multiple=True)
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE")
+@trust_option
 @common
 def bench(
     recipe: str,
@@ -311,7 +344,8 @@ def bench(
 
     result = run_bench(recipe, engines=_csv(engines), rows=[_int(r, "--rows") for r in _csv(rows)],
                        workers=[_int(w, "--workers") for w in _csv(workers)], repeat=repeat,
-                       phases=_csv(phases), profiles=profiles, overrides=list(sets), out_dir=out_dir)  # fmt: skip
+                       phases=_csv(phases), profiles=profiles, overrides=list(sets), out_dir=out_dir,
+                       trust_recipe=_trusted())  # fmt: skip
     _print_table(result.table, f"mlscale bench (parent run {result.run_id})")
     click.echo("\n".join(str(f) for f in result.files))
 
@@ -591,6 +625,10 @@ def _print_plan(result: Any) -> None:
     for phase, what in result.engine.steps:
         table.add_row(phase, mask_text(what))
     table.add_row("mlflow", _mask(result.tracking_uri))
+    from mlscale.recipe.trust import describe_reach
+
+    for line in describe_reach(recipe):
+        table.add_row("reaches", _mask(line))
     Console(force_terminal=False if not sys.stdout.isatty() else None, width=110).print(table)
     for note in result.engine.notes:
         click.echo(f"note: {mask_text(note)}")

@@ -34,6 +34,7 @@ from mlscale.model import Model
 from mlscale.predicting import check_output
 from mlscale.recipe import Recipe, load_recipe, recipe_hash, recipe_yaml
 from mlscale.recipe.schema import metric_mode
+from mlscale.recipe.trust import TRUST_ENV, require_confirmed
 from mlscale.reference import ReferenceResult, fit_reference, shortfall
 from mlscale.training import evaluate, params_problem
 from mlscale.versions import check_versions, version_tags
@@ -105,6 +106,7 @@ def run(
     resume: bool = False,
     parent_run_id: str | None = None,
     progress: Progress | None = None,
+    trust_recipe: bool = False,
 ) -> RunResult:
     """Run a recipe end to end and log it to MLflow. Raises MlscaleError subclasses on bad input."""
     total_started = time.perf_counter()
@@ -113,6 +115,7 @@ def run(
         recipe = load_recipe(recipe, profiles=profiles, overrides=overrides, engine=engine)
     elif engine or overrides:
         raise MlscaleError("run(): pass engine/overrides with a recipe path, or build the Recipe yourself")
+    require_confirmed(recipe, source, trust=trust_recipe)
     if recipe.predict is not None:
         check_output(recipe.predict, recipe.data, where=f"{source}: predict")
     versions = check_versions(engine=recipe.engine.name)
@@ -458,6 +461,7 @@ def predict(
     profiles: Iterable[str | Path] = (),
     overrides: Mapping[str, Any] | Iterable[str] | None = None,
     progress: Progress | None = None,
+    trust_recipe: bool = False,
 ) -> Path:
     """Batch inference only, with a model from MLflow or a directory: `mlscale predict`."""
     source = str(recipe) if not isinstance(recipe, Recipe) else f"<recipe {recipe.name}>"
@@ -473,6 +477,7 @@ def predict(
 
         sets.update(dict(parse_override(o) for o in extra))
         recipe = load_recipe(recipe, profiles=profiles, overrides=sets, engine=engine)
+    require_confirmed(recipe, source, trust=trust_recipe)
     check_versions(engine=recipe.engine.name)
     uri = tracking.resolve_uri(recipe.mlflow.tracking_uri)
     assert recipe.predict is not None
@@ -519,11 +524,14 @@ def plan(
     engine: str | None = None,
     profiles: Iterable[str | Path] = (),
     overrides: Mapping[str, Any] | Iterable[str] | None = None,
+    trust_recipe: bool = False,
 ) -> Plan:
     """Pre-flight: check a recipe against the data and the cluster without training anything.
 
-    Connects to `engine.address` when one is given (to see the cluster's real resources); never starts
-    a local Ray instance. Raises RecipeError naming the first thing that could never be scheduled.
+    Connects to `engine.address` when the user gave or confirmed it (`--address`, `--set`, a profile,
+    `trust_recipe`) to see the cluster's real resources; an address only the recipe names is not
+    contacted (the plan is made for this machine and says so). Never starts a local Ray instance.
+    Raises RecipeError naming the first thing that could never be scheduled.
     """
     source = str(recipe) if not isinstance(recipe, Recipe) else f"<recipe {recipe.name}>"
     if not isinstance(recipe, Recipe):
@@ -532,13 +540,23 @@ def plan(
         check_output(recipe.predict, recipe.data, where=f"{source}: predict")
     check_versions(engine=recipe.engine.name)
     summary = describe_source(recipe.data, source=source)
-    eng = get_engine(recipe.engine)
+    planned = recipe
     try:
-        if recipe.engine.address:
+        require_confirmed(recipe, source, trust=trust_recipe)
+    except RecipeError:  # plan says what it would contact instead of contacting it
+        planned = recipe.model_copy(update={"engine": recipe.engine.model_copy(update={"address": None})})
+    eng = get_engine(planned.engine)
+    try:
+        if planned.engine.address:
             eng.start()
         engine_plan = eng.plan(recipe.train, recipe.tune, recipe.predict)
     finally:
         eng.stop()
+    if planned is not recipe and recipe.engine.address:
+        engine_plan.notes.append(
+            f"engine.address {mask_text(recipe.engine.address)} is named by the recipe only and was not "
+            "contacted: this plan is for this machine (confirm it with --address or --trust-recipe)"
+        )
     _check_plan(engine_plan, source)
     uri = mask_text(tracking.resolve_uri(recipe.mlflow.tracking_uri))
     return Plan(recipe=recipe, source=source, data=summary, engine=engine_plan, tracking_uri=uri)
@@ -562,6 +580,7 @@ def submit(
     python: str | None = None,
     pip: bool | None = None,
     on_log: Callable[[str], None] | None = None,
+    trust_recipe: bool = False,
 ) -> JobResult:
     """Run a recipe as a Ray Job on a cluster (`mlscale submit`): validated here, run there.
 
@@ -576,10 +595,11 @@ def submit(
         )
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, profiles=profiles, overrides=overrides, engine=engine)
+    require_confirmed(recipe, source, trust=trust_recipe)
     if recipe.engine.name == "ray" and not recipe.engine.address:
         recipe = recipe.model_copy(update={"engine": recipe.engine.model_copy(update={"address": "auto"})})
     local = _is_loopback(address)
-    env_vars = {"PYTHONUNBUFFERED": "1"}
+    env_vars = {"PYTHONUNBUFFERED": "1", TRUST_ENV: "1"}  # confirmed here; the job runs the resolved recipe
     if os.environ.get("RAY_AUTH_MODE"):
         env_vars["RAY_AUTH_MODE"] = os.environ["RAY_AUTH_MODE"]  # the mode only: the token stays here
     uri = recipe.mlflow.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")

@@ -28,6 +28,7 @@ from yaml.scanner import Scanner
 
 from mlscale.errors import RecipeError
 from mlscale.recipe.schema import Recipe
+from mlscale.recipe.trust import unconfirmed
 
 MAX_RECIPE_BYTES = 1_000_000
 MAX_YAML_DEPTH = 50  # a recipe is a few levels deep; a deeper document is a mistake or an attack
@@ -234,8 +235,10 @@ def load_recipe(
 ) -> Recipe:
     """Load, merge and validate a recipe. Raises RecipeError with a one-line message."""
     raw = read_yaml(path)
-    for profile in profiles:
-        raw = deep_merge(raw, read_yaml(profile, what="profile"))
+    from_file = copy.deepcopy(raw)
+    profile_raws = [read_yaml(profile, what="profile") for profile in profiles]
+    for profile_raw in profile_raws:
+        raw = deep_merge(raw, profile_raw)
     pairs: list[tuple[str, Any]]
     if overrides is None:
         pairs = []
@@ -248,7 +251,9 @@ def load_recipe(
     for key, value in pairs:
         _check_override_path(key)
         apply_override(raw, key, value)
-    return validate(raw, source=str(path))
+    recipe = validate(raw, source=str(path))
+    recipe._unconfirmed = unconfirmed(from_file, profile_raws, (k for k, _ in pairs))
+    return recipe
 
 
 def validate(raw: Mapping[str, Any], *, source: str = "<recipe>") -> Recipe:

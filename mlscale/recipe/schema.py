@@ -10,7 +10,7 @@ import math
 import typing
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 Task = Literal["binary", "multiclass", "regression"]
 SKLEARN_DATASETS = ("breast_cancer", "wine", "digits", "diabetes", "iris")
@@ -334,6 +334,8 @@ class Recipe(_Section):
     engine: EngineConfig = EngineConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     mlflow: MlflowConfig = MlflowConfig()
+    # Remote endpoints named by the recipe file alone (set by load_recipe; see mlscale.recipe.trust)
+    _unconfirmed: tuple[str, ...] = PrivateAttr(default=())
 
     @model_validator(mode="after")
     def _cross_section(self) -> Recipe:

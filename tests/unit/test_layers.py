@@ -19,6 +19,7 @@ RANK = {
     "mlscale.masking": 0,
     "mlscale.interrupts": 0,
     "mlscale.recipe.schema": 1,
+    "mlscale.recipe.trust": 1,
     "mlscale.categories": 1,
     "mlscale.recipe.load": 2,
     "mlscale.recipe": 3,
