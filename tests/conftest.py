@@ -182,6 +182,19 @@ def mlflow_server():
 
 
 @pytest.fixture
+def cli_state():
+    """For tests that call the CLI in process: it quiets MLflow and Ray through the environment and
+    warning filters, which must not leak into later tests."""
+    import warnings
+
+    environ = dict(os.environ)
+    with warnings.catch_warnings():
+        yield
+    os.environ.clear()
+    os.environ.update(environ)
+
+
+@pytest.fixture
 def workdir(tmp_path, monkeypatch):
     """Each run in its own directory with its own sqlite store (tracking env cleared)."""
     monkeypatch.chdir(tmp_path)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -60,16 +58,6 @@ def test_reference_fits_on_a_capped_sample_with_large_native_categoricals() -> N
         "reference_test_accuracy",
         "reference_test_f1_macro",
     }
-
-
-@pytest.fixture
-def cli_state():
-    """The CLI quiets MLflow and Ray through the environment and warning filters: keep that to this test."""
-    environ = dict(os.environ)
-    with warnings.catch_warnings():
-        yield
-    os.environ.clear()
-    os.environ.update(environ)
 
 
 def test_a_run_clearly_worse_than_the_reference_says_so(workdir, capsys, cli_state) -> None:

@@ -7,8 +7,6 @@ recipe-only address is made for this machine.
 
 from __future__ import annotations
 
-import os
-import warnings
 from pathlib import Path
 
 import pytest
@@ -88,15 +86,6 @@ def test_refusal_is_one_line_and_names_the_ways_to_confirm(remote: Path, monkeyp
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///m.db")  # the recipe's URI is then not used
     only_uri = load_recipe(remote, overrides=["engine.address=auto"])
     require_confirmed(only_uri, "remote.yaml", trust=False)
-
-
-@pytest.fixture
-def cli_state():
-    environ = dict(os.environ)
-    with warnings.catch_warnings():
-        yield
-    os.environ.clear()
-    os.environ.update(environ)
 
 
 def test_run_and_predict_refuse_before_anything_starts(
