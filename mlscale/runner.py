@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from mlscale import tracking
+from mlscale import state, tracking
 from mlscale.data import Dataset, describe_encodings, describe_source, encoding_table, input_columns, prepare
 from mlscale.engines import get_engine
 from mlscale.engines.base import ClusterInfo, EnginePlan, TrialResult, TuneResult
@@ -150,22 +150,24 @@ def run(
             "host.cpu_count": str(os.cpu_count()),
             "recipe.name": recipe.name,
             "recipe.hash": recipe_hash(recipe),
+            "recipe.data_key": state.data_key(recipe),
             "task": data.schema.task,
             "task.inferred": str(data.task_inferred).lower(),
             **({tracking.PARENT_TAG: parent_run_id} if parent_run_id else {}),
         }
-        previous = tracker.find_interrupted(tags["recipe.hash"]) if resume else None
-        if resume and previous is None:
-            raise RecipeError(
-                f"{source}: --resume: no interrupted run of this recipe in experiment {tracker.experiment!r}"
-            )
-        run_id = tracker.start(run_name=recipe.mlflow.run_name, tags=tags, run_id=previous)
-        if previous:
-            log.info("resuming mlflow run %s", previous)
-        log.info("mlflow run %s (%s)", run_id, mask_text(uri))
-        return _run_phases(
-            recipe, data, eng, tracker, cluster, timer, external_model, total_started, source, resume
-        )
+        previous = _interrupted_run(tracker, tags, eng.name, source) if resume else None
+        run_id = previous or tracker.start(run_name=recipe.mlflow.run_name, tags=tags)
+        with state.hold(run_id, eng.name, where=f"{source}: ") as state_dir:
+            if previous:
+                tracker.start(run_name=recipe.mlflow.run_name, tags=tags, run_id=previous)
+                log.info("resuming mlflow run %s", previous)
+            log.info("mlflow run %s (%s)", run_id, mask_text(uri))
+            result = _run_phases(
+                recipe, data, eng, tracker, cluster, timer, external_model, total_started, source, state_dir,
+                resume,
+            )  # fmt: skip
+        state.release(run_id, eng.name)  # finished: nothing left to resume
+        return result
     except KeyboardInterrupt as exc:
         if tracker is not None:
             tracker.log_metrics_quietly(timer.timings)
@@ -191,6 +193,7 @@ def _run_phases(
     external_model: Model | None,
     total_started: float,
     source: str,
+    state_dir: Path,
     resume: bool = False,
 ) -> RunResult:
     tracker.log_params(recipe.model_dump(mode="json"))
@@ -261,8 +264,7 @@ def _run_phases(
                 trial.seconds,
             )
 
-        state_dir = tune_state_dir(recipe, eng.name)
-        if not resume:
+        if not resume:  # this run's own directory: only a crash of this very run id left anything there
             shutil.rmtree(state_dir, ignore_errors=True)
         with timer.phase("tune"):
             tune_result = eng.tune(
@@ -369,14 +371,20 @@ def _run_phases(
     )
 
 
-def tune_state_dir(recipe: Recipe, engine: str) -> Path:
-    """Where a recipe's tuning state lives between an interrupted run and `--resume`.
-
-    Keyed by the recipe's hash: any change to the recipe starts a fresh study. A fresh run
-    (without --resume) clears it.
-    """
-    home = Path(os.environ.get("MLSCALE_HOME", Path.home() / ".mlscale"))
-    return home / "tune" / f"{recipe.name}-{recipe_hash(recipe)}-{engine}"
+def _interrupted_run(tracker: tracking.RunTracker, tags: Mapping[str, str], engine: str, source: str) -> str:
+    """The newest interrupted run of this recipe, on this data, that no live process holds."""
+    candidates = tracker.interrupted_runs(tags["recipe.hash"], tags["recipe.data_key"])
+    free = [run_id for run_id in candidates if not state.is_held(run_id, engine)]
+    if free:
+        return free[0]
+    if candidates:
+        raise RecipeError(
+            f"{source}: --resume: run {candidates[0]} is still running in another process; wait for it or "
+            "stop it"
+        )
+    raise RecipeError(
+        f"{source}: --resume: no interrupted run of this recipe in experiment {tracker.experiment!r}"
+    )
 
 
 def _preflight_params(recipe: Recipe, data: Dataset, source: str) -> None:

@@ -196,16 +196,19 @@ class RunTracker:
             self.run_id = run.info.run_id
         return self.run_id
 
-    def find_interrupted(self, recipe_hash: str) -> str | None:
-        """The newest parent run of this recipe that did not finish (killed, failed or still RUNNING)."""
+    def interrupted_runs(self, recipe_hash: str, data_key: str) -> list[str]:
+        """Parent runs of this recipe on this data that did not finish (killed, failed or still RUNNING),
+        newest first."""
         runs = self.client.search_runs(
             [self.experiment_id],
-            filter_string=f"tags.`recipe.hash` = '{recipe_hash}' and attributes.status != 'FINISHED'",
+            filter_string=(
+                f"tags.`recipe.hash` = '{recipe_hash}' and tags.`recipe.data_key` = '{data_key}' "
+                "and attributes.status != 'FINISHED'"
+            ),
             order_by=["attributes.start_time DESC"],
             max_results=20,
         )
-        parents = [r for r in runs if PARENT_TAG not in r.data.tags]
-        return parents[0].info.run_id if parents else None
+        return [r.info.run_id for r in runs if PARENT_TAG not in r.data.tags]
 
     def existing_children(self) -> dict[str, str]:
         runs = self.client.search_runs(

@@ -25,6 +25,7 @@ RANK = {
     "mlscale.recipe": 3,
     "mlscale.versions": 3,
     "mlscale.data": 4,
+    "mlscale.state": 4,
     "mlscale.metrics": 4,
     "mlscale.plots": 4,
     "mlscale._job": 4,
