@@ -37,7 +37,8 @@ CSV_SUFFIXES = (
     ".csv.zst",
 )  # pandas and arrow decompress
 PARQUET_SUFFIXES = (".parquet", ".pq")
-XGB_BAD_NAME_CHARS = "[]<"  # xgboost refuses feature names holding these
+XGB_BAD_NAME_CHARS = "[]<"
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # xgboost refuses feature names holding these
 
 
 @dataclass(frozen=True)
@@ -119,9 +120,13 @@ def _numeric(values: pd.Series) -> Any:
         values = pd.to_numeric(values.astype(object), errors="coerce")
     if not isinstance(values.dtype, np.dtype):  # Int64, Float64, int64[pyarrow]...: NA -> NaN
         values = pd.Series(values.to_numpy(dtype=np.float64, na_value=np.nan), index=values.index)
-    if values.dtype.kind == "f" and np.isinf(values.to_numpy()).any():
-        # xgboost refuses ±inf ("Input data contains `inf`"); like NaN, it means "unknown" here
-        values = values.replace([np.inf, -np.inf], np.nan)
+    if values.dtype.kind == "f":
+        # xgboost refuses ±inf ("Input data contains `inf`"), and so values past float32's range, which it
+        # stores them in: like NaN, both mean "unknown" here
+        array = values.to_numpy()
+        too_big = ~(np.abs(array) <= FLOAT32_MAX) & ~np.isnan(array)
+        if too_big.any():
+            values = values.mask(too_big)
     return values
 
 

@@ -139,3 +139,12 @@ def test_exclude_leaves_columns_out_and_names_unknown_ones() -> None:
     assert ds.schema.features == ["few", "num"]
     with pytest.raises(DataError, match=r"data.exclude: column 'mny' not found \(did you mean 'many'\?\)"):
         prepare(recipe(target="y", exclude=["mny"]), _table(4), source=SRC)
+
+
+def test_values_past_float32_range_are_missing_like_inf() -> None:
+    """xgboost stores features as float32: 1e300 became inf there and training failed with its traceback
+    (found by the property-based corpus)."""
+    train = pd.DataFrame({"a": [1e300, np.nan, 0.5, -1e39, 2.0] * 10, "y": [0, 1] * 25})
+    ds = prepare(recipe(target="y"), train, source=SRC)
+    column = ds.schema.frame(train)[0]["a"]
+    assert column.isna().sum() == 30 and column.max() == 2.0
