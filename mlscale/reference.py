@@ -7,6 +7,7 @@ It runs on the driver on a row sample (`evaluate.reference_max_rows`), whatever 
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,8 @@ class ReferenceResult:
     metrics: dict[str, float]  # unprefixed, as `mlscale.metrics.compute` names them
     rows: int  # train rows the reference saw
     seconds: float
+    scored: int = 0  # rows of the split both models are scored on
+    minority: int = 0  # binary: rows of the rarer class in that split (AUC's sampling error)
 
     def logged(self) -> dict[str, float]:
         return {f"reference_{self.split}_{k}": v for k, v in self.metrics.items()}
@@ -66,6 +69,8 @@ def fit_reference(data: Dataset, *, max_rows: int, seed: int = 0) -> ReferenceRe
         metrics=compute(task, y_eval, raw),
         rows=len(x),
         seconds=time.perf_counter() - started,
+        scored=len(y_eval),
+        minority=int(min(np.sum(y_eval == 0), np.sum(y_eval == 1))) if task == "binary" else 0,
     )
 
 
@@ -76,11 +81,12 @@ def shortfall(task: str, metrics: dict[str, float], reference: ReferenceResult) 
     theirs = reference.metrics.get(name)
     if ours is None or theirs is None or np.isnan(ours) or np.isnan(theirs):
         return None
+    margin = max(TOLERANCE[name], 2 * sampling_error(name, reference))
     if name == "rmse":
-        worse = ours > theirs * (1 + TOLERANCE[name])
+        worse = ours > theirs * (1 + margin)
         gap = f"{(ours / theirs - 1) * 100:.1f} % higher"
     else:
-        worse = ours < theirs - TOLERANCE[name]
+        worse = ours < theirs - margin
         gap = f"{(theirs - ours) * 100:.1f} points lower"
     if not worse:
         return None
@@ -88,6 +94,17 @@ def shortfall(task: str, metrics: dict[str, float], reference: ReferenceResult) 
         f"{reference.split}_{name} {ours:.4f} is {gap} than a default {reference.model} on the same split "
         f"({theirs:.4f}); check data.categorical_encoding, data.exclude and train settings"
     )
+
+
+def sampling_error(metric: str, reference: ReferenceResult) -> float:
+    """A bound on one score's standard error from the size of the split it is computed on, so a small
+    test split does not raise the warning on noise (36 rows: one row is 2.8 points of accuracy).
+    Accuracy: the binomial bound sqrt(1/4n); AUC: the same over the rarer class; RMSE, relative:
+    sqrt(1/2n)."""
+    n = reference.minority if metric == "auc" else reference.scored
+    if n <= 0:
+        return math.inf
+    return math.sqrt(1 / (2 * n)) if metric == "rmse" else math.sqrt(0.25 / n)
 
 
 def _hgb_frame(x: pd.DataFrame) -> pd.DataFrame:

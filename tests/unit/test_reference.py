@@ -16,7 +16,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def ref(split: str = "test", **metrics: float) -> ReferenceResult:
-    return ReferenceResult(model="HGB", split=split, metrics=metrics, rows=10, seconds=0.1)
+    return ReferenceResult(
+        model="HGB", split=split, metrics=metrics, rows=10, seconds=0.1, scored=100_000, minority=50_000
+    )
 
 
 def test_shortfall_by_task() -> None:
@@ -29,6 +31,19 @@ def test_shortfall_by_task() -> None:
     assert line is not None and "3.0 % higher" in line
     assert shortfall("regression", {"valid_rmse": 10.3}, ref("valid", rmse=10.0)) is not None
     assert shortfall("binary", {"test_auc": float("nan")}, ref(auc=0.9)) is None
+
+
+def test_a_small_split_does_not_warn_on_noise() -> None:
+    """36 test rows: one row is 2.8 points of accuracy (wine): within the sampling error, no warning."""
+    small = ReferenceResult(
+        model="HGB", split="test", metrics={"accuracy": 1.0}, rows=100, seconds=0.1, scored=36
+    )
+    assert shortfall("multiclass", {"test_accuracy": 0.9722}, small) is None
+    assert shortfall("multiclass", {"test_accuracy": 0.80}, small) is not None  # 20 points is not noise
+    few_positives = ReferenceResult(
+        model="HGB", split="test", metrics={"auc": 0.95}, rows=100, seconds=0.1, scored=1000, minority=10
+    )
+    assert shortfall("binary", {"test_auc": 0.80}, few_positives) is None
 
 
 def _table(n: int = 3000) -> pd.DataFrame:
@@ -65,8 +80,9 @@ def test_a_run_clearly_worse_than_the_reference_says_so(workdir, capsys, cli_sta
 
     from mlscale.cli import main
 
-    recipe = ROOT / "recipes/breast_cancer.yaml"
+    recipe = ROOT / "recipes/synthetic_higgs.yaml"  # 20,000 rows: 3,000 test rows, far from noise
     args = ["run", str(recipe), "--set", "tune=null", "--set", "predict=null", "-q",
+            "--set", "data.synthetic.n_rows=20000",
             "--set", "train.num_boost_round=1", "--set", "train.max_depth=1"]  # fmt: skip
     with pytest.raises(SystemExit) as exit_info:
         main(args)
@@ -75,7 +91,7 @@ def test_a_run_clearly_worse_than_the_reference_says_so(workdir, capsys, cli_sta
     warning = [line for line in out.splitlines() if line.startswith("warning: test_auc")]
     assert len(warning) == 1 and "than a default HistGradientBoostingClassifier" in warning[0]
     client = MlflowClient(f"sqlite:///{workdir}/mlflow.db")
-    run = client.search_runs([client.get_experiment_by_name("breast_cancer").experiment_id])[0]
+    run = client.search_runs([client.get_experiment_by_name("synthetic_higgs").experiment_id])[0]
     assert run.data.tags["mlscale.quality_warning"] == warning[0].removeprefix("warning: ")
     assert run.data.metrics["reference_test_auc"] > run.data.metrics["test_auc"]
     assert "time_reference_s" in run.data.metrics
