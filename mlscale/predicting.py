@@ -21,6 +21,15 @@ from mlscale.data import count_input_rows, iter_input_batches, resolve_files
 from mlscale.engines.base import OnProgress, PredictResult
 from mlscale.errors import DataError, RecipeError
 from mlscale.model import Model
+from mlscale.partitioned import (
+    MANIFEST,
+    PartitionedOutput,
+    PartSummary,
+    TableSink,
+    is_dataset,
+    left_by_a_dead_writer,
+    write_part,
+)
 from mlscale.recipe.schema import DataConfig, PredictConfig
 
 
@@ -28,10 +37,18 @@ def check_output(predict: PredictConfig, data: DataConfig, *, where: str) -> Non
     """Refuse, before anything runs, an output that would destroy an input or fail after all the work:
     the predict input or the training data itself (symlinks and hard links too), a file inside an input
     directory (the next run would read it as input), an existing directory, a path under a file."""
-    output = predict.output
-    if os.path.isdir(output):
+    output = predict.output.rstrip("/") or predict.output
+    if predict.dataset and os.path.exists(output) and not is_dataset(output):
+        raise RecipeError(
+            f"{where}.output: {output} exists and is not a partitioned prediction output (no {MANIFEST}); "
+            "give a new directory"
+        )
+    if not predict.dataset and os.path.isdir(output):
         example = os.path.join(output, "predictions.parquet")
-        raise RecipeError(f"{where}.output: {output} is a directory; give a file path such as {example}")
+        raise RecipeError(
+            f"{where}.output: {output} is a directory; give a file path such as {example}, or set "
+            "predict.partitioned: true for part files"
+        )
     blocker = next((p for p in Path(output).parents if p.exists()), None)
     if blocker is not None and not blocker.is_dir():
         raise RecipeError(f"{where}.output: {output} cannot be created: {blocker} is a file, not a directory")
@@ -48,6 +65,11 @@ def check_output(predict: PredictConfig, data: DataConfig, *, where: str) -> Non
                 raise RecipeError(
                     f"{where}.output: {output} is {named}; write the predictions to another file"
                 )
+        inside = next((f for f in _files(spec) if target in f.parents), None)
+        if predict.dataset and inside is not None:
+            raise RecipeError(
+                f"{where}.output: {output} holds {what} file {inside}; write the predictions elsewhere"
+            )
         folder = Path(spec).resolve()
         if folder.is_dir() and folder in target.parents:
             raise RecipeError(
@@ -76,66 +98,32 @@ class AtomicTableWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         prefix = f".{self.path.name}.tmp-"
         for other in self.path.parent.glob(f"{prefix}*"):
-            if _left_by_a_dead_writer(other.name.removeprefix(prefix)):
+            if other.is_file() and left_by_a_dead_writer(other.name.removeprefix(prefix)):
                 other.unlink(missing_ok=True)  # a killed run's; a live writer's stays
         self.tmp = self.path.parent / f"{prefix}{socket.gethostname()}-{os.getpid()}"
-        self._writer: Any = None
-        self._schema: Any = None
-        self.rows = 0
+        self._sink = TableSink(self.tmp, fmt)
+
+    @property
+    def rows(self) -> int:
+        return self._sink.rows
 
     def write(self, frame: pd.DataFrame) -> None:
-        import pyarrow as pa
-
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-        if self._writer is None:
-            self._schema = table.schema
-            if self.fmt == "parquet":
-                import pyarrow.parquet as pq
-
-                self._writer = pq.ParquetWriter(str(self.tmp), self._schema)
-            else:
-                import pyarrow.csv as pacsv
-
-                self._writer = pacsv.CSVWriter(str(self.tmp), self._schema)
-        elif table.schema != self._schema:
-            table = table.cast(self._schema)
-        self._writer.write_table(table)
-        self.rows += len(frame)
+        self._sink.write(frame)
 
     def __enter__(self) -> AtomicTableWriter:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if self._writer is not None:
-            self._writer.close()
+        self._sink.close()
         if exc_type is not None:
             self.tmp.unlink(missing_ok=True)
             return
-        if self._writer is None:  # no rows at all: still write a valid, empty file
-            self.tmp.write_bytes(b"")
         manifest = self.path.parent / f"{self.path.name}.manifest.json"
         manifest.unlink(missing_ok=True)
         os.replace(self.tmp, self.path)
-        columns = [] if self._schema is None else [f.name for f in self._schema]
-        manifest.write_text(json.dumps({"rows": self.rows, "format": self.fmt, "columns": columns}))
-
-
-def _left_by_a_dead_writer(suffix: str) -> bool:
-    """Whether a temp file's writer, named by '<host>-<pid>' (or '<pid>' before hosts were named), is
-    gone: a process of this host that no longer exists. A PID says nothing about another machine's
-    processes (shared storage), so their temp files stay."""
-    host, _, pid = suffix.rpartition("-")
-    if not pid.isdigit() or host not in ("", socket.gethostname()):
-        return False
-    if int(pid) == os.getpid():
-        return True  # this process's own, from an earlier write that failed
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # e.g. PermissionError: it exists, as another user's process
-        return False
-    return False
+        manifest.write_text(
+            json.dumps({"rows": self.rows, "format": self.fmt, "columns": self._sink.columns})
+        )
 
 
 def input_frames(
@@ -189,4 +177,62 @@ def predict_stream(
         rows=writer.rows,
         seconds=time.perf_counter() - started,
         unseen_categories=unseen,
+    )
+
+
+def input_sources(
+    predict: PredictConfig, *, test_frame: pd.DataFrame | None, where: str
+) -> list[tuple[str | None, Iterator[pd.DataFrame]]]:
+    """The predict input per part: each input file with its batches (lazily), or the test split."""
+    if predict.input is None:
+        return [(None, input_frames(predict, test_frame=test_frame, where=where))]
+    files = resolve_files(predict.input, where=f"{where}.input")
+
+    def batches(path: str) -> Iterator[pd.DataFrame]:
+        _, stream = iter_input_batches(path, batch_size=predict.batch_size, where=f"{where}.input")
+        for batch in stream:
+            yield batch.to_pandas()
+
+    return [(f, batches(f)) for f in files]
+
+
+def predict_parts(
+    model: Model,
+    predict: PredictConfig,
+    sources: list[tuple[str | None, Iterator[pd.DataFrame]]],
+    *,
+    where: str,
+    progress: OnProgress | None = None,
+    total: int | None = None,
+) -> PredictResult:
+    """Predict each source into its own part file and commit the directory as a whole."""
+    started = time.perf_counter()
+    done = 0
+    parts: list[PartSummary] = []
+    unseen: dict[str, int] = {}
+
+    def predicted(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        nonlocal done
+        for frame in frames:
+            out, new_unseen = model.predict_frame(
+                frame, id_columns=predict.id_columns, where=f"{where}.input"
+            )
+            for col, n in new_unseen.items():
+                unseen[col] = unseen.get(col, 0) + n
+            done += len(out)
+            if progress is not None:
+                progress("rows", {"done": done, "total": total})
+            yield out
+
+    output = Path(predict.output.rstrip("/") or predict.output)
+    with PartitionedOutput(output, predict.resolved_format) as target:
+        if progress is not None:
+            progress("rows", {"done": 0, "total": total})
+        for index, (source, frames) in enumerate(sources):
+            parts.append(
+                write_part(predicted(frames), target.tmp, index, predict.resolved_format, source=source)
+            )
+        target.commit(parts)
+    return PredictResult(
+        output=output, rows=done, seconds=time.perf_counter() - started, unseen_categories=unseen
     )

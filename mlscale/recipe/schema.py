@@ -270,12 +270,20 @@ class PredictConfig(_Section):
     batch_size: int = Field(65_536, ge=1)
     id_columns: list[str] = Field(default_factory=list)
     model: str | None = None  # MLflow model URI (runs:/, models:/) or run id; None: this run's model
+    # A directory of part files (one per input file, written by the workers) instead of one file; an
+    # output ending in "/" means the same
+    partitioned: bool = False
+
+    @property
+    def dataset(self) -> bool:
+        """Whether the output is a partitioned directory."""
+        return self.partitioned or self.output.endswith("/")
 
     @property
     def resolved_format(self) -> Literal["parquet", "csv"]:
         if self.format:
             return self.format
-        return "csv" if self.output.lower().endswith(".csv") else "parquet"
+        return "csv" if self.output.lower().endswith(".csv") and not self.dataset else "parquet"
 
 
 ENGINE_NAMES = ("local", "ray")

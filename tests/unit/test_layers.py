@@ -37,6 +37,7 @@ RANK = {
     "mlscale.reference": 6,
     "mlscale._pyfunc_model": 6,
     "mlscale.predicting": 7,
+    "mlscale.partitioned": 1,
     "mlscale.engines": 7,  # the registry: names to import paths, imported lazily
     "mlscale.engines.local": 8,
     "mlscale.engines.ray": 8,

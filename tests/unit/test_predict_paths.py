@@ -61,7 +61,7 @@ def _snapshot(root: Path) -> dict[Path, bytes | None]:
 SAME = "is the predict input {what}; write the predictions to another file"
 INSIDE = "is inside the predict input directory {what}; write the predictions outside it"
 TRAINING = "is the training data (data.path {what}); write the predictions to another file"
-DIRECTORY = "is a directory; give a file path such as {what}"
+DIRECTORY = "is a directory; give a file path such as {what}, or set predict.partitioned: true for part files"
 UNDER_FILE = "cannot be created: {what} is a file, not a directory"
 
 # (--input, --output, message template, what): paths relative to the fixture's directory
