@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test check lint venv clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+# The inner loop: lint, types and the in-process unit tests (no Ray cluster, no MLflow server).
+check: lint
+	$(BIN)/python -m pytest -q tests/unit
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache output mlflow.db mlruns
