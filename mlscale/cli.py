@@ -19,6 +19,7 @@ from mlscale._version import __version__
 from mlscale.errors import MlscaleError
 from mlscale.interrupts import Terminated, sigterm_as_interrupt
 from mlscale.masking import mask_secrets, mask_text
+from mlscale.scoped import restored
 
 log = logging.getLogger("mlscale")
 
@@ -658,7 +659,7 @@ def _traceback() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Run one command; SIGTERM (ray job stop, Kubernetes, Slurm) is handled like Ctrl-C meanwhile."""
-    with sigterm_as_interrupt():
+    with sigterm_as_interrupt(), restored():  # a caller in the same process finds its state as it was
         _run_command(argv)
 
 

@@ -36,6 +36,7 @@ from mlscale.recipe import Recipe, load_recipe, recipe_hash, recipe_yaml
 from mlscale.recipe.schema import metric_mode
 from mlscale.recipe.trust import TRUST_ENV, require_confirmed
 from mlscale.reference import ReferenceResult, fit_reference, shortfall
+from mlscale.scoped import restoring
 from mlscale.training import evaluate, params_problem
 from mlscale.versions import check_versions, version_tags
 
@@ -97,6 +98,7 @@ class _Timer:
             self.emit("phase_done", {"name": name, "seconds": self.timings[f"time_{name}_s"]})
 
 
+@restoring
 def run(
     recipe: str | Path | Recipe,
     *,
@@ -459,6 +461,7 @@ def _plots(
     )
 
 
+@restoring
 def predict(
     recipe: str | Path | Recipe,
     *,
@@ -526,6 +529,7 @@ class Plan:
     tracking_uri: str
 
 
+@restoring
 def plan(
     recipe: str | Path | Recipe,
     *,
@@ -577,6 +581,7 @@ class JobResult:
     address: str
 
 
+@restoring
 def submit(
     recipe: str | Path | Recipe,
     *,

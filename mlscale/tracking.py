@@ -156,6 +156,27 @@ def _store_init_lock(uri: str) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
+@contextmanager
+def scoped_tracking_uri(uri: str) -> Iterator[None]:
+    """MLflow's global tracking URI set for MLflow's fluent calls (log_model, register_model, downloads)
+    and restored afterwards, with the MLFLOW_TRACKING_URI variable MLflow sets beside it: a notebook
+    that calls mlscale keeps its own tracking URI. (MLflow's own `_use_tracking_uri` clears a
+    MLFLOW_TRACKING_URI the user had set; its global is private, read here for that reason.)"""
+    import mlflow
+    from mlflow.tracking._tracking_service import utils
+
+    previous, previous_env = utils._tracking_uri, os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(previous)  # type: ignore[arg-type]  # None: unset, as it was
+        if previous_env is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = previous_env
+
+
 def _client(uri: str) -> Any:
     from mlflow.tracking import MlflowClient
 
@@ -166,11 +187,9 @@ class RunTracker:
     """The parent run of one `mlscale run`, and its nested trial runs."""
 
     def __init__(self, uri: str, experiment: str) -> None:
-        import mlflow
 
         self.uri = uri
         self.experiment = experiment
-        mlflow.set_tracking_uri(uri)
         try:
             with _store_init_lock(uri):
                 self.client = _client(uri)
@@ -340,6 +359,7 @@ class RunTracker:
                     signature = infer_signature(example_in, out)
             with (
                 warnings.catch_warnings(),
+                scoped_tracking_uri(self.uri),
                 mlflow.start_run(run_id=self._rid, nested=mlflow.active_run() is not None),
             ):
                 warnings.simplefilter("ignore")  # pyfunc type-hint advice; our schema is the signature
@@ -355,7 +375,8 @@ class RunTracker:
         self.set_tags({"mlscale.model_uri": info.model_uri, "mlscale.model_runs_uri": uri})
         if registered_model:
             try:
-                version = mlflow.register_model(info.model_uri, registered_model)
+                with scoped_tracking_uri(self.uri):
+                    version = mlflow.register_model(info.model_uri, registered_model)
             except Exception as exc:
                 raise TrackingError(f"mlflow: cannot register model {registered_model!r} ({exc})") from exc
             self.set_tags({"mlscale.registered_model": f"models:/{registered_model}/{version.version}"})
@@ -403,7 +424,6 @@ def load_model(ref: str, *, tracking_uri: str, where: str = "predict.model") -> 
         return Model.load(local)
     import mlflow
 
-    mlflow.set_tracking_uri(tracking_uri)
     uri = ref
     if re.fullmatch(r"[0-9a-f]{32}", ref):
         uri = f"runs:/{ref}/model"
@@ -411,7 +431,7 @@ def load_model(ref: str, *, tracking_uri: str, where: str = "predict.model") -> 
         raise ModelError(f"{where}: {ref!r} is not a model directory, a run id, or a runs:/ or models:/ URI")
     # Downloaded into a directory of ours, removed once the model is in memory (MLflow's own default is
     # a fresh temp directory per call, never removed).
-    with tempfile.TemporaryDirectory(prefix="mlscale-model-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="mlscale-model-") as tmp, scoped_tracking_uri(tracking_uri):
         first, second = Path(tmp, "pyfunc"), Path(tmp, "plain")
         first.mkdir()
         second.mkdir()
@@ -440,7 +460,6 @@ def search_runs(
     """Runs as a pandas frame, for `mlscale compare`."""
     import mlflow
 
-    mlflow.set_tracking_uri(uri)
     if run_ids:
         client = _client(uri)
         rows = []
@@ -463,6 +482,7 @@ def search_runs(
             ]
         )
     names = [experiment] if experiment else None
-    return mlflow.search_runs(
-        experiment_names=names, filter_string=filter_string, search_all_experiments=names is None
-    )
+    with scoped_tracking_uri(uri):
+        return mlflow.search_runs(
+            experiment_names=names, filter_string=filter_string, search_all_experiments=names is None
+        )
