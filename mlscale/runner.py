@@ -22,15 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from mlscale import tracking
+from mlscale import rules, tracking
 from mlscale.data import Dataset, describe_encodings, describe_source, encoding_table, input_columns, prepare
 from mlscale.engines import get_engine
 from mlscale.engines.base import ClusterInfo, EnginePlan, TrialResult, TuneResult
 from mlscale.errors import DataError, MlscaleError, RecipeError
-from mlscale.metrics import DEFAULT_TUNE_METRIC
 from mlscale.model import Model
 from mlscale.recipe import Recipe, load_recipe, recipe_hash, recipe_yaml
-from mlscale.recipe.schema import metric_mode
 from mlscale.reference import ReferenceResult, fit_reference, shortfall
 from mlscale.training import evaluate
 from mlscale.versions import check_versions, version_tags
@@ -230,17 +228,16 @@ def _run_phases(
     tune_result: TuneResult | None = None
     if recipe.tune is not None:
         done: list[TrialResult] = []
-        tune_metric = recipe.tune.metric or DEFAULT_TUNE_METRIC[data.schema.task]
-        better = max if (recipe.tune.mode or metric_mode(tune_metric)) == "max" else min
+        _, tune_mode = rules.tune_objective(recipe.tune, data.schema.task)
 
         def on_trial(trial: TrialResult) -> None:
             tracker.log_trial(trial)
             done.append(trial)
-            scored = [t.metric for t in done if t.status == "completed" and not np.isnan(t.metric)]
+            scored = [t.metric for t in done if t.status == "completed"]
             timer.emit(
                 "trial",
                 {"done": len(done), "total": recipe.tune.num_samples if recipe.tune else 0,
-                 "best": better(scored) if scored else None, "status": trial.status},
+                 "best": rules.best_value(scored, tune_mode), "status": trial.status},
             )  # fmt: skip
             log.info(
                 "trial %s: %s=%.5f (%s, %.1fs)",
@@ -367,8 +364,7 @@ def tune_state_dir(recipe: Recipe, engine: str) -> Path:
     Keyed by the recipe's hash: any change to the recipe starts a fresh study. A fresh run
     (without --resume) clears it.
     """
-    home = Path(os.environ.get("MLSCALE_HOME", Path.home() / ".mlscale"))
-    return home / "tune" / f"{recipe.name}-{recipe_hash(recipe)}-{engine}"
+    return rules.state_home() / "tune" / f"{recipe.name}-{recipe_hash(recipe)}-{engine}"
 
 
 def _preflight_predict(recipe: Recipe, uri: str, source: str, data: Dataset | None = None) -> Model | None:

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlscale import rules
 from mlscale.data import Dataset, FeatureSchema, SourceFiles, file_format, read_rows, resolve_files
 from mlscale.engines.base import (
     ClusterInfo,
@@ -42,11 +43,10 @@ from mlscale.engines.base import (
     TuneResult,
 )
 from mlscale.errors import EngineError, RecipeError
-from mlscale.metrics import DEFAULT_TUNE_METRIC
 from mlscale.model import Model
 from mlscale.predicting import AtomicTableWriter, input_frames, input_rows, predict_stream
-from mlscale.recipe.schema import EngineConfig, PredictConfig, SearchDim, TrainConfig, TuneConfig, metric_mode
-from mlscale.training import evaluate, fit, quantile_pair, quantize, round_callback, xgb_params
+from mlscale.recipe.schema import EngineConfig, PredictConfig, SearchDim, TrainConfig, TuneConfig
+from mlscale.training import evaluate, fit, fit_trial, quantile_pair, quantize, round_callback, xgb_params
 
 log = logging.getLogger("mlscale")
 # mlscale/ itself, shipped to Ray Client sessions and Ray Jobs as py_modules
@@ -55,7 +55,6 @@ _PACKAGE_DIR = Path(__file__).resolve().parents[1]
 _PREDICTOR_CPUS = 0.5
 _ACTOR_START_TIMEOUT_S = 120
 
-STATE_DIR = Path(os.environ.get("MLSCALE_HOME", Path.home() / ".mlscale"))
 AUTH_HINT = (
     "the cluster uses token authentication: export RAY_AUTH_MODE=token and the cluster's token as "
     "RAY_AUTH_TOKEN (or in ~/.ray/auth_token, or a file named by RAY_AUTH_TOKEN_PATH)"
@@ -463,7 +462,7 @@ class RayEngine:
                 {f"train_{r}": ds for r, ds in enumerate(_train_readers(files, data.schema, workers))}
             )
         counter = _Counter.options(num_cpus=0).remote()  # type: ignore[attr-defined]
-        storage = self.config.storage_path or str(STATE_DIR / "ray_train")
+        storage = self.config.storage_path or str(rules.state_home() / "ray_train")
         self._check_shared_storage(storage)
         trainer = XGBoostTrainer(
             _ray_train_loop,
@@ -565,8 +564,7 @@ class RayEngine:
         from ray.tune.schedulers import ASHAScheduler
         from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
 
-        metric = tune.metric or DEFAULT_TUNE_METRIC[data.schema.task]
-        mode = tune.mode or metric_mode(metric)
+        metric, mode = rules.tune_objective(tune, data.schema.task)
         cpus_per_trial = float(self.config.cpus_per_worker or 1)
         total = self._cluster.cpus if self._cluster else float(os.cpu_count() or 1)
         basis = total
@@ -677,13 +675,8 @@ class RayEngine:
             )
             trials.append(done)
             on_trial(done)
-        completed = [t for t in trials if t.status == "completed"]
-        if not completed:
-            errors = [r.error for r in grid if r.error]
-            raise EngineError(
-                f"ray: no tuning trial completed ({_first_line(errors[0]) if errors else 'all pruned'})"
-            )
-        best = (max if mode == "max" else min)(completed, key=lambda t: t.metric)
+        errors = [r.error for r in grid if r.error]
+        best = rules.best_trial(trials, mode, engine="ray", error=_first_line(errors[0]) if errors else None)
         best_model = best.model
         if best_model is None:
             raise EngineError(f"ray: the best trial's model ({best.trial_id}) was lost")
@@ -1470,15 +1463,7 @@ def _tune_trial(config: dict[str, Any], data: Any = None, settings: Any = None) 
 
         callbacks.append(_Report())
     started = time.perf_counter()
-    booster, _, rounds = fit(
-        params,
-        dtrain,
-        dvalid,
-        num_boost_round=train.num_boost_round,
-        early_stopping_rounds=train.early_stopping_rounds,
-        callbacks=callbacks,
-        with_train_curve=False,
-    )
+    booster, _, rounds = fit_trial(params, dtrain, dvalid, train, callbacks)
     model = Model(booster, schema)
     from mlscale.metrics import compute, prefixed
 

@@ -25,6 +25,7 @@ RANK = {
     "mlscale.metrics": 4,
     "mlscale.plots": 4,
     "mlscale._job": 4,
+    "mlscale.rules": 5,  # shared decisions: tune metric/mode, best trial, state dir
     "mlscale.model": 5,
     "mlscale.scaffold": 5,
     "mlscale.kuberay": 5,
