@@ -50,7 +50,7 @@ from mlscale.training import evaluate, fit, fit_trial, quantile_pair, quantize, 
 
 log = logging.getLogger("mlscale")
 # mlscale/ itself, shipped to Ray Client sessions and Ray Jobs as py_modules
-_PACKAGE_DIR = Path(__file__).resolve().parents[1]
+_PACKAGE_DIR = Path(__file__).resolve().parents[2]
 
 _PREDICTOR_CPUS = 0.5
 _ACTOR_START_TIMEOUT_S = 120
