@@ -558,7 +558,7 @@ def submit(
         )
     interpreter = python or (sys.executable if local else "python")
     requirements = _requirements() if (pip if pip is not None else not local) else None
-    from mlscale.engines.ray import submit_job
+    from mlscale.jobs import submit_job
 
     verbose = " --verbose" if log.isEnabledFor(logging.DEBUG) else ""
     with tempfile.TemporaryDirectory(prefix="mlscale-job-") as tmp:

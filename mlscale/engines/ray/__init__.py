@@ -1,7 +1,7 @@
-"""Engine `ray` (being split by concern; see engine.py)."""
+"""Engine `ray`, one module per concern (see engine.py); importing it imports ray."""
 
 from __future__ import annotations
 
-from mlscale.engines.ray.engine import RayEngine, submit_job
+from mlscale.engines.ray.engine import RayEngine
 
-__all__ = ["RayEngine", "submit_job"]
+__all__ = ["RayEngine"]
