@@ -1,4 +1,4 @@
-"""Engine `ray`, one module per concern (see engine.py); importing it imports ray."""
+"""Engine `ray`, one module per concern (see engine.py); importing the facade does not import ray."""
 
 from __future__ import annotations
 

@@ -33,7 +33,6 @@ from mlscale.engines.base import (
 )
 from mlscale.engines.ray.layout import (
     PREDICTOR_CPUS,
-    READ_CPUS,
     TrainLayout,
     TrialLayout,
     predict_layout,
@@ -152,9 +151,12 @@ class RayEngine:
 
     def _plan_train(self, plan: EnginePlan, total_gpus: float) -> tuple[int, float]:
         gpus = self.config.gpus_per_worker
+        reading = None
         try:
             layout = self._train_layout()
             workers, cpus, trainer = layout.workers, layout.cpus, layout.trainer
+            if self._may_read_files():
+                reading = train_layout(self.config, self._shape(), reads_files=True)
         except RecipeError as exc:
             plan.problems.append(str(exc))
             workers, cpus = self.config.workers, float(self.config.cpus_per_worker or 1)
@@ -166,13 +168,11 @@ class RayEngine:
                 f"{workers} worker(s) x {cpus:g} CPU{gpu_text} on {'cuda' if gpus else 'cpu'} ({trainer})",
             )
         )
-        if trainer == "actors" and self._may_read_files():
-            read = max(0.5, cpus - READ_CPUS)
-            if read != cpus:
-                plan.notes.append(
-                    f"train: when workers read their train shard from files with Ray Data, each reserves "
-                    f"{read:g} CPU and leaves {cpus - read:g} to the read tasks"
-                )
+        if reading is not None and reading.cpus != cpus:
+            plan.notes.append(
+                f"train: when workers read their train shard from files with Ray Data, each reserves "
+                f"{reading.cpus:g} CPU and leaves {cpus - reading.cpus:g} to the read tasks"
+            )
         if gpus and workers * gpus > total_gpus:
             plan.problems.append(
                 f"engine.gpus_per_worker={gpus:g} x {workers} worker(s) needs {workers * gpus:g} GPU, "
