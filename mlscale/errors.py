@@ -53,3 +53,9 @@ class ModelError(MlscaleError):
     """A model URI or path that does not resolve to an mlscale model."""
 
     exit_code = 2
+
+
+class TuningError(EngineError):
+    """No tuning trial completed: every one was pruned or failed (same class and message on every engine)."""
+
+    exit_code = 1

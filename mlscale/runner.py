@@ -22,18 +22,16 @@ from typing import Any
 
 import numpy as np
 
-from mlscale import state, tracking
+from mlscale import rules, state, tracking
 from mlscale.data import Dataset, describe_encodings, describe_source, encoding_table, input_columns, prepare
 from mlscale.engines import get_engine
 from mlscale.engines.base import ClusterInfo, EnginePlan, TrialResult, TuneResult
 from mlscale.errors import DataError, MlscaleError, RecipeError
 from mlscale.interrupts import Terminated
 from mlscale.masking import has_credentials, mask_secrets, mask_text
-from mlscale.metrics import DEFAULT_TUNE_METRIC
 from mlscale.model import Model
 from mlscale.predicting import check_output
 from mlscale.recipe import Recipe, load_recipe, recipe_hash, recipe_yaml
-from mlscale.recipe.schema import metric_mode
 from mlscale.recipe.trust import TRUST_ENV, require_confirmed
 from mlscale.reference import ReferenceResult, fit_reference, shortfall
 from mlscale.scoped import restoring
@@ -245,17 +243,16 @@ def _run_phases(
     tune_result: TuneResult | None = None
     if recipe.tune is not None:
         done: list[TrialResult] = []
-        tune_metric = recipe.tune.metric or DEFAULT_TUNE_METRIC[data.schema.task]
-        better = max if (recipe.tune.mode or metric_mode(tune_metric)) == "max" else min
+        _, tune_mode = rules.tune_objective(recipe.tune, data.schema.task)
 
         def on_trial(trial: TrialResult) -> None:
             tracker.log_trial(trial)
             done.append(trial)
-            scored = [t.metric for t in done if t.status == "completed" and not np.isnan(t.metric)]
+            scored = [t.metric for t in done if t.status == "completed"]
             timer.emit(
                 "trial",
                 {"done": len(done), "total": recipe.tune.num_samples if recipe.tune else 0,
-                 "best": better(scored) if scored else None, "status": trial.status},
+                 "best": rules.best_value(scored, tune_mode), "status": trial.status},
             )  # fmt: skip
             log.info(
                 "trial %s: %s=%.5f (%s, %.1fs)",
@@ -627,7 +624,7 @@ def submit(
         )
     interpreter = python or (sys.executable if local else "python")
     requirements = _requirements() if (pip if pip is not None else not local) else None
-    from mlscale.engines.ray import submit_job
+    from mlscale.jobs import submit_job
 
     verbose = " --verbose" if log.isEnabledFor(logging.DEBUG) else ""
     with tempfile.TemporaryDirectory(prefix="mlscale-job-") as tmp:

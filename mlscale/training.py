@@ -164,6 +164,21 @@ def fit(
     return booster, history, rounds
 
 
+def fit_trial(
+    params: dict[str, Any], dtrain: Any, dvalid: Any, train: TrainConfig, callbacks: Sequence[Any]
+) -> tuple[Any, dict[str, dict[str, list[float]]], int]:
+    """A tuning trial's fit (every engine): the recipe's rounds and early stopping, no train curve."""
+    return fit(
+        params,
+        dtrain,
+        dvalid,
+        num_boost_round=train.num_boost_round,
+        early_stopping_rounds=train.early_stopping_rounds,
+        callbacks=callbacks,
+        with_train_curve=False,
+    )
+
+
 def round_callback(report: Callable[[int, dict[str, float]], None], *, offset: int = 0) -> Any:
     """An xgboost callback handing (rounds done, latest valid metrics) to `report` after each round."""
     import xgboost as xgb

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from mlscale import rules
 from mlscale.data import Dataset
 from mlscale.engines.base import (
     ClusterInfo,
@@ -24,16 +25,16 @@ from mlscale.engines.base import (
     TuneResult,
 )
 from mlscale.interrupts import Terminated, sigterm_interrupts
-from mlscale.metrics import DEFAULT_TUNE_METRIC
 from mlscale.model import Model
 from mlscale.predicting import input_frames, input_rows, input_sources, predict_parts, predict_stream
-from mlscale.recipe.schema import EngineConfig, PredictConfig, SearchDim, TrainConfig, TuneConfig, metric_mode
+from mlscale.recipe.schema import EngineConfig, PredictConfig, SearchDim, TrainConfig, TuneConfig
 from mlscale.training import (
     TRAIN_CURVE_MAX_ROWS,
     cuda_problem,
     dmatrices,
     evaluate,
     fit,
+    fit_trial,
     quantize,
     round_callback,
     round_metric,
@@ -132,8 +133,7 @@ class LocalEngine:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        metric = tune.metric or DEFAULT_TUNE_METRIC[data.schema.task]
-        mode = tune.mode or metric_mode(metric)
+        metric, mode = rules.tune_objective(tune, data.schema.task)
         sampler = (
             optuna.samplers.TPESampler(
                 seed=tune.seed, n_startup_trials=min(10, max(2, tune.num_samples // 3))
@@ -209,15 +209,7 @@ class LocalEngine:
             callbacks = [stop_cb, *([_PruneCallback(trial, metric)] if tune.scheduler == "asha" else [])]
             pruned = False
             try:
-                booster, history, rounds = fit(
-                    params,
-                    dtrain,
-                    dvalid,
-                    num_boost_round=train.num_boost_round,
-                    early_stopping_rounds=train.early_stopping_rounds,
-                    callbacks=callbacks,
-                    with_train_curve=False,
-                )
+                booster, history, rounds = fit_trial(params, dtrain, dvalid, train, callbacks)
             except _Pruned as stop:
                 booster, history, rounds, pruned = stop.booster, {}, stop.rounds, True
             model = Model(booster, data.schema, info={"rounds": rounds, "params": sampled})
@@ -267,10 +259,7 @@ class LocalEngine:
                     study.optimize(guarded, n_trials=missing, gc_after_trial=False)
                 except _Interrupted:
                     raise stop.interrupt() from None
-        completed = [t for t in trials if t.status == "completed"]
-        if not completed:
-            raise RuntimeError("every tuning trial was pruned; lower tune.grace_period or disable asha")
-        best = (max if mode == "max" else min)(completed, key=lambda t: t.metric)
+        best = rules.best_trial(trials, mode, engine="local")
         return TuneResult(
             trials=trials,
             best=best,

@@ -44,7 +44,7 @@ def test_two_runs_leave_the_process_as_they_found_it(engine, workdir, monkeypatc
     import xgboost  # noqa: F401
 
     if engine == "ray":
-        import ray.train  # noqa: F401
+        import ray.train
         import ray.tune  # noqa: F401
 
     mlflow.set_tracking_uri(f"sqlite:///{workdir}/notebook.db")  # the notebook's own choice (mlscale uses it)

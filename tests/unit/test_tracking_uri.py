@@ -97,13 +97,13 @@ def test_submit_refuses_a_tracking_uri_with_credentials(
 ) -> None:
     import os
 
-    import mlscale.engines.ray
+    import mlscale.jobs
     from mlscale.cli import main
 
     def never(**kwargs: object) -> None:
         raise AssertionError("nothing may be submitted")
 
-    monkeypatch.setattr(mlscale.engines.ray, "submit_job", never)
+    monkeypatch.setattr(mlscale.jobs, "submit_job", never)
     recipe = tmp_path / "r.yaml"
     recipe.write_text("name: t\ndata: {source: sklearn, dataset: iris}\n")
     uri = "https://alice:s3cr3t@mlflow.example.com"

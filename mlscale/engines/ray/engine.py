@@ -1,0 +1,316 @@
+"""Engine `ray`: the facade the runner calls; each operation lives in its own module of this package.
+
+This module imports no ray at load time (`mlscale plan` without an address never does): the modules that
+do are imported by the methods that use them.
+
+- Connection (connection.py): a private local Ray on 127.0.0.1, a `ray start` cluster, or Ray Client.
+- Layout (layout.py, pure): workers x CPUs x threads, trial concurrency, inference actors; `plan` and the
+  run use the same functions.
+- Training: `actors` (trainer_actors.py, default without retries) or `ray_train` (trainer_ray_train.py,
+  default when engine.max_failures > 0); train rows through the object store or read by each worker
+  (train_data.py); rounds for the display (progress.py).
+- Tuning (tuning.py): Ray Tune function trials, ASHA, resumable. Inference (inference.py): Ray Data.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from mlscale import rules
+from mlscale.data import Dataset, SourceFiles
+from mlscale.engines.base import (
+    ClusterInfo,
+    EnginePlan,
+    OnProgress,
+    OnTrial,
+    PredictResult,
+    TrainResult,
+    TuneResult,
+)
+from mlscale.engines.ray.layout import (
+    PREDICTOR_CPUS,
+    TrainLayout,
+    TrialLayout,
+    predict_layout,
+    train_layout,
+    trainer_name,
+    trial_layout,
+)
+from mlscale.errors import RecipeError
+from mlscale.model import Model
+from mlscale.predicting import input_frames, input_rows, predict_stream
+from mlscale.recipe.schema import EngineConfig, PredictConfig, TrainConfig, TuneConfig
+from mlscale.training import xgb_params
+
+log = logging.getLogger("mlscale")
+
+
+class RayEngine:
+    """Runs a recipe's phases on a Ray cluster; returns plain results and never touches MLflow."""
+
+    name = "ray"
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self._owns_connection = False
+        self._cluster: ClusterInfo | None = None
+        self._node_cpus: list[float] = []
+
+    # -- connection --------------------------------------------------------------------
+    def start(self) -> ClusterInfo:
+        """Connect (or start a private local Ray) and describe the cluster."""
+        from mlscale.engines.ray import connection
+
+        conn = connection.connect(self.config)
+        self._owns_connection = self._owns_connection or conn.owned
+        self._cluster, self._node_cpus = conn.cluster, conn.node_cpus
+        try:
+            layout = self._train_layout()
+            conn.cluster.layout = f"{layout.workers} worker(s) x {layout.cpus:g} CPU ({layout.trainer})"
+        except RecipeError:  # reported by plan(), which the runner asks before any work starts
+            conn.cluster.layout = "does not fit the cluster"
+        log.info(
+            "ray %s: %d node(s), %g CPU, %g GPU at %s",
+            conn.cluster.ray_version,
+            conn.cluster.nodes,
+            conn.cluster.cpus,
+            conn.cluster.gpus,
+            conn.cluster.address,
+        )
+        return conn.cluster
+
+    def stop(self) -> None:
+        """Shut Ray down if this engine started the connection."""
+        if self._owns_connection:
+            import ray
+
+            ray.shutdown()
+            self._owns_connection = False
+
+    def _client_mode(self) -> bool:
+        return (self.config.address or "").startswith("ray://")
+
+    def _shape(self) -> list[float]:
+        """CPUs of each node with CPUs, largest first (this machine's before start)."""
+        return self._node_cpus or [float(os.cpu_count() or 1)]
+
+    def _shared_cluster(self) -> bool:
+        return self._cluster is not None and not self._cluster.started_here
+
+    # -- layout ------------------------------------------------------------------------
+    def _train_layout(self, *, reads_files: bool = False) -> TrainLayout:
+        layout = train_layout(self.config, self._shape(), reads_files=reads_files)
+        if layout.note:
+            log.info("%s", layout.note)
+        return layout
+
+    def _trial_layout(self, tune: TuneConfig) -> TrialLayout:
+        total = self._cluster.cpus if self._cluster else float(os.cpu_count() or 1)
+        free = None
+        if self._shared_cluster():  # connected: ray is imported already
+            from mlscale.engines.ray import connection
+
+            free = connection.free_cpus()
+        return trial_layout(
+            self.config,
+            max_concurrent=tune.max_concurrent,
+            num_samples=tune.num_samples,
+            total_cpus=total,
+            free_cpus=free,
+        )
+
+    # -- plan --------------------------------------------------------------------------
+    def plan(self, train: TrainConfig, tune: TuneConfig | None, predict: PredictConfig | None) -> EnginePlan:
+        """Check the recipe against the cluster's resources: refuse what could never be scheduled."""
+        plan = EnginePlan()
+        node_cpus = self._shape()
+        total_cpus = sum(node_cpus)
+        total_gpus = self._cluster.gpus if self._cluster else float(_visible_gpus())
+        where = self._cluster.address if self._cluster else "a new local Ray instance"
+        plan.steps.append(
+            ("cluster", f"{where}: {len(node_cpus)} node(s), {total_cpus:g} CPU, {total_gpus:g} GPU")
+        )
+        workers, cpus = self._plan_train(plan, total_gpus)
+        if tune is not None:
+            self._plan_tune(plan, tune, max(node_cpus))
+        if predict is not None:
+            self._plan_predict(plan, predict, node_cpus)
+        if self._shared_cluster():
+            from mlscale.engines.ray import connection
+
+            free = connection.free_cpus()
+            if free < min(total_cpus, workers * cpus):
+                plan.notes.append(
+                    f"the cluster is busy: {free:g} of {total_cpus:g} CPU free now; the run waits for resources"
+                )
+        return plan
+
+    def _plan_train(self, plan: EnginePlan, total_gpus: float) -> tuple[int, float]:
+        gpus = self.config.gpus_per_worker
+        reading = None
+        try:
+            layout = self._train_layout()
+            workers, cpus, trainer = layout.workers, layout.cpus, layout.trainer
+            if self._may_read_files():
+                reading = train_layout(self.config, self._shape(), reads_files=True)
+        except RecipeError as exc:
+            plan.problems.append(str(exc))
+            workers, cpus = self.config.workers, float(self.config.cpus_per_worker or 1)
+            trainer = trainer_name(self.config)
+        gpu_text = f" + {gpus:g} GPU" if gpus else ""
+        plan.steps.append(
+            (
+                "train",
+                f"{workers} worker(s) x {cpus:g} CPU{gpu_text} on {'cuda' if gpus else 'cpu'} ({trainer})",
+            )
+        )
+        if reading is not None and reading.cpus != cpus:
+            plan.notes.append(
+                f"train: when workers read their train shard from files with Ray Data, each reserves "
+                f"{reading.cpus:g} CPU and leaves {cpus - reading.cpus:g} to the read tasks"
+            )
+        if gpus and workers * gpus > total_gpus:
+            plan.problems.append(
+                f"engine.gpus_per_worker={gpus:g} x {workers} worker(s) needs {workers * gpus:g} GPU, "
+                f"the cluster has {total_gpus:g}"
+            )
+        return workers, cpus
+
+    def _may_read_files(self) -> bool:
+        """Whether workers may read their train shard themselves (when the data comes from files)."""
+        mode = self.config.train_data
+        if mode == "object_store" or self._client_mode():
+            return False
+        return mode == "ray_data" or len(self._shape()) >= 2
+
+    def _plan_tune(self, plan: EnginePlan, tune: TuneConfig, largest_node: float) -> None:
+        layout = self._trial_layout(tune)
+        per_trial = layout.cpus_per_trial
+        if per_trial > largest_node:
+            plan.problems.append(
+                f"engine.cpus_per_worker={per_trial:g}: a tune trial needs {per_trial:g} CPU on one node, "
+                f"the largest node has {largest_node:g}"
+            )
+        if layout.limit > layout.at_once:
+            plan.notes.append(
+                f"tune.max_concurrent={layout.limit}: only {layout.at_once} trial(s) of {per_trial:g} CPU "
+                "fit at once"
+            )
+        asha = f", ASHA after {tune.grace_period} rounds" if tune.scheduler == "asha" else ""
+        plan.steps.append(
+            (
+                "tune",
+                f"{tune.num_samples} trials x {per_trial:g} CPU, {layout.at_once} at a time ({tune.algorithm}{asha})",
+            )
+        )
+
+    def _plan_predict(self, plan: EnginePlan, predict: PredictConfig, node_cpus: list[float]) -> None:
+        if self._client_mode():
+            plan.steps.append(
+                ("predict", f"in this process over Ray Client, batches of {predict.batch_size} rows")
+            )
+            return
+        layout = predict_layout(node_cpus)
+        plan.steps.append(
+            (
+                "predict",
+                f"{layout.actors} actor(s) x {layout.cpus:g} CPU, one per node; batches of {predict.batch_size} rows",
+            )
+        )
+        if min(node_cpus) < PREDICTOR_CPUS:
+            plan.problems.append(
+                f"predict: every node needs {PREDICTOR_CPUS:g} free CPU for an inference actor, "
+                f"the smallest has {min(node_cpus):g}"
+            )
+
+    # -- train -------------------------------------------------------------------------
+    def train(self, data: Dataset, train: TrainConfig, *, progress: OnProgress | None = None) -> TrainResult:
+        """Fit one model on the cluster's workers with the trainer the recipe asks for."""
+        from mlscale.engines.ray import trainer_actors, trainer_ray_train
+        from mlscale.engines.ray.train_data import readable_files
+
+        files: SourceFiles | None = readable_files(self.config, data, client_mode=self._client_mode())
+        layout = self._train_layout(reads_files=files is not None)
+        device = "cuda" if self.config.gpus_per_worker > 0 else None
+        params = xgb_params(train, data.schema, nthread=layout.threads, device=device)
+        if layout.trainer == "ray_train":
+            storage = self.config.storage_path or str(rules.state_home() / "ray_train")
+            return trainer_ray_train.train_ray_train(
+                self.config, data, train, params, layout, storage=storage, progress=progress, files=files
+            )
+        return trainer_actors.train_actors(
+            data,
+            train,
+            params,
+            layout,
+            gpus=self.config.gpus_per_worker,
+            nodes=len(self._node_cpus),
+            progress=progress,
+            files=files,
+        )
+
+    # -- tune --------------------------------------------------------------------------
+    def tune(
+        self,
+        data: Dataset,
+        train: TrainConfig,
+        tune: TuneConfig,
+        *,
+        on_trial: OnTrial,
+        state_dir: Path,
+        resume: bool = False,
+    ) -> TuneResult:
+        """Search `tune.space` with Ray Tune; `resume` continues an interrupted experiment in `state_dir`."""
+        from mlscale.engines.ray import tuning
+
+        layout = self._trial_layout(tune)
+        total = self._cluster.cpus if self._cluster else float(os.cpu_count() or 1)
+        log.info(
+            "tune: up to %d trial(s) at once (%g of %g CPU free)", layout.limit, layout.basis_cpus, total
+        )
+        return tuning.run_tune(
+            data, train, tune, layout, on_trial=on_trial, state_dir=state_dir, resume=resume
+        )
+
+    # -- predict -----------------------------------------------------------------------
+    def predict(
+        self,
+        model: Model,
+        predict: PredictConfig,
+        *,
+        data: Dataset | None,
+        where: str,
+        progress: OnProgress | None = None,
+    ) -> PredictResult:
+        """Predict with an actor pool over Ray Data (in this process over Ray Client)."""
+        test_frame = None if data is None else data.test_frame
+        total = input_rows(predict, test_frame=test_frame, where=where) if progress else None
+        if self._client_mode():
+            # Ray Data cannot run over Ray Client ('Worker' object has no attribute 'core_worker',
+            # ray-project/ray#48682): stream in this process instead, reading and writing local paths.
+            log.info("predict: Ray Client (ray://) cannot run Ray Data; predicting in this process")
+            frames = input_frames(predict, test_frame=test_frame, where=where)
+            return predict_stream(model, predict, frames, where=where, progress=progress, total=total)
+        from mlscale.engines.ray.inference import predict_ray_data
+
+        layout = predict_layout(self._node_cpus)
+        return predict_ray_data(
+            model, predict, layout, data=data, where=where, progress=progress, total=total
+        )
+
+
+def _visible_gpus() -> int:
+    """GPUs a new local Ray instance would see (what Ray's own detection counts: nvidia-smi)."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES") is not None:
+        return len([d for d in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if d.strip()])
+    if shutil.which("nvidia-smi") is None:
+        return 0
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    return sum(1 for line in out.splitlines() if line.startswith("GPU "))
