@@ -187,22 +187,33 @@ class RunTracker:
     """The parent run of one `mlscale run`, and its nested trial runs."""
 
     def __init__(self, uri: str, experiment: str) -> None:
-
         self.uri = uri
         self.experiment = experiment
         try:
             with _store_init_lock(uri):
                 self.client = _client(uri)
-                exp = self.client.get_experiment_by_name(experiment)
-            self.experiment_id = exp.experiment_id if exp else self.client.create_experiment(experiment)
-            if exp is not None and exp.lifecycle_stage == "deleted":
-                self.client.restore_experiment(exp.experiment_id)
+                self.experiment_id = self._experiment_id(experiment)
         except Exception as exc:
             raise TrackingError(
                 f"mlflow: cannot open experiment {experiment!r} at {mask_text(uri)} ({exc})"
             ) from exc
         self.run_id: str | None = None
         self._child_runs: dict[str, str] = {}
+
+    def _experiment_id(self, name: str) -> str:
+        """Get or create the experiment; another process creating it at the same moment is no error
+        (measured: "UNIQUE constraint failed: experiments.workspace, experiments.name" on sqlite)."""
+        exp = self.client.get_experiment_by_name(name)
+        if exp is None:
+            try:
+                return str(self.client.create_experiment(name))
+            except Exception:
+                exp = self.client.get_experiment_by_name(name)
+                if exp is None:
+                    raise
+        if exp.lifecycle_stage == "deleted":
+            self.client.restore_experiment(exp.experiment_id)
+        return str(exp.experiment_id)
 
     # -- the parent run ----------------------------------------------------------------
     def start(self, *, run_name: str | None, tags: Mapping[str, str], run_id: str | None = None) -> str:
