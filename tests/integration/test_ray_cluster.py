@@ -431,3 +431,41 @@ def test_workers_reading_shards_drop_missing_targets_and_encode_like_the_driver(
     assert run.metrics["rows_missing_target"] == 12
     assert run.metrics["rows_train"] + run.metrics["rows_valid"] + run.metrics["rows_test"] == len(table) - 12
     assert read.booster.save_raw("json") == shipped.booster.save_raw("json")  # same rows, same encoding
+
+
+def test_partitioned_predict_on_the_cluster_writes_one_part_per_file(ray_cluster, workdir):
+    """Each input file is read, predicted and written by a task on the cluster; the driver only commits:
+    every row exactly once, in file order, the manifest right, and a rerun replaces the result."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    from mlscale.data import _sklearn_table
+
+    trained = _run("breast_cancer", **{"tune": None, "predict": None, "train.num_boost_round": 20})
+    table = _sklearn_table("breast_cancer", "target").drop(columns=["target"])
+    table.insert(0, "row_id", np.arange(len(table)))
+    folder = workdir / "in"
+    folder.mkdir()
+    for i, rows in enumerate(np.array_split(np.arange(len(table)), 4)):
+        table.iloc[rows].to_parquet(folder / f"part{i}.parquet")
+    on_ray = {"engine.address": ray_cluster, "predict.id_columns": ["row_id"]}
+    recipe = f"{mlscale_root()}/{RECIPES}/breast_cancer.yaml"
+    out = mlscale.predict(recipe, model=trained.run_id, input=str(folder), output=f"{workdir}/scored/",
+                          engine="ray", overrides=on_ray)  # fmt: skip
+    manifest = json.loads((out / "_manifest.json").read_text())
+    assert [f["file"] for f in manifest["files"]] == [f"part-{i:05d}.parquet" for i in range(4)]
+    assert manifest["rows"] == len(table)
+    written = pd.concat([pd.read_parquet(out / f["file"]) for f in manifest["files"]], ignore_index=True)
+    assert written["row_id"].tolist() == table["row_id"].tolist()  # every row once, in order
+    expected, _ = trained.model.predict_frame(table, id_columns=["row_id"])
+    np.testing.assert_allclose(written["probability"], expected["probability"], rtol=1e-6)
+    (folder / "part3.parquet").unlink()
+    mlscale.predict(recipe, model=trained.run_id, input=str(folder), output=f"{workdir}/scored/",
+                    engine="ray", overrides=on_ray)  # fmt: skip
+    assert sorted(p.name for p in out.iterdir()) == [
+        "_manifest.json",
+        *[f"part-{i:05d}.parquet" for i in range(3)],
+    ]
+    assert not [p for p in workdir.iterdir() if p.name.startswith(".scored")]  # no temp directory left

@@ -38,8 +38,8 @@ RANK = {
     "mlscale.training": 6,
     "mlscale.reference": 6,
     "mlscale._pyfunc_model": 6,
-    "mlscale.predicting": 7,
     "mlscale.partitioned": 1,
+    "mlscale.predicting": 7,
     "mlscale.engines": 7,  # the registry: names to import paths, imported lazily
     "mlscale.engines.ray.layout": 7,  # pure: no ray, shared by plan and the run
     "mlscale.engines.ray.worker": 7,
@@ -50,8 +50,9 @@ RANK = {
     "mlscale.engines.ray.trainer_ray_train": 10,
     "mlscale.engines.ray.tuning": 10,
     "mlscale.engines.ray.inference": 10,
-    "mlscale.engines.ray.engine": 11,  # the facade
-    "mlscale.engines.ray": 12,  # re-exports the facade
+    "mlscale.engines.ray.parts": 11,
+    "mlscale.engines.ray.engine": 12,  # the facade
+    "mlscale.engines.ray": 12.5,  # re-exports the facade
     "mlscale.engines.local": 8,
     "mlscale.tracking": 8,
     "mlscale.jobs": 9,  # Ray Jobs submission: uses the ray connection's token handling
