@@ -229,3 +229,12 @@ def test_odd_column_and_metric_names_are_logged_under_names_mlflow_accepts(cwd):
     assert list(runs["status"]) == ["FINISHED"]
     assert runs["metrics.predict_unseen_income ___"].iloc[0] == 50
     assert runs["metrics.curve_valid_error_0.7"].iloc[0] >= 0
+
+
+def test_quiet_on_ray_prints_only_the_summary(cwd):
+    """-q on engine ray: no Ray lines (token mode notice, C++ log-level line, Ray Data deprecation)."""
+    done = cli("run", str(ROOT / "recipes/wine.yaml"), "--engine", "ray", "-q", "--set", "tune.num_samples=2",
+               "--set", "train.num_boost_round=20", cwd=cwd)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "time_total_s" in done.stdout
+    assert done.stderr == ""

@@ -73,7 +73,6 @@ def quiet_ray() -> None:
     os.environ.setdefault("RAY_DATA_LOG_LEVEL", "WARNING")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
-    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "error")
     for name in ("ray", "ray.data", "ray.tune", "ray.train"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
@@ -110,7 +109,8 @@ def _init(address: str | None, dashboard: bool) -> None:
     if address:
         token_mode_if_available()
     kwargs: dict[str, Any] = {
-        "logging_level": logging.WARNING,
+        # ERROR unless --verbose: Ray's WARNING lines (token mode enabled, ...) are not the user's business
+        "logging_level": logging.DEBUG if log.isEnabledFor(logging.DEBUG) else logging.ERROR,
         "log_to_driver": log.isEnabledFor(logging.DEBUG),
         "configure_logging": True,
     }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -68,21 +69,12 @@ def predict_ray_data(
     raw, meta = model.to_bytes()
     pg, strategy = _placement(layout)
     try:
-        predicted = ds.map_batches(
-            Predictor,
-            fn_constructor_kwargs={
-                "raw": raw,
-                "meta": meta,
-                "id_columns": list(predict.id_columns),
-                "nthread": layout.threads,
-            },
-            compute=ray.data.ActorPoolStrategy(size=layout.actors),
-            num_cpus=layout.cpus,  # fractional: read tasks always find a CPU beside the actors
-            max_restarts=0,  # a rerun is cheap and the output is atomic; no restart of a stale model
-            scheduling_strategy=strategy,
-            batch_size=predict.batch_size,
-            batch_format="pandas",
-        )
+        with warnings.catch_warnings():
+            # Ray 2.60 deprecates **ray_remote_args but names no parameter for scheduling_strategy or
+            # max_restarts (its named ones: label_selector, resources, max_calls, ...); the pin ray<2.61
+            # keeps them working. Silenced here only, so the user's terminal stays clean under -q.
+            warnings.filterwarnings("ignore", message=".*ray_remote_args.*is deprecated")
+            predicted = _map(ds, raw, meta, predict, layout, strategy)
         rows, nodes, unseen = _write(predicted, predict, progress, total)
     except ray.exceptions.GetTimeoutError as exc:
         raise EngineError(
@@ -118,6 +110,31 @@ def _input_dataset(predict: PredictConfig, data: Dataset | None, where: str) -> 
         fn_kwargs={"fmt": file_format(files), "batch_size": predict.batch_size},
         batch_size=1,
         num_cpus=0.25,
+        batch_format="pandas",
+    )
+
+
+def _map(
+    ds: ray.data.Dataset,
+    raw: bytes,
+    meta: dict[str, Any],
+    predict: PredictConfig,
+    layout: PredictLayout,
+    strategy: Any,
+) -> ray.data.Dataset:
+    return ds.map_batches(
+        Predictor,
+        fn_constructor_kwargs={
+            "raw": raw,
+            "meta": meta,
+            "id_columns": list(predict.id_columns),
+            "nthread": layout.threads,
+        },
+        compute=ray.data.ActorPoolStrategy(size=layout.actors),
+        num_cpus=layout.cpus,  # fractional: read tasks always find a CPU beside the actors
+        max_restarts=0,  # a rerun is cheap and the output is atomic; no restart of a stale model
+        scheduling_strategy=strategy,
+        batch_size=predict.batch_size,
         batch_format="pandas",
     )
 
