@@ -9,14 +9,12 @@ if TYPE_CHECKING:
     from mlscale.engines.base import Engine
     from mlscale.recipe.schema import EngineConfig
 
-ENGINES: dict[str, str] = {
-    "local": "mlscale.engines.local:LocalEngine",
-    "ray": "mlscale.engines.ray:RayEngine",
-}
+from mlscale.engine_names import BUILTIN as ENGINES  # noqa: F401  (the built-in engines, by name)
+from mlscale.engine_names import known
 
 
 def get_engine(config: EngineConfig) -> Engine:
-    """Instantiate the engine a recipe names. Never picks Ray on its own."""
-    module_name, _, cls_name = ENGINES[config.name].partition(":")
+    """Instantiate the engine a recipe names (built in, installed or registered). Never picks Ray on its own."""
+    module_name, _, cls_name = known()[config.name].partition(":")
     module = importlib.import_module(module_name)
     return getattr(module, cls_name)(config)

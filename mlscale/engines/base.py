@@ -42,6 +42,8 @@ class ClusterInfo:
 
 @dataclass
 class TrainResult:
+    """A trained model, its per-round history ({"valid": {"logloss": [...]}}) and where it was trained."""
+
     model: Model
     history: dict[str, dict[str, list[float]]]
     rounds: int
@@ -52,6 +54,8 @@ class TrainResult:
 
 @dataclass
 class TrialResult:
+    """One tuning trial: its parameters, its score on `metric` and its valid_* metrics."""
+
     trial_id: str
     number: int
     params: dict[str, Any]
@@ -65,6 +69,8 @@ class TrialResult:
 
 @dataclass
 class TuneResult:
+    """Every trial, the best one and its model; `details["trials_restored"]`: trials taken over on resume."""
+
     trials: list[TrialResult]
     best: TrialResult
     best_model: Model
@@ -75,6 +81,8 @@ class TuneResult:
 
 @dataclass
 class PredictResult:
+    """Where the predictions went, how many rows, and unseen categories counted per column."""
+
     output: Path
     rows: int
     seconds: float
@@ -98,17 +106,31 @@ and ("rows", {"done", "total"}) while predicting (total None when the input's si
 
 
 class Engine(Protocol):
+    """What the runner asks of an engine. An engine trains xgboost models (the `Model` it returns holds an
+    xgboost Booster and the FeatureSchema it was trained with), never touches MLflow, and raises
+    `MlscaleError` subclasses with one-line messages (`EngineError` for the cluster, `DataError` for input).
+
+    Call order, as the runner makes it: `plan` may come before `start` (`mlscale plan` without an address
+    never starts anything) and must then describe this machine; `start` once; then `train`, `tune`,
+    `predict` in any order and number; `stop` always last, also after a failure or an interrupt, and it
+    must be safe to call when `start` failed or never ran. A new engine registers its class with
+    `mlscale.engine_names` (entry point `mlscale.engines`) and is checked against this protocol by mypy
+    (see `_conforms` at the bottom of `local.py`)."""
+
     name: str
 
-    def start(self) -> ClusterInfo: ...
+    def start(self) -> ClusterInfo:
+        """Connect to or start the compute the engine uses; say what it is (logged as tags)."""
+        ...
 
-    def plan(
-        self, train: TrainConfig, tune: TuneConfig | None, predict: PredictConfig | None
-    ) -> EnginePlan: ...
+    def plan(self, train: TrainConfig, tune: TuneConfig | None, predict: PredictConfig | None) -> EnginePlan:
+        """What would run where; `problems` refuse the run before any MLflow run starts. Pure: no training."""
+        ...
 
-    def train(
-        self, data: Dataset, train: TrainConfig, *, progress: OnProgress | None = None
-    ) -> TrainResult: ...
+    def train(self, data: Dataset, train: TrainConfig, *, progress: OnProgress | None = None) -> TrainResult:
+        """One model on `data.x_train` early-stopped on `data.x_valid`, the same for the same seed as
+        `mlscale.training.fit` (metrics are computed by the runner, not here)."""
+        ...
 
     def tune(
         self,
@@ -119,7 +141,11 @@ class Engine(Protocol):
         on_trial: OnTrial,
         state_dir: Path,
         resume: bool = False,
-    ) -> TuneResult: ...
+    ) -> TuneResult:
+        """Search `tune.space`; call `on_trial` once per finished trial (the runner logs it). `state_dir` is
+        this run's own directory (locked by the runner): keep what `resume=True` needs to run only the
+        missing trials there. Raise `TuningError` when no trial completed."""
+        ...
 
     def predict(
         self,
@@ -129,6 +155,12 @@ class Engine(Protocol):
         data: Dataset | None,
         where: str,
         progress: OnProgress | None = None,
-    ) -> PredictResult: ...
+    ) -> PredictResult:
+        """Score `predict.input` (or `data.test_frame` when it is None) and write `predict.output`
+        atomically: one file, or a partitioned directory when `predict.dataset` (see
+        `mlscale.partitioned`). `where` prefixes error messages ("recipe.yaml: predict")."""
+        ...
 
-    def stop(self) -> None: ...
+    def stop(self) -> None:
+        """Release what `start` took; never fails."""
+        ...

@@ -10,12 +10,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlscale import rules
 from mlscale.data import Dataset
 from mlscale.engines.base import (
     ClusterInfo,
+    Engine,
     EnginePlan,
     OnProgress,
     OnTrial,
@@ -388,3 +389,9 @@ def _make_prune_callback() -> type:
 
 def _PruneCallback(trial: Any, metric: str) -> Any:
     return _make_prune_callback()(trial, metric)
+
+
+if TYPE_CHECKING:  # mypy checks the engine against the protocol here; nothing runs
+
+    def _conforms(config: EngineConfig) -> Engine:
+        return LocalEngine(config)

@@ -287,8 +287,7 @@ class PredictConfig(_Section):
 
 
 ENGINE_NAMES = ("local", "ray")
-"""The engines a recipe may name; `mlscale.engines.ENGINES` maps each to its module (a test keeps both equal).
-Kept here so the recipe layer never imports the engine layer above it."""
+"""The built-in engines; a recipe may also name an installed or registered one (`mlscale.engine_names`)."""
 
 
 class EngineConfig(_Section):
@@ -309,8 +308,11 @@ class EngineConfig(_Section):
     @field_validator("name")
     @classmethod
     def _known_engine(cls, value: str) -> str:
-        if value not in ENGINE_NAMES:
-            raise ValueError(f"unknown engine {value!r}, expected one of {', '.join(ENGINE_NAMES)}")
+        from mlscale.engine_names import known
+
+        names = list(known())
+        if value not in names:
+            raise ValueError(f"unknown engine {value!r}, expected one of {', '.join(names)}")
         return value
 
 

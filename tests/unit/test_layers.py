@@ -15,6 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "mlscale"
 # A module may import only modules of a lower rank. Add a new module here, in its place.
 RANK = {
     "mlscale.errors": 0,
+    "mlscale.engine_names": 0,
     "mlscale.scoped": 0,
     "mlscale._version": 0,
     "mlscale.masking": 0,

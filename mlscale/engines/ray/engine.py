@@ -19,11 +19,13 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlscale import rules
 from mlscale.data import Dataset, SourceFiles
 from mlscale.engines.base import (
     ClusterInfo,
+    Engine,
     EnginePlan,
     OnProgress,
     OnTrial,
@@ -322,3 +324,9 @@ def _visible_gpus() -> int:
     except (OSError, subprocess.SubprocessError):
         return 0
     return sum(1 for line in out.splitlines() if line.startswith("GPU "))
+
+
+if TYPE_CHECKING:  # mypy checks the engine against the protocol here; nothing runs
+
+    def _conforms(config: EngineConfig) -> Engine:
+        return RayEngine(config)
