@@ -17,7 +17,7 @@ import click
 
 from mlscale._version import __version__
 from mlscale.errors import MlscaleError
-from mlscale.interrupts import Terminated, sigterm_as_interrupt
+from mlscale.interrupts import sigterm_as_interrupt, terminated
 from mlscale.masking import mask_secrets, mask_text
 from mlscale.scoped import restored
 
@@ -642,7 +642,7 @@ def _mask(uri: str) -> str:
 
 def _interrupted(exc: BaseException | None) -> None:
     """Exit as a shell reports the signal: 143 (128 + 15) for SIGTERM, 130 for Ctrl-C."""
-    if isinstance(exc, Terminated):
+    if terminated(exc):
         click.echo("terminated", err=True)
         sys.exit(143)
     click.echo("interrupted", err=True)

@@ -20,9 +20,24 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised where Ctrl-C raises KeyboardInterrupt."""
 
 
+class _Received:
+    sigterm = False
+
+
+_RECEIVED = _Received()
+
+
 def _raise_terminated(signum: int, frame: Any) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one is enough: a second must not cut the clean-up short
+    _RECEIVED.sigterm = True
     raise Terminated()
+
+
+def terminated(exc: BaseException | None) -> bool:
+    """Whether an interrupt came from SIGTERM. Ray's C++ core turns any exception a signal handler raises
+    while it waits (ray.get, ray.wait) into a plain KeyboardInterrupt (seen on a cluster: exit 130 for a
+    SIGTERM), so the signal itself is remembered, not only the exception's type."""
+    return isinstance(exc, Terminated) or _RECEIVED.sigterm
 
 
 @contextmanager
@@ -33,10 +48,12 @@ def sigterm_as_interrupt() -> Iterator[None]:
         return
     previous = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, _raise_terminated)
+    _RECEIVED.sigterm = False
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        _RECEIVED.sigterm = False
 
 
 def sigterm_interrupts() -> bool:

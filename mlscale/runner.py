@@ -27,7 +27,7 @@ from mlscale.data import Dataset, describe_encodings, describe_source, encoding_
 from mlscale.engines import get_engine
 from mlscale.engines.base import ClusterInfo, EnginePlan, TrialResult, TuneResult
 from mlscale.errors import DataError, MlscaleError, RecipeError
-from mlscale.interrupts import Terminated
+from mlscale.interrupts import terminated
 from mlscale.masking import has_credentials, mask_secrets, mask_text
 from mlscale.model import Model
 from mlscale.predicting import check_output
@@ -171,7 +171,7 @@ def run(
     except KeyboardInterrupt as exc:
         if tracker is not None:
             tracker.log_metrics_quietly(timer.timings)
-            which = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
+            which = "SIGTERM" if terminated(exc) else "SIGINT"
             tracker.finish("KILLED", error=f"interrupted ({which})")
         raise
     except BaseException as exc:

@@ -51,3 +51,24 @@ def test_the_handler_is_restored_after_a_command_that_succeeds_or_fails(recipe: 
     assert signal.getsignal(signal.SIGTERM) is previous
     assert _main(["validate", str(recipe), "--set", "train.eta=fast"]) == 2
     assert signal.getsignal(signal.SIGTERM) is previous
+
+
+def test_a_sigterm_is_remembered_when_something_replaces_the_exception() -> None:
+    """Ray's core turns the Terminated a handler raises inside ray.get into a plain KeyboardInterrupt:
+    the CLI must still exit 143 (it exited 130 on the cluster)."""
+    import os
+    import signal
+
+    from mlscale.interrupts import sigterm_as_interrupt, terminated
+
+    with sigterm_as_interrupt():
+        try:
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                signal.pause() if hasattr(signal, "pause") else None
+            except KeyboardInterrupt:
+                raise KeyboardInterrupt() from None  # what Ray's check_signals does
+        except KeyboardInterrupt as exc:
+            assert type(exc) is KeyboardInterrupt
+            assert terminated(exc)
+    assert not terminated(KeyboardInterrupt())  # reset after the command
