@@ -20,7 +20,18 @@ SMALL = {"train.num_boost_round": 10, "predict": None, "mlflow.experiment": "loa
 
 
 def _listening_ports() -> set[tuple[str, int]]:
-    return {(c.laddr.ip, c.laddr.port) for c in psutil.net_connections(kind="inet") if c.status == "LISTEN"}
+    """Listening sockets of this process and its children: what the runs could have left (other processes
+    on the machine, another test session or a benchmark, come and go on their own)."""
+    me = psutil.Process()
+    found = set()
+    for proc in [me, *me.children(recursive=True)]:
+        try:
+            found |= {
+                (c.laddr.ip, c.laddr.port) for c in proc.net_connections(kind="inet") if c.status == "LISTEN"
+            }
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
 
 
 def _settled_counts(me: psutil.Process) -> tuple[int, int]:
