@@ -27,6 +27,7 @@ CASES = {  # recipe -> table it reads
     "diamonds_cut": "diamonds",
     "loans_rate": "loans",
     "movielens_rating": "movielens",
+    "mpls_stops": "mpls",
 }
 SMALL = ("diamonds_price", "diamonds_cut", "loans_rate", "movielens_rating")  # run in the test suite
 # The bar: mlscale's default within this of the better baseline (points of AUC / accuracy, RMSE ratio).

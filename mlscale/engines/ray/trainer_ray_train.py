@@ -5,6 +5,7 @@ worker dies."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import uuid
 from pathlib import Path
@@ -102,6 +103,9 @@ def train_ray_train(
     if result.checkpoint is None:
         raise EngineError("ray: Ray Train finished without a checkpoint")
     booster = _load_checkpoint(result.checkpoint)
+    checkpoint = str(result.checkpoint.path)
+    if config.storage_path is None:  # mlscale's own default directory: the model is in memory now
+        checkpoint = _remove_run_dir(result.path, storage)
     starts, placement, history = ray.get(counter.summary.remote())
     ray.kill(counter)
     metrics = result.metrics or {}
@@ -122,9 +126,24 @@ def train_ray_train(
             "workers": layout.workers,
             "cpus_per_worker": layout.cpus,
             "data": "ray_data" if files is not None else "object_store",
-            "checkpoint": str(result.checkpoint.path),
+            "checkpoint": checkpoint,
         },
     )
+
+
+def _remove_run_dir(path: str | None, storage: str) -> str:
+    """Remove a finished run's checkpoints from the default storage (they piled up under
+    ~/.mlscale/ray_train after every successful run); a user's engine.storage_path is left alone."""
+    root = Path(storage).resolve()
+    if not path or "://" in storage:
+        return str(path)
+    run_dir = Path(path).resolve()
+    while run_dir.parent != root and root in run_dir.parents:
+        run_dir = run_dir.parent  # the experiment's own directory right under the storage root
+    if run_dir.parent == root:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return "removed after the run (default storage)"
+    return str(path)
 
 
 def _trainer(
