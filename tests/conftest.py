@@ -181,6 +181,22 @@ def mlflow_server():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+@pytest.fixture(autouse=True)
+def _mlflow_tracking_uri_per_test():
+    """Tests that call mlflow.set_tracking_uri (which also sets MLFLOW_TRACKING_URI in os.environ) must not
+    leave a deleted tmp store as the next test's default: mlscale itself no longer sets MLflow's global."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    if "mlflow" in sys.modules:
+        from mlflow.tracking._tracking_service import utils
+
+        utils._tracking_uri = None
+    if before is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = before
+
+
 @pytest.fixture
 def cli_state():
     """For tests that call the CLI in process: it quiets MLflow and Ray through the environment and
