@@ -25,9 +25,20 @@ BIN = Path(sys.executable).parent
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(n: int) -> list[int]:
+    """`n` distinct free ports: all bound at once before any is released (asking one at a time, the OS
+    handed the same port out twice: `ray start --port=38465 --dashboard-port=38465` failed)."""
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def _own_processes(markers: list[str]) -> list:
@@ -94,7 +105,7 @@ def ray_head(ray_auth_env):
     The head has the dashboard (Jobs API) and the Ray Client server, all bound to 127.0.0.1.
     """
     temp_dir = tempfile.mkdtemp(prefix="mlsray-", dir="/tmp")
-    port, dashboard_port, client_port = free_port(), free_port(), free_port()
+    port, dashboard_port, client_port = free_ports(3)
     address = f"127.0.0.1:{port}"
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "0"}
     common = ["--num-cpus=1", "--disable-usage-stats", "--node-ip-address=127.0.0.1"]

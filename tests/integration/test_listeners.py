@@ -62,9 +62,9 @@ def test_a_private_ray_instance_listens_on_loopback_only(workdir):
 def test_a_one_machine_ray_start_head_listens_on_loopback_only(ray_auth_env, tmp_path):
     """The README's recipe for a one-machine cluster: `RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 ray start --head
     --node-ip-address=127.0.0.1` with the dashboard and the Ray Client server; a driver joins it."""
-    from conftest import _own_processes, _stop, free_port
+    from conftest import _own_processes, _stop, free_ports
 
-    port, dashboard, client = free_port(), free_port(), free_port()
+    port, dashboard, client = free_ports(3)
     temp_dir = tempfile.mkdtemp(prefix="mlslisten-", dir="/tmp")
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
     head = [str(Path(sys.executable).parent / "ray"), "start", "--head", f"--port={port}", f"--temp-dir={temp_dir}",
