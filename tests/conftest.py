@@ -192,6 +192,17 @@ def mlflow_server():
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def cli_in_process(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of `mlscale ARGS` called in this process (the CLI restores the
+    environment, logger settings and warning filters it changes)."""
+    from mlscale.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    out, err = capsys.readouterr()
+    return int(exited.value.code or 0), out, err
+
+
 @pytest.fixture(autouse=True)
 def _mlflow_tracking_uri_per_test():
     """Tests that call mlflow.set_tracking_uri (which also sets MLFLOW_TRACKING_URI in os.environ) must not

@@ -89,17 +89,9 @@ def test_strip_credentials_removes_them_all(text: str, expected: str) -> None:
 
 
 def _main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    from mlscale.cli import main
+    from conftest import cli_in_process
 
-    environ = dict(os.environ)
-    try:
-        with pytest.raises(SystemExit) as exited:
-            main(args)
-    finally:
-        os.environ.clear()
-        os.environ.update(environ)
-    out, err = capsys.readouterr()
-    return int(exited.value.code or 0), out, err
+    return cli_in_process(args, capsys)
 
 
 @pytest.fixture

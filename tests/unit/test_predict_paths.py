@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlscale.cli import main
 from mlscale.data import prepare
 from mlscale.engines.local import LocalEngine
 from mlscale.recipe.load import validate
@@ -43,15 +42,9 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    environ = dict(os.environ)
-    try:
-        with pytest.raises(SystemExit) as exited:
-            main(args)
-    finally:
-        os.environ.clear()
-        os.environ.update(environ)
-    out, err = capsys.readouterr()
-    return int(exited.value.code or 0), out, err
+    from conftest import cli_in_process
+
+    return cli_in_process(args, capsys)
 
 
 def _snapshot(root: Path) -> dict[Path, bytes | None]:

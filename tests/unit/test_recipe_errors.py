@@ -609,18 +609,10 @@ def test_yaml_refusals_in_a_profile(name: str, tmp_path: Path) -> None:
 def _cli_exit(
     args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> tuple[int, str, str]:
-    from mlscale.cli import main
+    from conftest import cli_in_process
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    environ = dict(os.environ)
-    try:
-        with pytest.raises(SystemExit) as exited:
-            main(args)
-    finally:
-        os.environ.clear()
-        os.environ.update(environ)
-    out, err = capsys.readouterr()
-    return int(exited.value.code or 0), out, err
+    return cli_in_process(args, capsys)
 
 
 @pytest.mark.parametrize("name", list(YAML_REFUSALS))
