@@ -236,3 +236,21 @@ def predict_parts(
     return PredictResult(
         output=output, rows=done, seconds=time.perf_counter() - started, unseen_categories=unseen
     )
+
+
+def predict_in_process(
+    model: Model,
+    predict: PredictConfig,
+    *,
+    test_frame: pd.DataFrame | None,
+    where: str,
+    progress: OnProgress | None = None,
+) -> PredictResult:
+    """Predict in this process, streaming: one atomic file, or a partitioned directory when asked.
+    Engine local's whole predict, and every engine's fallback."""
+    total = input_rows(predict, test_frame=test_frame, where=where) if progress else None
+    if predict.dataset:
+        sources = input_sources(predict, test_frame=test_frame, where=where)
+        return predict_parts(model, predict, sources, where=where, progress=progress, total=total)
+    frames = input_frames(predict, test_frame=test_frame, where=where)
+    return predict_stream(model, predict, frames, where=where, progress=progress, total=total)

@@ -26,7 +26,7 @@ from mlscale.engines.base import (
 )
 from mlscale.metrics import compute, prefixed
 from mlscale.model import Model
-from mlscale.predicting import input_frames, input_rows, input_sources, predict_parts, predict_stream
+from mlscale.predicting import predict_in_process
 from mlscale.recipe.schema import EngineConfig, PredictConfig, SearchDim, TrainConfig, TuneConfig
 from mlscale.training import dmatrices, fit, xgb_params
 
@@ -100,12 +100,7 @@ class ToyEngine:
         progress: OnProgress | None = None,
     ) -> PredictResult:
         test_frame = None if data is None else data.test_frame
-        total = input_rows(predict, test_frame=test_frame, where=where)
-        if predict.dataset:
-            sources = input_sources(predict, test_frame=test_frame, where=where)
-            return predict_parts(model, predict, sources, where=where, progress=progress, total=total)
-        frames = input_frames(predict, test_frame=test_frame, where=where)
-        return predict_stream(model, predict, frames, where=where, progress=progress, total=total)
+        return predict_in_process(model, predict, test_frame=test_frame, where=where, progress=progress)
 
     def stop(self) -> None:
         return None

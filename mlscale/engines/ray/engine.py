@@ -44,7 +44,7 @@ from mlscale.engines.ray.layout import (
 )
 from mlscale.errors import RecipeError
 from mlscale.model import Model
-from mlscale.predicting import input_frames, input_rows, input_sources, predict_parts, predict_stream
+from mlscale.predicting import input_rows, predict_in_process
 from mlscale.recipe.schema import EngineConfig, PredictConfig, TrainConfig, TuneConfig
 from mlscale.training import xgb_params
 
@@ -291,20 +291,17 @@ class RayEngine:
         """Predict with an actor pool over Ray Data (in this process over Ray Client)."""
         test_frame = None if data is None else data.test_frame
         total = input_rows(predict, test_frame=test_frame, where=where) if progress else None
-        if predict.dataset:
-            if predict.input is not None and not self._client_mode():
-                from mlscale.engines.ray.parts import predict_files
+        if predict.dataset and predict.input is not None and not self._client_mode():
+            from mlscale.engines.ray.parts import predict_files
 
-                return predict_files(model, predict, where=where, progress=progress, total=total)
-            # the test split (already in this process), or over Ray Client: parts written from here
-            sources = input_sources(predict, test_frame=test_frame, where=where)
-            return predict_parts(model, predict, sources, where=where, progress=progress, total=total)
-        if self._client_mode():
-            # Ray Data cannot run over Ray Client ('Worker' object has no attribute 'core_worker',
-            # ray-project/ray#48682): stream in this process instead, reading and writing local paths.
-            log.info("predict: Ray Client (ray://) cannot run Ray Data; predicting in this process")
-            frames = input_frames(predict, test_frame=test_frame, where=where)
-            return predict_stream(model, predict, frames, where=where, progress=progress, total=total)
+            return predict_files(model, predict, where=where, progress=progress, total=total)
+        if predict.dataset or self._client_mode():
+            # The test split's parts (already in this process); or Ray Client, where Ray Data cannot run
+            # ('Worker' object has no attribute 'core_worker', ray-project/ray#48682): predict here,
+            # reading and writing local paths.
+            if self._client_mode():
+                log.info("predict: Ray Client (ray://) cannot run Ray Data; predicting in this process")
+            return predict_in_process(model, predict, test_frame=test_frame, where=where, progress=progress)
         from mlscale.engines.ray.inference import predict_ray_data
 
         layout = predict_layout(self._node_cpus)
