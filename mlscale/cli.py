@@ -143,21 +143,24 @@ def run(
 ) -> None:
     """Train, tune and predict as the RECIPE says; log everything to MLflow."""
     _setup_logging(verbose, quiet)
-    from mlscale._job import detach_from_ray_working_dir
+    from mlscale._job import detach_from_ray_working_dir, finish_working_copy
 
-    detach_from_ray_working_dir()
+    job_copy = detach_from_ray_working_dir()
     from mlscale.runner import run as run_recipe
 
-    with _progress_display(enabled=sys.stderr.isatty() and not quiet and not verbose) as progress:
-        result = run_recipe(
-            recipe,
-            engine=engine,
-            profiles=profiles,
-            overrides=list(sets),
-            resume=resume,
-            progress=progress,
-            trust_recipe=_trusted(),
-        )
+    try:
+        with _progress_display(enabled=sys.stderr.isatty() and not quiet and not verbose) as progress:
+            result = run_recipe(
+                recipe,
+                engine=engine,
+                profiles=profiles,
+                overrides=list(sets),
+                resume=resume,
+                progress=progress,
+                trust_recipe=_trusted(),
+            )
+    finally:
+        finish_working_copy(job_copy)
     _summary(result)
 
 

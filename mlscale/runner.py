@@ -610,6 +610,9 @@ def submit(
         recipe = recipe.model_copy(update={"engine": recipe.engine.model_copy(update={"address": "auto"})})
     local = _is_loopback(address)
     env_vars = {"PYTHONUNBUFFERED": "1", TRUST_ENV: "1"}  # confirmed here; the job runs the resolved recipe
+    # `ray job stop` sends SIGTERM, then SIGKILL after this many seconds (Ray's default, 3, is too short to
+    # mark the MLflow run KILLED and stop the engine's actors)
+    env_vars[STOP_WAIT_ENV] = os.environ.get(STOP_WAIT_ENV, "30")
     if os.environ.get("RAY_AUTH_MODE"):
         env_vars["RAY_AUTH_MODE"] = os.environ["RAY_AUTH_MODE"]  # the mode only: the token stays here
     uri = recipe.mlflow.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
@@ -640,6 +643,9 @@ def submit(
         )
     log.info("ray job %s (%s): %s", job_id, source, status)
     return JobResult(job_id=job_id, status=status, address=address)
+
+
+STOP_WAIT_ENV = "RAY_JOB_STOP_WAIT_TIME_S"
 
 
 def _check_job_uri(uri: str | None, *, where: str) -> None:

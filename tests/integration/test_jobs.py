@@ -114,3 +114,44 @@ def test_a_failed_job_exits_non_zero_and_ray_auth_mode_may_be_unset(
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
     assert "FAILED" in done.stdout + done.stderr
     assert "no_such_module_xyz" in done.stdout + done.stderr  # the job's own error, streamed back
+
+
+def test_ray_job_stop_marks_the_run_killed_and_leaves_no_copies(ray_head, mlflow_server, tmp_path):
+    """`ray job stop` sends SIGTERM to the job's processes (SIGKILL later): the run ends KILLED, and
+    neither the package copy nor the working-dir copy stays in the node's temp dir."""
+    import tempfile
+    import time
+
+    from ray.job_submission import JobSubmissionClient
+
+    experiment = "job_stop_test"
+    tmp = Path(tempfile.gettempdir())
+
+    def copies() -> set[str]:
+        return {p.name for p in (*tmp.glob("mlscale-lib-*"), *tmp.glob("mlscale-job-*"))}
+
+    before = copies()
+    done = subprocess.run(
+        [str(BIN / "mlscale"), "submit", str(ROOT / "recipes/breast_cancer.yaml"), "--engine", "ray",
+         "--address", ray_head.dashboard, "--no-wait", "--set", "predict=null",
+         "--set", "train.num_boost_round=100000", "--set", "train.early_stopping_rounds=null",
+         "--set", "train.eta=0.001", "--set", f"mlflow.experiment={experiment}"],
+        capture_output=True, text=True, timeout=120, env=_env(mlflow_server), cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    import re
+
+    client = JobSubmissionClient(ray_head.dashboard)
+    job_id = re.search(r"submitted: (mlscale-[0-9a-f]+)", done.stdout + done.stderr).group(1)
+    deadline = time.time() + 180
+    while not _runs(mlflow_server, experiment) and time.time() < deadline:
+        time.sleep(1)
+    time.sleep(3)  # into training
+    assert client.stop_job(job_id)
+    while not client.get_job_status(job_id).is_terminal() and time.time() < deadline:
+        time.sleep(1)
+    parents = [r for r in _runs(mlflow_server, experiment) if "mlflow.parentRunId" not in r.data.tags]
+    assert [r.info.status for r in parents] == ["KILLED"]
+    while copies() - before and time.time() < deadline:
+        time.sleep(1)
+    assert copies() - before == set()
