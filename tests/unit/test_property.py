@@ -3,7 +3,8 @@ with one line and an input-error exit code, never with a traceback or another ex
 
 1,050 generated cases: 800 recipes (random values, wrong types, unknown keys at every level) through
 `load_recipe`, and 250 small tables (mixed dtypes, NaN/inf, unicode and odd column names, one row, one
-class, huge cardinality) through prepare -> train -> predict on engine local. The recipe-only corpus and
+class, huge cardinality) through prepare -> train -> predict on engine local (40 of those tables also on
+engine ray, which must agree: tests/integration/test_property_engines.py). The recipe-only corpus and
 the CLI corpus (tests/unit/test_recipe_errors.py) check that exit 2 starts nothing.
 """
 
@@ -14,12 +15,12 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import case_recipe, tables
 
 from mlscale import MlscaleError
 from mlscale.data import prepare
@@ -97,47 +98,6 @@ def test_any_recipe_loads_or_fails_in_one_line(raw: dict[str, Any], tmp_path: Pa
 
 # --- tables -------------------------------------------------------------------------------------------
 
-names = st.text(
-    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=8
-) | st.sampled_from(["a b", "income ($)", "x[0]", "é", "名前", "target ", "0", "nan"])
-
-
-@st.composite
-def tables(draw: Any) -> tuple[pd.DataFrame, str | None]:
-    n = draw(st.integers(min_value=1, max_value=60))
-    rng = np.random.default_rng(draw(st.integers(min_value=0, max_value=10**6)))
-    columns: dict[str, Any] = {}
-    for _ in range(draw(st.integers(min_value=1, max_value=4))):
-        kind = draw(st.sampled_from(["float", "float_odd", "int", "bool", "text", "many_text", "empty"]))
-        values: Any
-        if kind == "float":
-            values = rng.normal(size=n)
-        elif kind == "float_odd":
-            values = rng.choice([0.5, np.nan, np.inf, -np.inf, 1e300], n)
-        elif kind == "int":
-            values = rng.integers(-3, 3, n)
-        elif kind == "bool":
-            values = rng.choice([True, False], n)
-        elif kind == "text":
-            values = rng.choice(["a", "b", "ü", "", None], n)
-        elif kind == "many_text":
-            values = [f"id{i}" for i in range(n)]
-        else:
-            values = [np.nan] * n
-        columns[draw(names)] = values
-    target_kind = draw(st.sampled_from(["binary", "multi", "float", "one", "text", "missing"]))
-    target = {
-        "binary": lambda: rng.integers(0, 2, n),
-        "multi": lambda: rng.integers(0, 4, n),
-        "float": lambda: rng.normal(size=n),
-        "one": lambda: np.ones(n),
-        "text": lambda: rng.choice(["yes", "no"], n),
-        "missing": lambda: rng.choice([1.0, 0.0, np.nan], n),
-    }[target_kind]()
-    columns["label"] = target
-    task = draw(st.sampled_from([None, "binary", "multiclass", "regression"]))
-    return pd.DataFrame(columns), task
-
 
 @settings(max_examples=250, **SETTINGS)
 @given(case=tables())
@@ -145,11 +105,7 @@ def test_any_small_table_trains_and_predicts_or_fails_in_one_line(
     case: tuple[pd.DataFrame, str | None],
 ) -> None:
     table, task = case
-    raw: dict[str, Any] = {"name": "t", "data": {"source": "csv", "path": "unused.csv", "target": "label"},
-                           "train": {"num_boost_round": 2, "early_stopping_rounds": None}}  # fmt: skip
-    if task:
-        raw["task"] = task
-    recipe = validate(raw, source="r.yaml")
+    recipe = validate(case_recipe(task), source="r.yaml")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
