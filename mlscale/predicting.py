@@ -30,6 +30,7 @@ from mlscale.partitioned import (
     left_by_a_dead_writer,
     write_part,
 )
+from mlscale.pipeline import ahead
 from mlscale.recipe.schema import DataConfig, PredictConfig
 
 
@@ -163,12 +164,7 @@ def predict_stream(
     with AtomicTableWriter(predict.output, predict.resolved_format) as writer:
         if progress is not None:
             progress("rows", {"done": 0, "total": total})
-        for frame in frames:
-            out, new_unseen = model.predict_frame(
-                frame, id_columns=predict.id_columns, where=f"{where}.input"
-            )
-            for col, n in new_unseen.items():
-                unseen[col] = unseen.get(col, 0) + n
+        for out in _pipelined(model, predict, frames, unseen, where=where):
             writer.write(out)
             if progress is not None:
                 progress("rows", {"done": writer.rows, "total": total})
@@ -213,12 +209,7 @@ def predict_parts(
 
     def predicted(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         nonlocal done
-        for frame in frames:
-            out, new_unseen = model.predict_frame(
-                frame, id_columns=predict.id_columns, where=f"{where}.input"
-            )
-            for col, n in new_unseen.items():
-                unseen[col] = unseen.get(col, 0) + n
+        for out in _pipelined(model, predict, frames, unseen, where=where):
             done += len(out)
             if progress is not None:
                 progress("rows", {"done": done, "total": total})
@@ -236,6 +227,29 @@ def predict_parts(
     return PredictResult(
         output=output, rows=done, seconds=time.perf_counter() - started, unseen_categories=unseen
     )
+
+
+def _pipelined(
+    model: Model,
+    predict: PredictConfig,
+    frames: Iterable[pd.DataFrame],
+    unseen: dict[str, int],
+    *,
+    where: str,
+) -> Iterator[pd.DataFrame]:
+    """Prediction frames, with reading, predicting and the caller's writing overlapped (threads): the
+    next batch is read while this one is predicted, and predicted while the caller writes the last."""
+
+    def predicted() -> Iterator[pd.DataFrame]:
+        for frame in ahead(frames):
+            out, new_unseen = model.predict_frame(
+                frame, id_columns=predict.id_columns, where=f"{where}.input"
+            )
+            for col, n in new_unseen.items():
+                unseen[col] = unseen.get(col, 0) + n
+            yield out
+
+    return ahead(predicted())
 
 
 def predict_in_process(

@@ -40,6 +40,7 @@ RANK = {
     "mlscale.reference": 6,
     "mlscale._pyfunc_model": 6,
     "mlscale.partitioned": 1,
+    "mlscale.pipeline": 0,
     "mlscale.predicting": 7,
     "mlscale.engines": 7,  # the registry: names to import paths, imported lazily
     "mlscale.engines.ray.layout": 7,  # pure: no ray, shared by plan and the run
