@@ -23,12 +23,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from predict_bench import input_dir  # noqa: E402
+from predict_bench import bench_setup  # noqa: E402
 
 import mlscale.predicting as predicting  # noqa: E402
-from mlscale.data import prepare  # noqa: E402
 from mlscale.pipeline import ahead  # noqa: E402
-from mlscale.recipe import load_recipe  # noqa: E402
 
 
 def _in_sequence(items: Iterable[object], *, depth: int = 2) -> Iterator[object]:
@@ -41,22 +39,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 
-    import pyarrow.dataset as pads
+    from mlscale.recipe import PredictConfig
 
-    from mlscale.engines.local import LocalEngine
-    from mlscale.recipe import EngineConfig, PredictConfig
-
-    source = input_dir(args.rows)
-    recipe = load_recipe(
-        ROOT / "recipes/synthetic_higgs.yaml",
-        overrides={"data.synthetic.n_rows": 200_000, "tune": None, "predict": None},
-    )
-    data = prepare(recipe, source="bench")
-    local = LocalEngine(EngineConfig(name="local"))
-    model = local.train(data, recipe.train).model
-    table = pads.dataset(str(source), format="parquet").to_table()
-    x = table.select(list(data.schema.features)).to_pandas().to_numpy(dtype="float32")
-    del table
+    source, local, model, _, x = bench_setup(args.rows)
     times: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         single = PredictConfig(input=str(source), output=f"{tmp}/out.parquet", id_columns=["row_id"])

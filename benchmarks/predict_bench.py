@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -48,19 +49,15 @@ def input_dir(rows: int, files: int = 8) -> Path:
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rows", type=int, default=2_000_000)
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
-
+def bench_setup(rows: int) -> tuple[Path, Any, Any, Any, Any]:
+    """The input dir, the engine local that trained the model, the model, its dataset and the whole input
+    as a float32 matrix (for the in-memory ceiling)."""
     import pyarrow.dataset as pads
 
     from mlscale.engines.local import LocalEngine
-    from mlscale.engines.ray import RayEngine
-    from mlscale.recipe import EngineConfig, PredictConfig
+    from mlscale.recipe import EngineConfig
 
-    source = input_dir(args.rows)
+    source = input_dir(rows)
     recipe = load_recipe(
         ROOT / "recipes/synthetic_higgs.yaml",
         overrides={"data.synthetic.n_rows": 200_000, "tune": None, "predict": None},
@@ -68,10 +65,22 @@ def main() -> None:
     data = prepare(recipe, source="bench")
     local = LocalEngine(EngineConfig(name="local"))
     model = local.train(data, recipe.train).model
-    features = list(data.schema.features)
     table = pads.dataset(str(source), format="parquet").to_table()
-    x = table.select(features).to_pandas().to_numpy(dtype="float32")
-    del table
+    x = table.select(list(data.schema.features)).to_pandas().to_numpy(dtype="float32")
+    return source, local, model, data, x
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    from mlscale.engines.ray import RayEngine
+    from mlscale.recipe import EngineConfig, PredictConfig
+
+    source, local, model, data, x = bench_setup(args.rows)
+    features = list(data.schema.features)
 
     started = time.perf_counter()
     ray_engine = RayEngine(EngineConfig(name="ray"))
