@@ -27,15 +27,13 @@ from mlscale.data import (
     CSV_SUFFIXES,
     MAX_MULTICLASS,
     PARQUET_SUFFIXES,
-    _close,
-    _first_line,
-    _list,
     infer_task,
     resolve_files,
 )
 from mlscale.errors import DataError, RecipeError
 from mlscale.metrics import DEFAULT_EVAL_METRIC, DEFAULT_TUNE_METRIC
 from mlscale.recipe.schema import Recipe, Task
+from mlscale.text import did_you_mean, first_line, short_list
 
 TASKS: tuple[str, ...] = typing.get_args(Task)
 SAMPLE_ROWS = 10_000
@@ -133,7 +131,9 @@ def _demo_plan(task: str | None, target: str | None, name: str | None) -> _Plan:
     dataset = DEMO_DATASETS[chosen][0]
     target_col = target or "target"
     if target is not None and target != "target":
-        from mlscale.data import _sklearn_table  # imports scikit-learn: only for this rare case
+        from mlscale.data import (
+            sklearn_table as _sklearn_table,  # imports scikit-learn: only for this rare case
+        )
 
         columns = [str(c) for c in _sklearn_table(dataset, "target").columns]
         if target in columns:
@@ -195,7 +195,7 @@ def _read_sample(path: str, n: int) -> _Sample:
         except PermissionError as exc:
             raise DataError(f"{first}: not readable (permission denied)") from exc
         except (OSError, ValueError, UnicodeDecodeError) as exc:
-            raise DataError(f"{first}: cannot read as csv ({_first_line(exc)})") from exc
+            raise DataError(f"{first}: cannot read as csv ({first_line(exc)})") from exc
         complete = len(files) == 1 and len(frame) < n
     else:
         import pyarrow as pa
@@ -210,7 +210,7 @@ def _read_sample(path: str, n: int) -> _Sample:
         except PermissionError as exc:
             raise DataError(f"{first}: not readable (permission denied)") from exc
         except Exception as exc:  # arrow raises several types for broken files
-            raise DataError(f"{first}: cannot read as parquet ({_first_line(exc)})") from exc
+            raise DataError(f"{first}: cannot read as parquet ({first_line(exc)})") from exc
         complete = len(files) == 1 and len(frame) == total
         if len(files) > 1:
             total = None
@@ -305,11 +305,11 @@ def _data_plan(path: str, task: str | None, target: str | None, name: str | None
     columns = list(frame.columns)
     if len(columns) < 2:
         raise DataError(
-            f"{path}: needs at least 2 columns (a target and a feature), found {len(columns)}: {_list(columns)}"
+            f"{path}: needs at least 2 columns (a target and a feature), found {len(columns)}: {short_list(columns)}"
         )
     if target is not None and target not in columns:
         raise DataError(
-            f"{path}: --target {target!r} is not a column{_close(target, columns)} (columns: {_list(columns)})"
+            f"{path}: --target {target!r} is not a column{did_you_mean(target, columns)} (columns: {short_list(columns)})"
         )
     split_col = _split_column(frame)
     ids = [c for c in id_columns(frame) if c != target and c != split_col]

@@ -20,6 +20,7 @@ from mlscale.engines.base import (
     EnginePlan,
     OnProgress,
     OnTrial,
+    Placement,
     PredictResult,
     TrainResult,
     TrialResult,
@@ -116,7 +117,7 @@ class LocalEngine:
             model=model,
             history=history,
             rounds=rounds,
-            placement=[{"rank": 0, "node": "local", "pid": os.getpid()}],
+            placement=[Placement(rank=0, node="local", pid=os.getpid())],
         )
 
     # -- tune --------------------------------------------------------------------------
@@ -267,7 +268,8 @@ class LocalEngine:
             best_model=models[best.number],
             metric=metric,
             mode=mode,
-            details={"state_dir": str(state_dir), "trials_restored": restored},
+            trials_restored=restored,
+            details={"state_dir": str(state_dir)},
         )
 
     # -- predict -----------------------------------------------------------------------

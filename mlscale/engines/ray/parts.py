@@ -16,7 +16,6 @@ from typing import Any
 import ray
 
 from mlscale.data import file_format, resolve_files
-from mlscale.engines.base import OnProgress, PredictResult
 from mlscale.engines.ray.connection import nodes_missing
 from mlscale.engines.ray.inference import unwrap_data_error
 from mlscale.engines.ray.worker import use_threads
@@ -24,6 +23,7 @@ from mlscale.errors import DataError
 from mlscale.model import Model
 from mlscale.partitioned import PartitionedOutput, PartSummary, write_part
 from mlscale.recipe.schema import PredictConfig
+from mlscale.results import OnProgress, Placement, PredictResult
 
 _MODELS: dict[str, Model] = {}  # per worker process: the booster loaded once, reused by later tasks
 
@@ -112,7 +112,7 @@ def predict_files(
     for part in parts:
         for col, n in part.unseen.items():
             unseen[col] = unseen.get(col, 0) + n
-    placement = [{"rows": summary.rows, "node": node} for summary, node in results.values()]
+    placement = [Placement(rows=summary.rows, node=node) for summary, node in results.values()]
     return PredictResult(
         output=output,
         rows=sum(p.rows for p in parts),
