@@ -17,6 +17,7 @@ from mlscale.data.files import (
     resolve_files,
 )
 from mlscale.data.inputs import count_input_rows, input_columns, iter_input_batches
+from mlscale.data.numeric import is_numeric_target, is_text_column
 from mlscale.data.prepare import (
     MAX_MULTICLASS,
     Dataset,
@@ -42,6 +43,8 @@ __all__ = [
     "file_format",
     "infer_task",
     "input_columns",
+    "is_numeric_target",
+    "is_text_column",
     "iter_input_batches",
     "load_table",
     "prepare",

@@ -31,3 +31,13 @@ def numeric(values: pd.Series) -> Any:
         if too_big.any():
             values = values.mask(too_big)
     return values
+
+
+def is_text_column(s: pd.Series) -> bool:
+    """Text (string / object / category) columns: categorical unless data.categorical says otherwise."""
+    return not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s))
+
+
+def is_numeric_target(s: pd.Series) -> bool:
+    """What task regression accepts, and what task inference reads as numbers: numeric, not boolean."""
+    return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)

@@ -15,6 +15,7 @@ import pandas as pd
 from mlscale.categories import choose, levels, shares
 from mlscale.categories import codes as category_codes
 from mlscale.data.files import SourceFiles
+from mlscale.data.numeric import is_numeric_target, is_text_column
 from mlscale.data.schema import FeatureSchema
 from mlscale.data.sources import load_with_files
 from mlscale.data.split import split_indices
@@ -62,8 +63,7 @@ def infer_task(y: pd.Series) -> tuple[str, str]:
     n = int(y.nunique(dropna=True))
     if n == 2:
         return "binary", "target has 2 distinct values"
-    numeric = pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y)
-    if not numeric:
+    if not is_numeric_target(y):
         return "multiclass", f"target is text with {n} classes"
     integral = bool(np.all(np.mod(y.dropna().to_numpy(dtype=float), 1) == 0))
     if integral and n <= 20:
@@ -221,7 +221,7 @@ def _categorical_levels(
         s = table[col]
         if s.isna().all():
             raise DataError(f"{where}.features: column {col!r} is entirely missing")
-        is_text = not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s))
+        is_text = is_text_column(s)
         if col in declared or (cfg.categorical is None and is_text):
             categories[col] = levels(s)
         elif is_text:
@@ -260,7 +260,7 @@ def _encode_target(
     """(class labels, or None for regression; y as class codes 0..K-1 or floats)."""
     target = recipe.data.target
     if task == "regression":
-        if not pd.api.types.is_numeric_dtype(y_raw) or pd.api.types.is_bool_dtype(y_raw):
+        if not is_numeric_target(y_raw):
             raise DataError(f"{where}.target: task regression needs a numeric target, got {y_raw.dtype}")
         return None, y_raw.to_numpy(dtype=np.float64)
     uniq = sorted(pd.unique(y_raw).tolist(), key=lambda v: (str(type(v)), v))

@@ -41,6 +41,10 @@ RANK = {
     "mlscale._job": 4,
     "mlscale.rules": 5,  # shared decisions: tune metric/mode, best trial, state dir
     "mlscale.model": 5,
+    "mlscale.scaffold.guess": 4.1,  # mlscale init: guesses from a sample
+    "mlscale.scaffold.sample": 4.1,
+    "mlscale.scaffold.plan": 4.2,
+    "mlscale.scaffold.render": 4.3,
     "mlscale.scaffold": 5,
     "mlscale.kuberay": 5,
     "mlscale.results": 5.5,  # the typed results every engine returns
