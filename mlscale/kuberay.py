@@ -179,6 +179,28 @@ def render_rayjob(
         "spec": spec,
     }
 
+    notes = _rayjob_notes(
+        recipe, cluster_recipe, source=source, version=version, image=image, stock_image=stock_image,
+        package=package, cpus=cpus, gpus=gpus, removed=removed,
+    )  # fmt: skip
+    return _dump([cm, job], notes)
+
+
+def _rayjob_notes(
+    recipe: Recipe,
+    cluster_recipe: Recipe,
+    *,
+    source: str | None,
+    version: str,
+    image: str,
+    stock_image: bool,
+    package: str | None,
+    cpus: int,
+    gpus: int,
+    removed: int,
+) -> list[str]:
+    """The header comment of a rendered RayJob: what it runs, and what it needs from the cluster."""
+    engine = recipe.engine
     notes = [
         f"RayJob for recipe {recipe.name!r}"
         + (f" ({source})" if source else "")
@@ -221,7 +243,7 @@ def render_rayjob(
         )
     if engine.max_failures > 0 and not engine.storage_path:
         notes.append("engine.max_failures > 0 on several pods needs engine.storage_path on shared storage.")
-    return _dump([cm, job], notes)
+    return notes
 
 
 def render_rayjob_file(

@@ -91,19 +91,7 @@ def run(
     tracking.check_reachable(uri)
     timer = Timer(progress)
 
-    with timer.phase("load"):
-        data = prepare(recipe, source=source)
-        _preflight_params(recipe, data, source)
-        external_model = _preflight_predict(recipe, uri, source, data)
-    for note in data.notes:
-        log.info(note)
-    if data.missing_target_dropped:
-        log.warning(
-            "data: %d row(s) with a missing %r left out (data.missing_target: drop)",
-            data.missing_target_dropped,
-            data.schema.target,
-        )
-
+    data, external_model = _load(recipe, uri, source, timer)
     eng = get_engine(recipe.engine)
     tracker: tracking.RunTracker | None = None
     try:
@@ -112,17 +100,7 @@ def run(
         log.info("engine %s: %s", cluster.engine, cluster.layout)
         check_plan(eng.plan(recipe.train, recipe.tune, recipe.predict), source)
         tracker = tracking.RunTracker(uri, recipe.mlflow.experiment or recipe.name)
-        tags = {
-            **cluster.tags(),
-            **version_tags(versions),
-            "host.cpu_count": str(os.cpu_count()),
-            "recipe.name": recipe.name,
-            "recipe.hash": recipe_hash(recipe),
-            "recipe.data_key": state.data_key(recipe),
-            "task": data.schema.task,
-            "task.inferred": str(data.task_inferred).lower(),
-            **({tracking.PARENT_TAG: parent_run_id} if parent_run_id else {}),
-        }
+        tags = _run_tags(recipe, data, cluster, versions, parent_run_id)
         previous = _interrupted_run(tracker, tags, eng.name, source) if resume else None
         run_id = previous or tracker.start(run_name=recipe.mlflow.run_name, tags=tags)
         with state.hold(run_id, eng.name, where=f"{source}: ") as state_dir:
@@ -153,7 +131,46 @@ def run(
         eng.stop()
 
 
+def _load(recipe: Recipe, uri: str, source: str, timer: Timer) -> tuple[Dataset, Model | None]:
+    """The load phase: the prepared data, and predict.model when the recipe names one."""
+    with timer.phase("load"):
+        data = prepare(recipe, source=source)
+        _preflight_params(recipe, data, source)
+        external_model = _preflight_predict(recipe, uri, source, data)
+    for note in data.notes:
+        log.info(note)
+    if data.missing_target_dropped:
+        log.warning(
+            "data: %d row(s) with a missing %r left out (data.missing_target: drop)",
+            data.missing_target_dropped,
+            data.schema.target,
+        )
+    return data, external_model
+
+
+def _run_tags(
+    recipe: Recipe,
+    data: Dataset,
+    cluster: ClusterInfo,
+    versions: dict[str, str | None],
+    parent_run_id: str | None,
+) -> dict[str, str]:
+    """The run's tags: where it ran, with which versions, on which recipe and data."""
+    return {
+        **cluster.tags(),
+        **version_tags(versions),
+        "host.cpu_count": str(os.cpu_count()),
+        "recipe.name": recipe.name,
+        "recipe.hash": recipe_hash(recipe),
+        "recipe.data_key": state.data_key(recipe),
+        "task": data.schema.task,
+        "task.inferred": str(data.task_inferred).lower(),
+        **({tracking.PARENT_TAG: parent_run_id} if parent_run_id else {}),
+    }
+
+
 def _run_phases(ctx: RunContext) -> RunResult:
+    """Every phase in order, then the run's result."""
     for phase in PHASES:
         phase(ctx)
     tracker = ctx.tracker

@@ -13,6 +13,7 @@ from mlscale.data.files import (
     PARQUET_SUFFIXES,
     SourceFiles,
     file_format,
+    read_file,
     read_rows,
     resolve_files,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "iter_input_batches",
     "load_table",
     "prepare",
+    "read_file",
     "read_rows",
     "resolve_files",
     "sklearn_table",

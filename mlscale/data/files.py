@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from mlscale.errors import DataError
+from mlscale.text import first_line
 
 CSV_SUFFIXES = (
     ".csv",
@@ -92,27 +93,31 @@ def read_files(files: list[str], fmt: str, where: str) -> pd.DataFrame:
     return read_frames(files, fmt, where)[0]
 
 
+def read_file(f: str, fmt: str, where: str, *, nrows: int | None = None) -> pd.DataFrame:
+    """One csv / parquet file (csv: its first `nrows` rows when given), any failure as a one-line DataError."""
+    try:
+        if os.path.getsize(f) == 0:
+            raise DataError(f"{where}: {f} is empty")
+        return pd.read_csv(f, nrows=nrows) if fmt == "csv" else pd.read_parquet(f)
+    except DataError:
+        raise
+    except pd.errors.EmptyDataError as exc:
+        raise DataError(f"{where}: {f} is empty") from exc
+    except pd.errors.ParserError as exc:
+        detail = str(exc).strip().splitlines()[-1]
+        raise DataError(f"{where}: {f} is not valid CSV ({detail})") from exc
+    except PermissionError as exc:
+        raise DataError(f"{where}: {f} is not readable (permission denied)") from exc
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{where}: cannot read {f} as {fmt} ({first_line(exc)})") from exc
+
+
 def read_frames(files: list[str], fmt: str, where: str) -> tuple[pd.DataFrame, list[int]]:
     """(the files as one table, rows per file)."""
     frames = []
     first_cols: list[str] | None = None
     for f in files:
-        try:
-            if os.path.getsize(f) == 0:
-                raise DataError(f"{where}: {f} is empty")
-            df = pd.read_csv(f) if fmt == "csv" else pd.read_parquet(f)
-        except DataError:
-            raise
-        except pd.errors.EmptyDataError as exc:
-            raise DataError(f"{where}: {f} is empty") from exc
-        except pd.errors.ParserError as exc:
-            detail = str(exc).strip().splitlines()[-1]
-            raise DataError(f"{where}: {f} is not valid CSV ({detail})") from exc
-        except PermissionError as exc:
-            raise DataError(f"{where}: {f} is not readable (permission denied)") from exc
-        except (OSError, ValueError) as exc:
-            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise DataError(f"{where}: cannot read {f} as {fmt} ({detail})") from exc
+        df = read_file(f, fmt, where)
         if first_cols is None:
             first_cols = list(df.columns)
         elif list(df.columns) != first_cols:

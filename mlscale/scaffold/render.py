@@ -71,6 +71,7 @@ class _Writer:
 
 
 def render(plan: Plan) -> str:
+    """The recipe text, section by section."""
     w = _Writer()
     w.prose(f"Recipe `{plan.name}` for mlscale, scaffolded by `mlscale init`: a {plan.task} XGBoost job.")
     for line in plan.header:
@@ -92,7 +93,15 @@ def render(plan: Plan) -> str:
     w.key(0, f"task: {plan.task}", plan.task_comment)
     for note in plan.task_notes:
         w.prose(note)
+    _render_train(w, plan)
+    _render_tune(w, plan)
+    _render_predict(w, plan)
+    _render_engine(w, plan)
+    _render_mlflow(w, plan)
+    return w.text()
 
+
+def _render_train(w: _Writer, plan: Plan) -> None:
     w.blank()
     w.prose(
         "Train: one xgboost model (tree_method hist), early-stopped on the valid split. Any other xgboost "
@@ -119,6 +128,8 @@ def render(plan: Plan) -> str:
         off=True,
     )
 
+
+def _render_tune(w: _Writer, plan: Plan) -> None:
     w.blank()
     w.prose(
         "Tune (optional): a hyperparameter search, each trial a nested MLflow run; the best trial's "
@@ -139,8 +150,8 @@ def render(plan: Plan) -> str:
     w.key(4, "colsample_bytree: {uniform: [0.5, 1.0]}", block_off=True)
     w.key(4, "min_child_weight: {quniform: [1, 10, 1]}", block_off=True)
 
-    _render_predict(w, plan)
 
+def _render_engine(w: _Writer, plan: Plan) -> None:
     w.blank()
     w.prose(
         "Engine: where the same recipe runs. local = plain xgboost in this process; ray = a Ray cluster "
@@ -155,6 +166,8 @@ def render(plan: Plan) -> str:
     w.key(2, "address: auto", "ray: null = a private local Ray; auto / host:port; ray://host:10001", off=True)
     w.key(2, "max_failures: 2", "ray: > 0 trains with Ray Train and retries from checkpoints", off=True)
 
+
+def _render_mlflow(w: _Writer, plan: Plan) -> None:
     w.blank()
     w.prose(
         "MLflow: every run logs params, metrics, timings, plots and the model. Tracking store: "
@@ -164,7 +177,6 @@ def render(plan: Plan) -> str:
     w.key(2, f"experiment: {_y(plan.name)}")
     w.key(2, "tracking_uri: http://127.0.0.1:5000", "an MLflow server", off=True)
     w.key(2, f"registered_model: {_y(plan.name)}", "register each run's model under this name", off=True)
-    return w.text()
 
 
 def _render_data(w: _Writer, plan: Plan) -> None:

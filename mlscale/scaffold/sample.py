@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from mlscale.data import CSV_SUFFIXES, PARQUET_SUFFIXES, resolve_files
+from mlscale.data import CSV_SUFFIXES, PARQUET_SUFFIXES, read_file, resolve_files
 from mlscale.errors import DataError
 from mlscale.text import first_line
 
@@ -35,20 +35,10 @@ def read_sample(path: str, n: int) -> Sample:
     fmt = formats.pop()
     first = files[0]
     if os.path.getsize(first) == 0:
-        raise DataError(f"{first}: file is empty")
+        raise DataError(f"--data: {first} is empty")
     total: int | None = None
     if fmt == "csv":
-        try:
-            frame = pd.read_csv(first, nrows=n)
-        except pd.errors.EmptyDataError as exc:
-            raise DataError(f"{first}: file is empty") from exc
-        except pd.errors.ParserError as exc:
-            detail = str(exc).strip().splitlines()[-1]
-            raise DataError(f"{first}: not valid CSV ({detail})") from exc
-        except PermissionError as exc:
-            raise DataError(f"{first}: not readable (permission denied)") from exc
-        except (OSError, ValueError, UnicodeDecodeError) as exc:
-            raise DataError(f"{first}: cannot read as csv ({first_line(exc)})") from exc
+        frame = read_file(first, "csv", "--data", nrows=n)
         complete = len(files) == 1 and len(frame) < n
     else:
         import pyarrow as pa
