@@ -37,7 +37,9 @@ from mlscale.masking import has_credentials, mask_text, strip_credentials
 from mlscale.recipe.load import load_recipe, validate
 from mlscale.recipe.schema import Recipe
 
-PYTHON_TAG = "py311"  # the tested Python (README "Tested versions"); Ray Client needs the same minor locally
+PYTHON_TAG = (
+    "py311"  # the tested Python (docs/guide.md, "Tested versions"); Ray Client needs the same minor locally
+)
 MIN_RAY_FOR_TOKEN_AUTH = (2, 52, 0)  # authOptions token mode is refused by KubeRay for older rayVersion
 MAX_RAYJOB_NAME = 47
 MAX_RAYCLUSTER_NAME = 53

@@ -1,7 +1,7 @@
 """Connecting to Ray: address forms, token auth, a TCP probe, loopback-only local instances, cluster shape.
 
 No address -> a private local Ray on 127.0.0.1 (dashboard off); `auto` / host:port -> join a `ray start`
-cluster; ray://host:port -> Ray Client. Token auth stays on (see README, Security).
+cluster; ray://host:port -> Ray Client. Token auth stays on (see docs/guide.md, Security notes).
 """
 
 from __future__ import annotations

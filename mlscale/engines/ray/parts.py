@@ -19,7 +19,7 @@ from mlscale.data import file_format, resolve_files
 from mlscale.engines.ray.connection import nodes_missing
 from mlscale.engines.ray.inference import unwrap_data_error
 from mlscale.engines.ray.worker import use_threads
-from mlscale.errors import DataError
+from mlscale.errors import DataError, RecipeError
 from mlscale.model import Model
 from mlscale.partitioned import PartitionedOutput, PartSummary, write_part
 from mlscale.recipe.schema import PredictConfig
@@ -69,7 +69,8 @@ def predict_files(
 ) -> PredictResult:
     """Predict every file of `predict.input` in its own task, into a partitioned output."""
     started = time.perf_counter()
-    assert predict.input is not None
+    if predict.input is None:
+        raise RecipeError(f"{where}.input: a partitioned prediction needs an input to read")
     files = resolve_files(predict.input, where=f"{where}.input")
     output = Path(predict.output.rstrip("/") or predict.output)
     settings = {"batch_size": predict.batch_size, "id_columns": list(predict.id_columns),
