@@ -32,3 +32,10 @@ def test_the_listed_mlflow_sqlalchemy_warning_is_ignored():
         _warn("mlflow.store.tracking.sqlalchemy_store", DeprecationWarning, NOLOAD)
         _warn("mlflow.store.tracking.sqlalchemy_store", DeprecationWarning, "another deprecation")
     assert [str(w.message) for w in seen] == ["another deprecation"]
+
+
+@pytest.mark.parametrize("field", ["use_push_based_shuffle", "use_polars", "use_arrow_tensor_v2"])
+def test_ray_datas_own_deprecated_fields_are_ignored(field):
+    with warnings.catch_warnings(record=True) as seen:
+        _warn("ray.data.context", DeprecationWarning, f"`{field}` is deprecated, configure something else")
+    assert seen == []
