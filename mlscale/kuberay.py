@@ -37,7 +37,9 @@ from mlscale.masking import has_credentials, mask_text, strip_credentials
 from mlscale.recipe.load import load_recipe, validate
 from mlscale.recipe.schema import Recipe
 
-PYTHON_TAG = "py311"  # the tested Python (README "Tested versions"); Ray Client needs the same minor locally
+PYTHON_TAG = (
+    "py311"  # the tested Python (docs/guide.md, "Tested versions"); Ray Client needs the same minor locally
+)
 MIN_RAY_FOR_TOKEN_AUTH = (2, 52, 0)  # authOptions token mode is refused by KubeRay for older rayVersion
 MAX_RAYJOB_NAME = 47
 MAX_RAYCLUSTER_NAME = 53
@@ -179,6 +181,28 @@ def render_rayjob(
         "spec": spec,
     }
 
+    notes = _rayjob_notes(
+        recipe, cluster_recipe, source=source, version=version, image=image, stock_image=stock_image,
+        package=package, cpus=cpus, gpus=gpus, removed=removed,
+    )  # fmt: skip
+    return _dump([cm, job], notes)
+
+
+def _rayjob_notes(
+    recipe: Recipe,
+    cluster_recipe: Recipe,
+    *,
+    source: str | None,
+    version: str,
+    image: str,
+    stock_image: bool,
+    package: str | None,
+    cpus: int,
+    gpus: int,
+    removed: int,
+) -> list[str]:
+    """The header comment of a rendered RayJob: what it runs, and what it needs from the cluster."""
+    engine = recipe.engine
     notes = [
         f"RayJob for recipe {recipe.name!r}"
         + (f" ({source})" if source else "")
@@ -221,7 +245,7 @@ def render_rayjob(
         )
     if engine.max_failures > 0 and not engine.storage_path:
         notes.append("engine.max_failures > 0 on several pods needs engine.storage_path on shared storage.")
-    return _dump([cm, job], notes)
+    return notes
 
 
 def render_rayjob_file(

@@ -27,7 +27,7 @@ SCHEMA_FILE = "mlscale_schema.json"
 class Model:
     booster: Any  # xgboost.Booster
     schema: FeatureSchema
-    info: dict[str, Any] = field(default_factory=dict)  # best_iteration, num_rounds, params
+    info: dict[str, Any] = field(default_factory=dict)  # rounds; best_rounds (local); params (a trial)
 
     # -- persistence -------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:

@@ -18,7 +18,6 @@ from typing import Any
 import pandas as pd
 
 from mlscale.data import count_input_rows, iter_input_batches, resolve_files
-from mlscale.engines.base import OnProgress, PredictResult
 from mlscale.errors import DataError, RecipeError
 from mlscale.model import Model
 from mlscale.partitioned import (
@@ -32,6 +31,7 @@ from mlscale.partitioned import (
 )
 from mlscale.pipeline import ahead
 from mlscale.recipe.schema import DataConfig, PredictConfig
+from mlscale.results import OnProgress, PredictResult
 
 
 def check_output(predict: PredictConfig, data: DataConfig, *, where: str) -> None:

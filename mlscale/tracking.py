@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from mlscale.categories import canonical
-from mlscale.engines.base import TrialResult
 from mlscale.errors import ModelError, TrackingError
 from mlscale.masking import MASK, mask_secrets, mask_text
 from mlscale.model import Model
+from mlscale.results import TrialResult
 
 log = logging.getLogger("mlscale")
 

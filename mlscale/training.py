@@ -20,7 +20,7 @@ NAMED_PARAMS = (
     "reg_lambda", "reg_alpha", "gamma", "max_bin",
 )  # fmt: skip
 # Evaluating the train split every round doubles the per-round evaluation work; above this size
-# learning curves show the valid split only (see README, Performance).
+# learning curves show the valid split only (see docs/performance.md).
 TRAIN_CURVE_MAX_ROWS = 250_000
 
 

@@ -17,6 +17,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -190,6 +191,27 @@ def mlflow_server():
         _stop([psutil.Process(proc.pid)])
         log.close()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@dataclass
+class CliResult:
+    """What `mlscale ARGS` did, as a finished process would report it."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, cli_state) -> Any:
+    """`run_cli(*args, cwd=None)`: `mlscale ARGS` in this process (in `cwd` when given) as a CliResult."""
+
+    def run(*args: Any, cwd: Path | None = None) -> CliResult:
+        if cwd is not None:
+            monkeypatch.chdir(cwd)
+        return CliResult(*cli_in_process([str(a) for a in args], capsys))
+
+    return run
 
 
 def cli_in_process(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

@@ -1,108 +1,39 @@
-"""The engine interface (three verbs plus start/stop) and the plain results engines return.
-
-Engines never touch MLflow: they return these objects and the runner logs them.
+"""The engine interface (three verbs plus start/stop); the results it returns live in `mlscale.results`
+and are re-exported here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from mlscale.data import Dataset
 from mlscale.model import Model
 from mlscale.recipe.schema import PredictConfig, TrainConfig, TuneConfig
+from mlscale.results import (
+    ClusterInfo,
+    EnginePlan,
+    OnProgress,
+    OnTrial,
+    Placement,
+    PredictResult,
+    TrainResult,
+    TrialResult,
+    TuneResult,
+)
 
-
-@dataclass
-class ClusterInfo:
-    """Where a run executes; logged as tags so laptop and cluster runs can be grouped."""
-
-    engine: str
-    nodes: int = 1
-    cpus: float = 0
-    gpus: float = 0
-    ray_version: str | None = None
-    address: str | None = None
-    started_here: bool = False
-    layout: str = ""  # e.g. "1 worker x 2 CPU (actors)"
-
-    def tags(self) -> dict[str, str]:
-        return {
-            "engine": self.engine,
-            "cluster.nodes": str(self.nodes),
-            "cluster.cpus": f"{self.cpus:g}",
-            "cluster.gpus": f"{self.gpus:g}",
-            "cluster.ray_version": self.ray_version or "",
-            "cluster.layout": self.layout,
-            "cluster.shape": f"{self.nodes}n-{self.cpus:g}cpu-{self.gpus:g}gpu",
-        }
-
-
-@dataclass
-class TrainResult:
-    """A trained model, its per-round history ({"valid": {"logloss": [...]}}) and where it was trained."""
-
-    model: Model
-    history: dict[str, dict[str, list[float]]]
-    rounds: int
-    placement: list[dict[str, Any]] = field(default_factory=list)  # one entry per worker: node id, rank
-    failures: int = 0
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class TrialResult:
-    """One tuning trial: its parameters, its score on `metric` and its valid_* metrics."""
-
-    trial_id: str
-    number: int
-    params: dict[str, Any]
-    metric: float
-    metrics: dict[str, float]
-    seconds: float
-    rounds: int
-    status: str = "completed"  # completed | pruned | failed
-    model: Model | None = None
-
-
-@dataclass
-class TuneResult:
-    """Every trial, the best one and its model; `details["trials_restored"]`: trials taken over on resume."""
-
-    trials: list[TrialResult]
-    best: TrialResult
-    best_model: Model
-    metric: str
-    mode: str
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class PredictResult:
-    """Where the predictions went, how many rows, and unseen categories counted per column."""
-
-    output: Path
-    rows: int
-    seconds: float
-    unseen_categories: dict[str, int] = field(default_factory=dict)
-    placement: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass
-class EnginePlan:
-    """What an engine will run where, and why it cannot (problems) or may have to wait (notes)."""
-
-    steps: list[tuple[str, str]] = field(default_factory=list)  # (phase, what runs where)
-    problems: list[str] = field(default_factory=list)  # any problem: the run is refused before it starts
-    notes: list[str] = field(default_factory=list)
-
-
-OnTrial = Callable[[TrialResult], None]
-OnProgress = Callable[[str, Mapping[str, Any]], None]
-"""Progress within a phase, for a live display: ("round", {"round", "total", "metrics"}) while training
-and ("rows", {"done", "total"}) while predicting (total None when the input's size is unknown)."""
+__all__ = [
+    "ClusterInfo",
+    "Engine",
+    "EnginePlan",
+    "OnProgress",
+    "OnTrial",
+    "Placement",
+    "PredictResult",
+    "TrainResult",
+    "TrialResult",
+    "TuneResult",
+]
 
 
 class Engine(Protocol):

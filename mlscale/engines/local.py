@@ -20,6 +20,7 @@ from mlscale.engines.base import (
     EnginePlan,
     OnProgress,
     OnTrial,
+    Placement,
     PredictResult,
     TrainResult,
     TrialResult,
@@ -116,7 +117,7 @@ class LocalEngine:
             model=model,
             history=history,
             rounds=rounds,
-            placement=[{"rank": 0, "node": "local", "pid": os.getpid()}],
+            placement=[Placement(rank=0, node="local", pid=os.getpid())],
         )
 
     # -- tune --------------------------------------------------------------------------
@@ -133,63 +134,9 @@ class LocalEngine:
         """Optuna study kept in `state_dir` (sqlite + trial models) so `--resume` runs only missing trials."""
         import optuna
 
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
         metric, mode = rules.tune_objective(tune, data.schema.task)
-        sampler = (
-            optuna.samplers.TPESampler(
-                seed=tune.seed, n_startup_trials=min(10, max(2, tune.num_samples // 3))
-            )
-            if tune.algorithm == "tpe"
-            else optuna.samplers.RandomSampler(seed=tune.seed)
-        )
-        pruner: optuna.pruners.BasePruner = (
-            optuna.pruners.SuccessiveHalvingPruner(min_resource=tune.grace_period, reduction_factor=3)
-            if tune.scheduler == "asha"
-            else optuna.pruners.NopPruner()
-        )
-        state_dir.mkdir(parents=True, exist_ok=True)
-        study = optuna.create_study(
-            study_name="mlscale",
-            storage=f"sqlite:///{state_dir / 'optuna.db'}",
-            load_if_exists=resume,
-            direction="maximize" if mode == "max" else "minimize",
-            sampler=sampler,
-            pruner=pruner,
-        )
-        trials: list[TrialResult] = []
-        models: dict[int, Model] = {}
-        for old in study.trials:  # a resumed study: report what is done, retire what was cut off
-            if old.state == optuna.trial.TrialState.RUNNING:
-                # Cut off by the kill: finished (and maybe logged) if it recorded its value, else lost.
-                finished = "value" in old.user_attrs
-                state = optuna.trial.TrialState.FAIL
-                if finished:
-                    pruned_old = old.user_attrs.get("status") == "pruned"
-                    state = optuna.trial.TrialState.PRUNED if pruned_old else optuna.trial.TrialState.COMPLETE
-                values = None if state != optuna.trial.TrialState.COMPLETE else [old.user_attrs["value"]]
-                study._storage.set_trial_state_values(old._trial_id, state, values)
-                if not finished:
-                    continue
-                old = study._storage.get_trial(old._trial_id)
-            if old.state not in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED):
-                continue
-            saved = state_dir / f"trial_{old.number:03d}"
-            model = Model.load_saved(saved)
-            done = TrialResult(
-                trial_id=f"trial_{old.number:03d}",
-                number=old.number,
-                params=dict(old.params),
-                metric=float(old.value if old.value is not None else float("nan")),
-                metrics=dict(old.user_attrs.get("metrics", {})),
-                seconds=float(old.user_attrs.get("seconds", 0.0)),
-                rounds=int(old.user_attrs.get("rounds", 0)),
-                status="completed" if old.state == optuna.trial.TrialState.COMPLETE else "pruned",
-                model=model,
-            )
-            trials.append(done)
-            if model is not None and done.status == "completed":
-                models[old.number] = model
-            on_trial(done)
+        study = _study(tune, mode, state_dir, resume)
+        trials, models = _restored_trials(study, state_dir, on_trial)
         restored = len(trials)
         missing = max(0, tune.num_samples - len(trials))
         if resume:
@@ -206,46 +153,16 @@ class LocalEngine:
             sampled = {name: _suggest(trial, name, dim) for name, dim in tune.space.items()}
             params = xgb_params(train, data.schema, nthread=self.nthread, overrides=sampled, device=device)
             dtrain, dvalid = shared or dmatrices(data, nthread=self.nthread, max_bin=int(params["max_bin"]))
-            started = time.perf_counter()
-            callbacks = [stop_cb, *([_PruneCallback(trial, metric)] if tune.scheduler == "asha" else [])]
-            pruned = False
-            try:
-                booster, history, rounds = fit_trial(params, dtrain, dvalid, train, callbacks)
-            except _Pruned as stop:
-                booster, history, rounds, pruned = stop.booster, {}, stop.rounds, True
-            model = Model(booster, data.schema, info={"rounds": rounds, "params": sampled})
-            metrics = evaluate(model, data)
-            value = (
-                metrics[metric]
-                if metric in metrics
-                else (round_metric(history, metric) or [float("nan")])[-1]
-            )
-            result = TrialResult(
-                trial_id=f"trial_{trial.number:03d}",
-                number=trial.number,
-                params=sampled,
-                metric=float(value),
-                metrics=metrics,
-                seconds=time.perf_counter() - started,
-                rounds=rounds,
-                status="pruned" if pruned else "completed",
-                model=model,
-            )
-            trial.set_user_attr("metrics", metrics)
-            trial.set_user_attr("seconds", result.seconds)
-            trial.set_user_attr("rounds", rounds)
-            trial.set_user_attr("status", result.status)
-            if not pruned:
-                model.save(state_dir / result.trial_id)
-            trial.set_user_attr(
-                "value", float(value)
-            )  # recorded before logging: a kill after it is resumable
+            result = _run_trial(trial, data, train, tune, params, sampled, (dtrain, dvalid), stop_cb, metric)
+            _remember(trial, result, state_dir)
+            model, pruned = result.model, result.status == "pruned"
             trials.append(result)
             on_trial(result)
             if pruned:
                 raise optuna.TrialPruned()
-            models[trial.number] = model
-            return float(value)
+            if model is not None:
+                models[trial.number] = model
+            return result.metric
 
         if missing:
             with _stop_between_rounds() as stop:
@@ -267,7 +184,8 @@ class LocalEngine:
             best_model=models[best.number],
             metric=metric,
             mode=mode,
-            details={"state_dir": str(state_dir), "trials_restored": restored},
+            trials_restored=restored,
+            details={"state_dir": str(state_dir)},
         )
 
     # -- predict -----------------------------------------------------------------------
@@ -282,6 +200,122 @@ class LocalEngine:
     ) -> PredictResult:
         test_frame = None if data is None else data.test_frame
         return predict_in_process(model, predict, test_frame=test_frame, where=where, progress=progress)
+
+
+def _run_trial(
+    trial: Any,
+    data: Dataset,
+    train: TrainConfig,
+    tune: TuneConfig,
+    params: dict[str, Any],
+    sampled: dict[str, Any],
+    matrices: tuple[Any, Any],
+    stop_cb: Any,
+    metric: str,
+) -> TrialResult:
+    """Fit one trial (stopped early by the pruner or an interrupt) and score it on `metric`."""
+    dtrain, dvalid = matrices
+    started = time.perf_counter()
+    callbacks = [stop_cb, *([_PruneCallback(trial, metric)] if tune.scheduler == "asha" else [])]
+    pruned = False
+    try:
+        booster, history, rounds = fit_trial(params, dtrain, dvalid, train, callbacks)
+    except _Pruned as stop:
+        booster, history, rounds, pruned = stop.booster, {}, stop.rounds, True
+    model = Model(booster, data.schema, info={"rounds": rounds, "params": sampled})
+    metrics = evaluate(model, data)
+    value = metrics[metric] if metric in metrics else (round_metric(history, metric) or [float("nan")])[-1]
+    return TrialResult(
+        trial_id=f"trial_{trial.number:03d}",
+        number=trial.number,
+        params=sampled,
+        metric=float(value),
+        metrics=metrics,
+        seconds=time.perf_counter() - started,
+        rounds=rounds,
+        status="pruned" if pruned else "completed",
+        model=model,
+    )
+
+
+def _remember(trial: Any, result: TrialResult, state_dir: Path) -> None:
+    """What `--resume` needs of a finished trial: its scores in the study, its model in `state_dir`."""
+    trial.set_user_attr("metrics", result.metrics)
+    trial.set_user_attr("seconds", result.seconds)
+    trial.set_user_attr("rounds", result.rounds)
+    trial.set_user_attr("status", result.status)
+    if result.status != "pruned" and result.model is not None:
+        result.model.save(state_dir / result.trial_id)
+    trial.set_user_attr("value", result.metric)  # recorded before logging: a kill after it is resumable
+
+
+def _study(tune: TuneConfig, mode: str, state_dir: Path, resume: bool) -> Any:
+    """The Optuna study, kept in `state_dir`'s sqlite file (loaded again on resume)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = (
+        optuna.samplers.TPESampler(seed=tune.seed, n_startup_trials=min(10, max(2, tune.num_samples // 3)))
+        if tune.algorithm == "tpe"
+        else optuna.samplers.RandomSampler(seed=tune.seed)
+    )
+    pruner: optuna.pruners.BasePruner = (
+        optuna.pruners.SuccessiveHalvingPruner(min_resource=tune.grace_period, reduction_factor=3)
+        if tune.scheduler == "asha"
+        else optuna.pruners.NopPruner()
+    )
+    state_dir.mkdir(parents=True, exist_ok=True)
+    return optuna.create_study(
+        study_name="mlscale",
+        storage=f"sqlite:///{state_dir / 'optuna.db'}",
+        load_if_exists=resume,
+        direction="maximize" if mode == "max" else "minimize",
+        sampler=sampler,
+        pruner=pruner,
+    )
+
+
+def _restored_trials(
+    study: Any, state_dir: Path, on_trial: OnTrial
+) -> tuple[list[TrialResult], dict[int, Model]]:
+    """A resumed study's finished trials, reported again (`on_trial`); trials cut off are retired."""
+    import optuna
+
+    trials: list[TrialResult] = []
+    models: dict[int, Model] = {}
+    for old in study.trials:  # a resumed study: report what is done, retire what was cut off
+        if old.state == optuna.trial.TrialState.RUNNING:
+            # Cut off by the kill: finished (and maybe logged) if it recorded its value, else lost.
+            finished = "value" in old.user_attrs
+            state = optuna.trial.TrialState.FAIL
+            if finished:
+                pruned_old = old.user_attrs.get("status") == "pruned"
+                state = optuna.trial.TrialState.PRUNED if pruned_old else optuna.trial.TrialState.COMPLETE
+            values = None if state != optuna.trial.TrialState.COMPLETE else [old.user_attrs["value"]]
+            study._storage.set_trial_state_values(old._trial_id, state, values)
+            if not finished:
+                continue
+            old = study._storage.get_trial(old._trial_id)
+        if old.state not in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED):
+            continue
+        saved = state_dir / f"trial_{old.number:03d}"
+        model = Model.load_saved(saved)
+        done = TrialResult(
+            trial_id=f"trial_{old.number:03d}",
+            number=old.number,
+            params=dict(old.params),
+            metric=float(old.value if old.value is not None else float("nan")),
+            metrics=dict(old.user_attrs.get("metrics", {})),
+            seconds=float(old.user_attrs.get("seconds", 0.0)),
+            rounds=int(old.user_attrs.get("rounds", 0)),
+            status="completed" if old.state == optuna.trial.TrialState.COMPLETE else "pruned",
+            model=model,
+        )
+        trials.append(done)
+        if model is not None and done.status == "completed":
+            models[old.number] = model
+        on_trial(done)
+    return trials, models
 
 
 def _suggest(trial: Any, name: str, dim: SearchDim) -> Any:

@@ -7,7 +7,6 @@ All user-facing messages about a recipe are made here, in one shape:
 from __future__ import annotations
 
 import copy
-import difflib
 import hashlib
 import json
 import types
@@ -29,6 +28,7 @@ from yaml.scanner import Scanner
 from mlscale.errors import RecipeError
 from mlscale.recipe.schema import Recipe
 from mlscale.recipe.trust import unconfirmed
+from mlscale.text import did_you_mean
 
 MAX_RECIPE_BYTES = 1_000_000
 MAX_YAML_DEPTH = 50  # a recipe is a few levels deep; a deeper document is a mistake or an attack
@@ -273,7 +273,7 @@ def _check_override_path(key: str) -> None:
             return
         if part not in fields:
             where = ".".join(parts[:i]) or "the recipe"
-            hint = _did_you_mean(part, fields)
+            hint = did_you_mean(part, fields)
             raise RecipeError(f"--set {key}: {where} has no key {part!r}{hint}")
         model = fields[part]
 
@@ -291,11 +291,6 @@ def _unwrap(annotation: Any) -> list[Any]:
     if origin is typing.Union or origin is types.UnionType:
         return [a for arg in typing.get_args(annotation) for a in _unwrap(arg)]
     return [annotation]
-
-
-def _did_you_mean(word: str, choices: Iterable[str]) -> str:
-    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {match[0]!r}?)" if match else ""
 
 
 def _annotation_at(loc: tuple[Any, ...]) -> Any:
@@ -336,7 +331,7 @@ def format_validation_error(exc: ValidationError) -> str:
     annotation = _annotation_at(loc)
     if kind == "extra_forbidden":
         parent = _model_fields(_annotation_at(loc[:-1])) or {}
-        return f"unknown key {path}{_did_you_mean(str(loc[-1]), parent)}"
+        return f"unknown key {path}{did_you_mean(str(loc[-1]), parent)}"
     if kind == "missing":
         return f"{path} is required"
     bounds = {

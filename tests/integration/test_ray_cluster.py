@@ -166,7 +166,7 @@ def test_predict_actors_on_both_nodes(ray_cluster, workdir):
     }
     assert sorted(out["row_id"]) == list(range(len(frame)))
     assert len(result.placement) == 2  # actors ran on both nodes
-    assert sum(p["rows"] for p in result.placement) == len(frame)
+    assert sum(p.rows or 0 for p in result.placement) == len(frame)
     local, _ = model.predict_frame(
         frame.set_index("row_id").loc[out["row_id"]].reset_index(), id_columns=["row_id"]
     )
@@ -362,7 +362,7 @@ def _source_files(workdir, name: str, fmt: str, parts: int):
     """The sklearn table `name` written as `parts` files: the same rows, in the same order."""
     import numpy as np
 
-    from mlscale.data import _sklearn_table
+    from mlscale.data import sklearn_table as _sklearn_table
 
     table = _sklearn_table(name, "target")
     folder = workdir / f"{name}_{fmt}"
@@ -411,7 +411,7 @@ def test_workers_reading_shards_drop_missing_targets_and_encode_like_the_driver(
     them; an ordinal-encoded text column is encoded by each worker exactly as the driver would."""
     import numpy as np
 
-    from mlscale.data import _sklearn_table
+    from mlscale.data import sklearn_table as _sklearn_table
 
     table = _sklearn_table("breast_cancer", "target")
     rng = np.random.default_rng(3)
@@ -444,7 +444,7 @@ def test_partitioned_predict_on_the_cluster_writes_one_part_per_file(ray_cluster
     import numpy as np
     import pandas as pd
 
-    from mlscale.data import _sklearn_table
+    from mlscale.data import sklearn_table as _sklearn_table
 
     trained = _run("breast_cancer", **{"tune": None, "predict": None, "train.num_boost_round": 20})
     table = _sklearn_table("breast_cancer", "target").drop(columns=["target"])

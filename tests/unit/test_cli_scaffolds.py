@@ -1,29 +1,27 @@
-"""`mlscale init` and `mlscale kuberay` through a real process: files written whole, never overwritten."""
+"""`mlscale init` and `mlscale kuberay` in process: files written whole, never overwritten."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
+from conftest import CliResult
 
 from mlscale.recipe import load_recipe
 
 REPO = Path(__file__).resolve().parents[2]
+_CLI: dict[str, Any] = {}
 
 
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "NO_COLOR": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "mlscale.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-    )
+@pytest.fixture(autouse=True)
+def _in_process(run_cli: Any) -> None:
+    _CLI["run"] = run_cli
+
+
+def cli(*args: str, cwd: Path) -> CliResult:
+    return _CLI["run"](*args, cwd=cwd)
 
 
 def test_init_writes_a_recipe_that_validates_and_refuses_to_overwrite(tmp_path):

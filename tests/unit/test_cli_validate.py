@@ -1,4 +1,5 @@
-"""`mlscale validate` and `--version` through a real process: exit codes, one-line errors, tracebacks."""
+"""`mlscale validate` and `--version`: exit codes, one-line errors, tracebacks. In process, except the
+console-script and `python -m mlscale.cli` smoke tests at the end."""
 
 from __future__ import annotations
 
@@ -6,24 +7,37 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from conftest import CliResult
 
 import mlscale
 from mlscale.recipe import recipe_yaml
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = Path(sys.executable).parent / "mlscale"
+_CLI: dict[str, Any] = {}
 
 
-def cli(*args: str | Path, script: bool = False) -> subprocess.CompletedProcess[str]:
+@pytest.fixture(autouse=True)
+def _in_process(run_cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+    _CLI["run"] = run_cli
+
+
+def cli(*args: str | Path, script: bool = False, module: bool = False) -> CliResult:
+    """`mlscale ARGS` in this process; script / module: through the console script / `python -m mlscale.cli`."""
+    if not (script or module):
+        return _CLI["run"](*args)
     command = [str(SCRIPT)] if script else [sys.executable, "-m", "mlscale.cli"]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FORCE_COLOR", "CLICOLOR"))}
     env["NO_COLOR"] = "1"
-    return subprocess.run(
+    proc = subprocess.run(
         [*command, *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=60, env=env
     )
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 
 @pytest.fixture
@@ -33,7 +47,7 @@ def bad_recipe(tmp_path: Path) -> Path:
     return path
 
 
-def assert_one_line_error(proc: subprocess.CompletedProcess[str], message: str) -> None:
+def assert_one_line_error(proc: CliResult, message: str) -> None:
     assert proc.returncode == 2, proc.stderr
     assert proc.stdout == ""
     assert proc.stderr == f"error: {message}\n"
@@ -150,4 +164,11 @@ def test_console_script(bad_recipe: Path) -> None:
     assert ok.returncode == 0 and yaml.safe_load(ok.stdout)["task"] == "regression"
     assert_one_line_error(
         cli("validate", bad_recipe, script=True), f"{bad_recipe}: unknown key trian (did you mean 'train'?)"
+    )
+
+
+def test_python_m_mlscale_cli(bad_recipe: Path) -> None:
+    assert cli("--version", module=True).stdout == f"mlscale, version {mlscale.__version__}\n"
+    assert_one_line_error(
+        cli("validate", bad_recipe, module=True), f"{bad_recipe}: unknown key trian (did you mean 'train'?)"
     )

@@ -142,7 +142,7 @@ def test_validate_prints_secrets_masked(recipe: Path, capsys: pytest.CaptureFixt
 
 
 def test_log_lines_are_masked(capsys: pytest.CaptureFixture[str]) -> None:
-    from mlscale.cli import _setup_logging
+    from mlscale.cli.logs import setup_logging as _setup_logging
 
     environ = dict(os.environ)
     try:

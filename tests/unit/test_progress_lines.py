@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mlscale.cli import _rows_line
+from mlscale.cli.display import rows_line as _rows_line
 
 
 def test_rate_and_eta_from_rows_done_and_elapsed_time() -> None:

@@ -454,7 +454,7 @@ YAML_ODDITIES: dict[str, tuple[str | bytes, str]] = {
         "{recipe}: cannot read recipe (UnicodeDecodeError: 'utf-8' codec can't decode byte 0xe9 "
         "in position 9: invalid continuation byte)",
     ),
-    # Weak messages (see the xfails below), still one line naming the file:
+    # Weaker messages, still one line naming the file:
     "unclosed-flow-sequence": ("name: t\ndata:\n  source: [sklearn\n", ""),
     "multi-document": ("name: a\n---\nname: b\n", ""),
 }

@@ -482,7 +482,7 @@ def test_bad_options() -> None:
 def test_unusable_files(tmp_path: Path) -> None:
     empty = tmp_path / "empty.csv"
     empty.write_text("")
-    assert error_line(DataError, data=str(empty)) == f"{empty}: file is empty"
+    assert error_line(DataError, data=str(empty)) == f"--data: {empty} is empty"
     header = tmp_path / "header.csv"
     header.write_text("a,b\n")
     assert error_line(DataError, data=str(header)) == f"{header}: has no rows"

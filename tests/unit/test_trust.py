@@ -106,7 +106,9 @@ def test_run_and_predict_refuse_before_anything_starts(
 
 
 def test_the_flag_reaches_every_command(remote: Path, monkeypatch, cli_state) -> None:
+    import mlscale.planning
     import mlscale.runner
+    import mlscale.submitting
     from mlscale.cli import main
 
     seen = {}
@@ -118,8 +120,9 @@ def test_the_flag_reaches_every_command(remote: Path, monkeypatch, cli_state) ->
 
         return call
 
+    homes = {"run": mlscale.runner, "predict": mlscale.runner, "plan": mlscale.planning}
     for name in ("run", "predict", "plan", "submit"):
-        monkeypatch.setattr(mlscale.runner, name, fake(name))
+        monkeypatch.setattr(homes.get(name, mlscale.submitting), name, fake(name))
     extra = {"predict": ["--model", "m"], "submit": ["--address", "http://127.0.0.1:8265"]}
     for name in ("run", "predict", "plan", "submit"):
         with pytest.raises(SystemExit):

@@ -1,7 +1,7 @@
 """Connecting to Ray: address forms, token auth, a TCP probe, loopback-only local instances, cluster shape.
 
 No address -> a private local Ray on 127.0.0.1 (dashboard off); `auto` / host:port -> join a `ray start`
-cluster; ray://host:port -> Ray Client. Token auth stays on (see README, Security).
+cluster; ray://host:port -> Ray Client. Token auth stays on (see docs/guide.md, Security notes).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from typing import Any
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from mlscale.engines.base import ClusterInfo
 from mlscale.errors import EngineError
 from mlscale.interrupts import sigterm_handler_kept
 from mlscale.recipe.schema import EngineConfig
+from mlscale.results import ClusterInfo
 
 log = logging.getLogger("mlscale")
 # mlscale/ itself, shipped to Ray Client sessions and Ray Jobs as py_modules
@@ -96,7 +96,7 @@ def connect(config: EngineConfig) -> Connection:
         nodes=len(nodes),
         cpus=float(resources.get("CPU", 0)),
         gpus=float(resources.get("GPU", 0)),
-        ray_version=ray.__version__,
+        versions={"ray": ray.__version__},
         address=address or "local",
         started_here=address is None,
     )
@@ -220,9 +220,3 @@ def nodes_missing(path: str) -> tuple[int, int]:
     ]
     seen = ray.get(probes, timeout=60)
     return sum(1 for ok in seen if not ok), len(nodes)
-
-
-def first_line(exc: Any) -> str:
-    """An error's first line (or its class name), at most 300 characters: for one-line EngineErrors."""
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:300]

@@ -77,7 +77,7 @@ class RayEngine:
             conn.cluster.layout = "does not fit the cluster"
         log.info(
             "ray %s: %d node(s), %g CPU, %g GPU at %s",
-            conn.cluster.ray_version,
+            conn.cluster.versions.get("ray"),
             conn.cluster.nodes,
             conn.cluster.cpus,
             conn.cluster.gpus,

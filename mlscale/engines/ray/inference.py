@@ -19,14 +19,14 @@ from ray.util.placement_group import PlacementGroup, placement_group, remove_pla
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from mlscale.data import Dataset, file_format, resolve_files
-from mlscale.engines.base import OnProgress, PredictResult
-from mlscale.engines.ray.connection import first_line
 from mlscale.engines.ray.layout import PredictLayout
 from mlscale.engines.ray.worker import node_id, use_threads
 from mlscale.errors import DataError, EngineError, MlscaleError
 from mlscale.model import Model
 from mlscale.predicting import AtomicTableWriter
 from mlscale.recipe.schema import PredictConfig
+from mlscale.results import OnProgress, Placement, PredictResult
+from mlscale.text import first_line
 
 log = logging.getLogger("mlscale")
 
@@ -91,7 +91,7 @@ def predict_ray_data(
         rows=rows,
         seconds=time.perf_counter() - started,
         unseen_categories=unseen,
-        placement=[{"node": n, "rows": r} for n, r in sorted(nodes.items())],
+        placement=[Placement(node=n, rows=r) for n, r in sorted(nodes.items())],
     )
 
 

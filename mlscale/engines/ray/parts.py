@@ -16,14 +16,14 @@ from typing import Any
 import ray
 
 from mlscale.data import file_format, resolve_files
-from mlscale.engines.base import OnProgress, PredictResult
 from mlscale.engines.ray.connection import nodes_missing
 from mlscale.engines.ray.inference import unwrap_data_error
 from mlscale.engines.ray.worker import use_threads
-from mlscale.errors import DataError
+from mlscale.errors import DataError, RecipeError
 from mlscale.model import Model
 from mlscale.partitioned import PartitionedOutput, PartSummary, write_part
 from mlscale.recipe.schema import PredictConfig
+from mlscale.results import OnProgress, Placement, PredictResult
 
 _MODELS: dict[str, Model] = {}  # per worker process: the booster loaded once, reused by later tasks
 
@@ -69,7 +69,8 @@ def predict_files(
 ) -> PredictResult:
     """Predict every file of `predict.input` in its own task, into a partitioned output."""
     started = time.perf_counter()
-    assert predict.input is not None
+    if predict.input is None:
+        raise RecipeError(f"{where}.input: a partitioned prediction needs an input to read")
     files = resolve_files(predict.input, where=f"{where}.input")
     output = Path(predict.output.rstrip("/") or predict.output)
     settings = {"batch_size": predict.batch_size, "id_columns": list(predict.id_columns),
@@ -112,7 +113,7 @@ def predict_files(
     for part in parts:
         for col, n in part.unseen.items():
             unseen[col] = unseen.get(col, 0) + n
-    placement = [{"rows": summary.rows, "node": node} for summary, node in results.values()]
+    placement = [Placement(rows=summary.rows, node=node) for summary, node in results.values()]
     return PredictResult(
         output=output,
         rows=sum(p.rows for p in parts),

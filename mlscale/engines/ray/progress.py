@@ -10,7 +10,7 @@ from typing import Any
 
 import ray
 
-from mlscale.engines.base import OnProgress
+from mlscale.results import OnProgress
 from mlscale.training import round_callback
 
 PROGRESS_EVERY_S = 0.5

@@ -16,8 +16,6 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 from xgboost.tracker import RabitTracker
 
 from mlscale.data import Dataset, FeatureSchema, SourceFiles
-from mlscale.engines.base import OnProgress, TrainResult
-from mlscale.engines.ray.connection import first_line
 from mlscale.engines.ray.layout import TrainLayout
 from mlscale.engines.ray.progress import await_fits, final_round
 from mlscale.engines.ray.train_data import shard_frame, shards, train_readers
@@ -25,6 +23,8 @@ from mlscale.engines.ray.worker import node_id, use_threads
 from mlscale.errors import EngineError
 from mlscale.model import Model
 from mlscale.recipe.schema import TrainConfig
+from mlscale.results import OnProgress, Placement, TrainResult
+from mlscale.text import first_line
 from mlscale.training import fit, quantile_pair, round_callback
 
 _RESERVE_TIMEOUT_S = 60
@@ -126,7 +126,7 @@ def train_actors(
     raw, history, rounds = results[0]["model"], results[0]["history"], results[0]["rounds"]
     final_round(progress, rounds, train.num_boost_round, history)
     model = Model.from_bytes(raw, {"schema": data.schema.to_dict(), "info": {"rounds": rounds}})
-    placement = [{"rank": r["rank"], "node": r["node"], "pid": r["pid"], "rows": r["rows"]} for r in results]
+    placement = [Placement(rank=r["rank"], node=r["node"], pid=r["pid"], rows=r["rows"]) for r in results]
     return TrainResult(
         model=model,
         history=history,

@@ -19,8 +19,7 @@ from ray.train import CheckpointConfig, DataConfig, FailureConfig, RunConfig, Sc
 from ray.train.xgboost import XGBoostTrainer
 
 from mlscale.data import Dataset, FeatureSchema, SourceFiles
-from mlscale.engines.base import OnProgress, TrainResult
-from mlscale.engines.ray.connection import first_line, nodes_missing
+from mlscale.engines.ray.connection import nodes_missing
 from mlscale.engines.ray.layout import TrainLayout
 from mlscale.engines.ray.progress import final_round, polled_rounds, throttled_progress
 from mlscale.engines.ray.train_data import shard_frame, train_readers
@@ -28,6 +27,8 @@ from mlscale.engines.ray.worker import node_id, use_threads
 from mlscale.errors import EngineError
 from mlscale.model import Model
 from mlscale.recipe.schema import EngineConfig, TrainConfig
+from mlscale.results import OnProgress, Placement, TrainResult
+from mlscale.text import first_line
 from mlscale.training import quantile_pair
 
 CHECKPOINT_FILE = "model.ubj"
@@ -60,10 +61,6 @@ class Counter:
     def progress(self) -> tuple[int, dict[str, float]]:
         """(rounds done, latest valid metrics) for the display."""
         return self.latest
-
-    def pids(self) -> list[int]:
-        """The worker processes' ids (tests kill one)."""
-        return [p["pid"] for p in self.placement.values()]
 
     def summary(self) -> tuple[int, list[dict[str, Any]], dict[str, Any]]:
         """(starts, placement by rank, history)."""
@@ -119,7 +116,7 @@ def train_ray_train(
         model=model,
         history=history or {},
         rounds=rounds,
-        placement=placement,
+        placement=[Placement(**p) for p in placement],
         failures=max(0, starts - 1),
         details={
             "trainer": "ray_train",

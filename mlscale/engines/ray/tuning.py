@@ -24,13 +24,13 @@ from ray.tune.search.optuna import OptunaSearch
 
 from mlscale import rules
 from mlscale.data import Dataset, FeatureSchema
-from mlscale.engines.base import OnTrial, TrialResult, TuneResult
-from mlscale.engines.ray.connection import first_line
 from mlscale.engines.ray.layout import TrialLayout
 from mlscale.errors import EngineError
 from mlscale.metrics import compute, prefixed
 from mlscale.model import Model
 from mlscale.recipe.schema import SearchDim, TrainConfig, TuneConfig
+from mlscale.results import OnTrial, TrialResult, TuneResult
+from mlscale.text import first_line, plain
 from mlscale.training import evaluate, fit_trial, quantile_pair, quantize, xgb_params
 
 log = logging.getLogger("mlscale")
@@ -115,15 +115,15 @@ def run_tune(
         best_model=best.model,
         metric=metric,
         mode=mode,
+        # A trial's last result is stamped when it reported (Tune's `timestamp`, whole seconds):
+        # one restored from before the interruption predates this fit, one run now does not.
+        trials_restored=sum(
+            1 for r in grid if r.metrics and float(r.metrics.get("timestamp", 0)) < int(fit_started)
+        ),
         details={
             "max_concurrent": layout.limit,
             "cpus_per_trial": layout.cpus_per_trial,
             "path": str(path),
-            # A trial's last result is stamped when it reported (Tune's `timestamp`, whole seconds):
-            # one restored from before the interruption predates this fit, one run now does not.
-            "trials_restored": sum(
-                1 for r in grid if r.metrics and float(r.metrics.get("timestamp", 0)) < int(fit_started)
-            ),
         },
     )
 
@@ -194,7 +194,7 @@ def _add_restored(
         done = TrialResult(
             trial_id=trial_id,
             number=len(trials),
-            params={k: _plain(v) for k, v in (r.config or {}).items()},
+            params={k: plain(v) for k, v in (r.config or {}).items()},
             metric=float(last.get(metric, float("nan"))),
             metrics={k: float(v) for k, v in last.items() if k.startswith("valid_")},
             seconds=float(last.get("fit_s", 0.0)),
@@ -294,7 +294,7 @@ class TrialCallback(Callback):
         result = TrialResult(
             trial_id=trial.trial_id,
             number=len(self.results),
-            params={k: _plain(v) for k, v in (trial.config or {}).items()},
+            params={k: plain(v) for k, v in (trial.config or {}).items()},
             metric=float(value),
             metrics=metrics,
             seconds=time.perf_counter() - self.started.get(trial.trial_id, time.perf_counter()),
@@ -337,7 +337,3 @@ def _quantized(low: float, high: float, q: float) -> Callable[[Any], float]:
 def _results(grid: ResultGrid) -> list[Result]:
     """A ResultGrid's results as a list (it indexes but Ray does not type it as iterable)."""
     return [grid[i] for i in range(len(grid))]
-
-
-def _plain(v: Any) -> Any:
-    return v.item() if hasattr(v, "item") else v

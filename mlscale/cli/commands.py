@@ -1,0 +1,361 @@
+"""The `mlscale` commands. They talk to runner/planning/submitting/bench only; never to engines."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from mlscale._version import __version__
+from mlscale.cli.display import mask, print_plan, print_table, progress_display, summary
+from mlscale.cli.logs import STATE
+from mlscale.cli.options import LoggedGroup, common, trust_option, trusted, with_recipe_options
+from mlscale.masking import mask_secrets, mask_text
+
+
+@click.group(cls=LoggedGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="mlscale")
+@common
+def cli() -> None:
+    """One XGBoost recipe, the same on a laptop (engine local) and on a Ray cluster (engine ray)."""
+
+
+@cli.command()
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@with_recipe_options
+@click.option("--resume", is_flag=True, help="Continue an interrupted tuning run of this recipe.")
+@common
+def run(
+    recipe: str,
+    engine: str | None,
+    profiles: tuple[str, ...],
+    sets: tuple[str, ...],
+    resume: bool,
+) -> None:
+    """Train, tune and predict as the RECIPE says; log everything to MLflow."""
+    from mlscale._job import detach_from_ray_working_dir, finish_working_copy
+
+    job_copy = detach_from_ray_working_dir()
+    from mlscale.runner import run as run_recipe
+
+    try:
+        with progress_display(enabled=_live()) as progress:
+            result = run_recipe(
+                recipe,
+                engine=engine,
+                profiles=profiles,
+                overrides=list(sets),
+                resume=resume,
+                progress=progress,
+                trust_recipe=trusted(),
+            )
+    finally:
+        finish_working_copy(job_copy)
+    summary(result)
+
+
+@cli.command()
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@with_recipe_options
+@common
+def validate(
+    recipe: str,
+    engine: str | None,
+    profiles: tuple[str, ...],
+    sets: tuple[str, ...],
+) -> None:
+    """Validate RECIPE (with profiles and overrides) and print the resolved recipe."""
+    import yaml
+
+    from mlscale.recipe import load_recipe
+    from mlscale.recipe.trust import describe_reach
+
+    resolved = load_recipe(recipe, profiles=profiles, overrides=list(sets), engine=engine)
+    shown = mask_secrets(resolved.model_dump(mode="json"))  # the recipe as resolved, secrets as ***
+    click.echo(yaml.safe_dump(shown, sort_keys=False), nl=False)
+    for line in describe_reach(resolved):  # as YAML comments: the output stays a valid recipe
+        click.echo(f"# {mask_text(line)}")
+
+
+@cli.command()
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@with_recipe_options
+@click.option(
+    "--address",
+    envvar="RAY_API_SERVER_ADDRESS",
+    required=True,
+    help="The cluster's dashboard (Jobs API), e.g. http://127.0.0.1:8265. Env: RAY_API_SERVER_ADDRESS.",
+)
+@click.option(
+    "--wait/--no-wait", default=True, show_default=True, help="Stream the job's logs until it ends."
+)
+@click.option(
+    "--python", default=None, help="Interpreter on the cluster (default: this one on a local cluster)."
+)
+@click.option(
+    "--pip/--no-pip", default=None, help="Install mlscale's requirements in the job (default: remote only)."
+)
+@common
+def submit(
+    recipe: str,
+    engine: str | None,
+    profiles: tuple[str, ...],
+    sets: tuple[str, ...],
+    address: str,
+    wait: bool,
+    python: str | None,
+    pip: bool | None,
+) -> None:
+    """Run RECIPE as a Ray Job on a cluster; exit with the job's status."""
+    from mlscale.submitting import submit as submit_recipe
+
+    job = submit_recipe(
+        recipe,
+        address=address,
+        wait=wait,
+        engine=engine,
+        profiles=profiles,
+        overrides=list(sets),
+        python=python,
+        pip=pip,
+        trust_recipe=trusted(),
+    )
+    if not wait:
+        click.echo(
+            f"submitted: {job.job_id} (follow with: ray job logs --address {mask(job.address)} -f {job.job_id})"
+        )
+        return
+    click.echo(f"job {job.job_id}: {job.status}")
+    if job.status != "SUCCEEDED":
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@with_recipe_options
+@click.option("--address", default=None, help="Ray cluster to check against (overrides engine.address).")
+@common
+def plan(
+    recipe: str,
+    engine: str | None,
+    profiles: tuple[str, ...],
+    sets: tuple[str, ...],
+    address: str | None,
+) -> None:
+    """Say what RECIPE would run where, and refuse (exit 2) what the cluster cannot schedule."""
+    from mlscale.planning import plan as plan_recipe
+
+    overrides = list(sets) + ([f"engine.address={address}"] if address else [])
+    result = plan_recipe(
+        recipe, engine=engine, profiles=profiles, overrides=overrides, trust_recipe=trusted()
+    )
+    print_plan(result)
+
+
+@cli.command()
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.option(
+    "--model",
+    required=True,
+    help="runs:/<id>/model, models:/<name>/<version|latest>, a run id or a directory.",
+)
+@click.option(
+    "--input",
+    "input_path",
+    default=None,
+    help="File, directory or glob to predict (overrides predict.input).",
+)
+@click.option("--output", default=None, help="Output file (overrides predict.output).")
+@with_recipe_options
+@common
+def predict(
+    recipe: str,
+    model: str,
+    input_path: str | None,
+    output: str | None,
+    engine: str | None,
+    profiles: tuple[str, ...],
+    sets: tuple[str, ...],
+) -> None:
+    """Batch inference with an existing model, streaming the input."""
+    from mlscale.runner import predict as run_predict
+
+    with progress_display(enabled=_live()) as progress:
+        path = run_predict(
+            recipe,
+            model=model,
+            input=input_path,
+            output=output,
+            engine=engine,
+            profiles=profiles,
+            overrides=list(sets),
+            progress=progress,
+            trust_recipe=trusted(),
+        )
+    click.echo(str(path))
+
+
+@cli.command()
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.option("--engines", default="local,ray", show_default=True, help="Engines to compare, in order.")
+@click.option("--rows", default="", help="Row counts (synthetic sources), e.g. 100000,1000000.")
+@click.option("--workers", default="", help="engine.workers values, e.g. 1,2.")
+@click.option("--repeat", default=1, show_default=True, type=click.IntRange(1, 100))
+@click.option("--phases", default="train,tune,predict", show_default=True)
+@click.option("--out", "out_dir", default="output/bench", show_default=True, help="Where table and chart go.")
+@click.option("--profile", "profiles", multiple=True)
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE")
+@trust_option
+@common
+def bench(
+    recipe: str,
+    engines: str,
+    rows: str,
+    workers: str,
+    repeat: int,
+    phases: str,
+    out_dir: str,
+    profiles: tuple[str, ...],
+    sets: tuple[str, ...],
+) -> None:
+    """Run RECIPE on several engines / sizes and print where the time goes (with the score reached)."""
+    from mlscale.bench import bench as run_bench
+
+    result = run_bench(recipe, engines=_csv(engines), rows=[_int(r, "--rows") for r in _csv(rows)],
+                       workers=[_int(w, "--workers") for w in _csv(workers)], repeat=repeat,
+                       phases=_csv(phases), profiles=profiles, overrides=list(sets), out_dir=out_dir,
+                       trust_recipe=trusted())  # fmt: skip
+    print_table(result.table, f"mlscale bench (parent run {result.run_id})")
+    click.echo("\n".join(str(f) for f in result.files))
+
+
+@cli.command()
+@click.option("--experiment", default=None, help="Experiment name (default: all).")
+@click.option("--runs", "run_ids", multiple=True, help="Run ids to compare.")
+@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Only runs with this tag.")
+@click.option("--tracking-uri", default=None, help="Default: $MLFLOW_TRACKING_URI, then sqlite:///mlflow.db.")
+@click.option("--out", "out_dir", default="output/compare", show_default=True)
+@common
+def compare(
+    experiment: str | None,
+    run_ids: tuple[str, ...],
+    tags: tuple[str, ...],
+    tracking_uri: str | None,
+    out_dir: str,
+) -> None:
+    """Compare logged runs by engine and cluster shape (e.g. a laptop run and a cluster run)."""
+    from mlscale.bench import compare as run_compare
+
+    table, files = run_compare(tracking_uri=tracking_uri, experiment=experiment, run_ids=list(run_ids),
+                               tags=list(tags), out_dir=out_dir)  # fmt: skip
+    print_table(table, "mlscale compare")
+    click.echo("\n".join(str(f) for f in files))
+
+
+@cli.command()
+@click.option(
+    "--data", default=None, help="A csv/parquet file, directory or glob (default: a bundled demo set)."
+)
+@click.option("--task", default=None, help="binary, multiclass or regression (default: inferred).")
+@click.option("--target", default=None, help="Target column (default: guessed).")
+@click.option("--name", default=None, help="Recipe name (default: from the data).")
+@click.option("--out", default=None, type=click.Path(dir_okay=False), help="Write here instead of stdout.")
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@common
+def init(
+    data: str | None,
+    task: str | None,
+    target: str | None,
+    name: str | None,
+    out: str | None,
+    force: bool,
+) -> None:
+    """Scaffold a commented recipe from a data file (target, categoricals and task inferred)."""
+    from mlscale.scaffold import scaffold_recipe
+
+    text = scaffold_recipe(data=data, task=task, target=target, name=name)
+    _emit(text, out, force=force, next_step=f"mlscale plan {out} && mlscale run {out}")
+
+
+@cli.command()
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.option("--profile", "profiles", multiple=True, help="Profile YAML deep-merged over the recipe.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one field.")
+@click.option(
+    "--image", default=None, help="Container image with mlscale installed (default: rayproject/ray)."
+)
+@click.option("--package", default=None, help="pip requirement for mlscale itself, e.g. a wheel URL.")
+@click.option("--namespace", default=None, help="Kubernetes namespace.")
+@click.option("--name", default=None, help="RayJob name (default: from the recipe).")
+@click.option("--out", default=None, type=click.Path(dir_okay=False), help="Write here instead of stdout.")
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@common
+def kuberay(
+    recipe: str,
+    profiles: tuple[str, ...],
+    sets: tuple[str, ...],
+    image: str | None,
+    package: str | None,
+    namespace: str | None,
+    name: str | None,
+    out: str | None,
+    force: bool,
+) -> None:
+    """Render a KubeRay RayJob (plus a ConfigMap with the recipe) for RECIPE: kubectl apply -f it."""
+    from mlscale.kuberay import render_rayjob_file
+
+    text = render_rayjob_file(
+        recipe,
+        profiles=profiles,
+        overrides=list(sets),
+        image=image,
+        namespace=namespace,
+        name=name,
+        package=package,
+    )
+    _emit(text, out, force=force, next_step=f"kubectl apply -f {out}")
+
+
+def _emit(text: str, out: str | None, *, force: bool, next_step: str) -> None:
+    """Generated text to stdout, or whole to a new file `out` followed by the next command to run."""
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    _write_new(out, text, force=force)
+    click.echo(f"wrote {out}; next: {next_step}", err=True)
+
+
+def _write_new(path: str, text: str, *, force: bool) -> None:
+    """Write whole or not at all, and never over an existing file unless asked."""
+    import tempfile
+    from pathlib import Path
+
+    from mlscale.errors import RecipeError
+
+    target = Path(path)
+    if target.exists() and not force:
+        raise RecipeError(f"--out: {path} exists; pass --force to overwrite it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, target)
+
+
+def _csv(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _int(text: str, option: str) -> int:
+    try:
+        return int(text.replace("_", ""))
+    except ValueError:
+        from mlscale.errors import RecipeError
+
+        raise RecipeError(f"{option}: expected integers separated by commas, got {text!r}") from None
+
+
+def _live() -> bool:
+    """The live progress display: on a terminal, without -q or --verbose."""
+    return sys.stderr.isatty() and not STATE.quiet and not STATE.verbose

@@ -1,0 +1,87 @@
+"""`mlscale plan`: check a recipe against the data and the cluster without training anything."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlscale import tracking
+from mlscale.data import describe_source
+from mlscale.engines import get_engine
+from mlscale.errors import RecipeError
+from mlscale.masking import mask_text
+from mlscale.predicting import check_output
+from mlscale.recipe import Recipe, load_recipe
+from mlscale.recipe.trust import require_confirmed
+from mlscale.results import EnginePlan
+from mlscale.scoped import restoring
+from mlscale.versions import check_versions
+
+log = logging.getLogger("mlscale")
+
+
+@dataclass
+class Plan:
+    """What `mlscale run` would do and where: `mlscale plan` prints it, `run` checks it first."""
+
+    recipe: Recipe
+    source: str
+    data: dict[str, Any]
+    engine: EnginePlan
+    tracking_uri: str
+
+
+@restoring
+def plan(
+    recipe: str | Path | Recipe,
+    *,
+    engine: str | None = None,
+    profiles: Iterable[str | Path] = (),
+    overrides: Mapping[str, Any] | Iterable[str] | None = None,
+    trust_recipe: bool = False,
+) -> Plan:
+    """Pre-flight: check a recipe against the data and the cluster without training anything.
+
+    Connects to `engine.address` when the user gave or confirmed it (`--address`, `--set`, a profile,
+    `trust_recipe`) to see the cluster's real resources; an address only the recipe names is not
+    contacted (the plan is made for this machine and says so). Never starts a local Ray instance.
+    Raises RecipeError naming the first thing that could never be scheduled.
+    """
+    source = str(recipe) if not isinstance(recipe, Recipe) else f"<recipe {recipe.name}>"
+    if not isinstance(recipe, Recipe):
+        recipe = load_recipe(recipe, profiles=profiles, overrides=overrides, engine=engine)
+    if recipe.predict is not None:
+        check_output(recipe.predict, recipe.data, where=f"{source}: predict")
+    check_versions(engine=recipe.engine.name)
+    summary = describe_source(recipe.data, source=source)
+    planned = recipe
+    try:
+        require_confirmed(recipe, source, trust=trust_recipe)
+    except RecipeError:  # plan says what it would contact instead of contacting it
+        planned = recipe.model_copy(update={"engine": recipe.engine.model_copy(update={"address": None})})
+    eng = get_engine(planned.engine)
+    try:
+        if planned.engine.address:
+            eng.start()
+        engine_plan = eng.plan(recipe.train, recipe.tune, recipe.predict)
+    finally:
+        eng.stop()
+    if planned is not recipe and recipe.engine.address:
+        engine_plan.notes.append(
+            f"engine.address {mask_text(recipe.engine.address)} is named by the recipe only and was not "
+            "contacted: this plan is for this machine (confirm it with --address or --trust-recipe)"
+        )
+    check_plan(engine_plan, source)
+    uri = mask_text(tracking.resolve_uri(recipe.mlflow.tracking_uri))
+    return Plan(recipe=recipe, source=source, data=summary, engine=engine_plan, tracking_uri=uri)
+
+
+def check_plan(engine_plan: EnginePlan, source: str) -> None:
+    """Refuse the run on the plan's first problem; log its notes."""
+    if engine_plan.problems:
+        raise RecipeError(f"{source}: {engine_plan.problems[0]}")
+    for note in engine_plan.notes:
+        log.warning("plan: %s", note)

@@ -1,0 +1,29 @@
+"""-v/-q are accepted before the command (the group) and after it (the command)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import cli_in_process
+
+from mlscale.cli.logs import STATE
+
+RECIPE = str(Path(__file__).resolve().parents[2] / "recipes" / "breast_cancer.yaml")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["-v", "validate", RECIPE], ["validate", RECIPE, "-v"], ["--verbose", "validate", RECIPE]],
+)
+def test_verbose_before_or_after_the_command(args, capsys, cli_state):
+    code, out, _ = cli_in_process(args, capsys)
+    assert code == 0 and "name: breast_cancer" in out
+    assert STATE.verbose and not STATE.quiet
+
+
+@pytest.mark.parametrize("args", [["-q", "validate", RECIPE], ["validate", RECIPE, "-q"]])
+def test_quiet_before_or_after_the_command(args, capsys, cli_state):
+    code, _, _ = cli_in_process(args, capsys)
+    assert code == 0
+    assert STATE.quiet and not STATE.verbose
