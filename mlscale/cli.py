@@ -322,6 +322,7 @@ def predict(
 @click.option("--repeat", default=1, show_default=True, type=click.IntRange(1, 100))
 @click.option("--phases", default="train,tune,predict", show_default=True)
 @click.option("--out", "out_dir", default="output/bench", show_default=True, help="Where table and chart go.")
+@click.option("--html", default=None, type=click.Path(dir_okay=False), help="Also write the table as a page.")
 @click.option("--profile", "profiles", multiple=True)
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE")
 @trust_option
@@ -334,6 +335,7 @@ def bench(
     repeat: int,
     phases: str,
     out_dir: str,
+    html: str | None,
     profiles: tuple[str, ...],
     sets: tuple[str, ...],
     verbose: bool,
@@ -348,7 +350,11 @@ def bench(
                        phases=_csv(phases), profiles=profiles, overrides=list(sets), out_dir=out_dir,
                        trust_recipe=_trusted())  # fmt: skip
     _print_table(result.table, f"mlscale bench (parent run {result.run_id})")
-    click.echo("\n".join(str(f) for f in result.files))
+    click.echo(
+        "\n".join(
+            str(f) for f in [*result.files, *_html_page("mlscale bench", result.table, result.files, html)]
+        )
+    )
 
 
 @cli.command()
@@ -357,6 +363,7 @@ def bench(
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Only runs with this tag.")
 @click.option("--tracking-uri", default=None, help="Default: $MLFLOW_TRACKING_URI, then sqlite:///mlflow.db.")
 @click.option("--out", "out_dir", default="output/compare", show_default=True)
+@click.option("--html", default=None, type=click.Path(dir_okay=False), help="Also write the table as a page.")
 @common
 def compare(
     experiment: str | None,
@@ -364,6 +371,7 @@ def compare(
     tags: tuple[str, ...],
     tracking_uri: str | None,
     out_dir: str,
+    html: str | None,
     verbose: bool,
     quiet: bool,
 ) -> None:
@@ -374,7 +382,36 @@ def compare(
     table, files = run_compare(tracking_uri=tracking_uri, experiment=experiment, run_ids=list(run_ids),
                                tags=list(tags), out_dir=out_dir)  # fmt: skip
     _print_table(table, "mlscale compare")
-    click.echo("\n".join(str(f) for f in files))
+    click.echo("\n".join(str(f) for f in [*files, *_html_page("mlscale compare", table, files, html)]))
+
+
+@cli.command()
+@click.argument("run_ref", metavar="RUN_ID_OR_URI")
+@click.option(
+    "--out", default=None, type=click.Path(dir_okay=False), help="Default: output/report-<run id>.html."
+)
+@click.option("--tracking-uri", default=None, help="Default: $MLFLOW_TRACKING_URI, then sqlite:///mlflow.db.")
+@click.option("--open", "open_page", is_flag=True, help="Open the page in the web browser.")
+@common
+def report(
+    run_ref: str, out: str | None, tracking_uri: str | None, open_page: bool, verbose: bool, quiet: bool
+) -> None:
+    """Rebuild the report.html of an mlscale run (run id, runs:/ URI or MLflow link) from MLflow alone."""
+    _setup_logging(verbose, quiet)
+    from mlscale.report import rebuild
+
+    path = rebuild(run_ref, tracking_uri=tracking_uri, out=out)
+    click.echo(str(path))
+    if open_page:
+        import webbrowser
+
+        webbrowser.open(path.resolve().as_uri())
+
+
+def _html_page(title: str, table: Any, files: list[Any], html: str | None) -> list[Any]:
+    from mlscale.report import table_page
+
+    return [table_page(title, table, files, html)] if html else []
 
 
 @cli.command()
@@ -605,6 +642,8 @@ def _summary(result: Any) -> None:
         table.add_row("plots", str(result.plots[0].parent))
     elif result.recipe.predict is None:
         table.add_row("plots", "in the mlflow run (plots/)")
+    if result.report is not None:
+        table.add_row("report", str(result.report))
     console.print(table)
     if result.quality_warning:
         click.echo(f"warning: {result.quality_warning}")

@@ -34,6 +34,7 @@ from mlscale.predicting import check_output
 from mlscale.recipe import Recipe, load_recipe, recipe_hash, recipe_yaml
 from mlscale.recipe.trust import TRUST_ENV, require_confirmed
 from mlscale.reference import ReferenceResult, fit_reference, shortfall
+from mlscale.report import write_run_report
 from mlscale.scoped import restoring
 from mlscale.training import evaluate, params_problem
 from mlscale.versions import check_versions, version_tags
@@ -60,6 +61,7 @@ class RunResult:
     run_url: str | None = None  # the MLflow UI page of the run (for a local store: once `mlflow ui` runs)
     reference: ReferenceResult | None = None  # the reference model's scores (evaluate.reference)
     quality_warning: str | None = None  # set when the model is clearly worse than the reference
+    report: Path | None = None  # report.html beside predict.output (or in output/), also logged in the run
 
     @property
     def booster(self) -> Any:
@@ -349,6 +351,7 @@ def _run_phases(
     extra["peak_rss_mb"] = _peak_rss_mb()
     publish({**metrics, **extra, **timer.timings})
     tracker.log_history(history)
+    report = write_run_report(tracker, recipe, data)
     tracker.finish("FINISHED")
     assert tracker.run_id is not None
     return RunResult(
@@ -367,6 +370,7 @@ def _run_phases(
         run_url=tracking.run_url(tracker.uri, tracker.experiment_id, tracker.run_id),
         reference=reference,
         quality_warning=quality_warning,
+        report=report,
     )
 
 
