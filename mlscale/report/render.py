@@ -10,7 +10,7 @@ from typing import Any
 
 from mlscale.report.page import ReportData
 
-CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"  # the template's meta tag, verbatim
 
 
 def render(page: ReportData) -> str:
@@ -24,7 +24,7 @@ def render(page: ReportData) -> str:
         lstrip_blocks=True,
     )
     env.filters["cell"] = cell
-    return env.get_template("report.html.j2").render(page=page, csp=CSP)
+    return env.get_template("report.html.j2").render(page=page)
 
 
 def cell(value: Any) -> str:
