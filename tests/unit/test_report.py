@@ -186,7 +186,7 @@ def test_mlscale_report_refuses_what_is_not_an_mlscale_run(workdir, capsys, cli_
 
 
 def test_compare_html_writes_the_same_kind_of_page(workdir, capsys, cli_state) -> None:
-    sets = ["--set", "tune=null", "--set", "predict=null", "--set", "evaluate.reference=off", "-q"]
+    sets = ["--set", "tune=null", "--set", "predict=null", "-q"]
     code, _, err = cli_in_process(["run", str(ROOT / "recipes/diabetes.yaml"), *sets], capsys)
     assert code == 0, err
     assert (workdir / "output" / "report.html").is_file()  # no predict section: output/report.html
