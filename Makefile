@@ -33,7 +33,7 @@ browser:
 	@for b in $(CHROMIUM) chromium-browser google-chrome; do command -v $$b >/dev/null && exit 0; done; \
 	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
 	  echo "browser: no Chromium, and not root with apt-get: the report's browser test will be skipped"; exit 0; fi; \
-	echo "browser: installing Chromium (apt-get install chromium-headless-shell)"; \
+	echo "browser: installing Chromium from the OS packages (apt-get, first of: $(CHROMIUM))"; \
 	export DEBIAN_FRONTEND=noninteractive; \
 	for pkg in $(CHROMIUM); do \
 	  apt-get install -y -qq --no-install-recommends $$pkg >/dev/null 2>&1 && exit 0; \
