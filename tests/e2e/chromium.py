@@ -51,7 +51,7 @@ class PageView:
     title: str
     link: str | None
     resources: list[str]
-    requests: list[str]  # every URL the page asked for, the document itself left out
+    requests: list[str]  # every URL the page asked for, the document and its data: URIs left out
     screenshot: bytes
 
 
@@ -148,6 +148,8 @@ def view(path: Path, *, binary: str, timeout: float = 30) -> PageView:
     requests = [
         e["params"]["request"]["url"]
         for e in pipe.events
-        if e.get("method") == "Network.requestWillBeSent" and e["params"]["request"]["url"] != url
+        if e.get("method") == "Network.requestWillBeSent"
+        and e["params"]["request"]["url"] != url
+        and not e["params"]["request"]["url"].startswith("data:")  # decoded in place, not fetched
     ]
     return PageView(**found, requests=requests, screenshot=base64.b64decode(shot["data"]))
