@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,7 +104,14 @@ def download(uri: str, run_id: str, path: str, dst: Path) -> Path | None:
     parent = path.rpartition("/")[0] or None
     if path not in artifact_paths(uri, run_id, parent):
         return None
-    return Path(_client(uri).download_artifacts(run_id, path, str(dst)))
+    quiet = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR" not in os.environ  # no progress bars at a run's end
+    if quiet:
+        os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+    try:
+        return Path(_client(uri).download_artifacts(run_id, path, str(dst)))
+    finally:
+        if quiet:
+            os.environ.pop("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", None)
 
 
 def _natural(text: str) -> tuple[object, ...]:

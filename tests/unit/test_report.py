@@ -171,6 +171,11 @@ def test_a_run_writes_and_logs_its_report_and_mlscale_report_rebuilds_it(
     table = re.compile(r"Scores by split.*?</table>", re.S)
     assert table.findall(again) == table.findall(html)  # one code path: the same numbers
 
+    from mlscale.report import rebuild  # the API, as at the end of mlscale.run: no MLflow progress bars
+
+    rebuild(parent.info.run_id, tracking_uri=f"sqlite:///{workdir}/mlflow.db", out=workdir / "api.html")
+    assert "Downloading artifacts" not in capsys.readouterr().err
+
 
 def test_mlscale_report_refuses_what_is_not_an_mlscale_run(workdir, capsys, cli_state) -> None:
     from mlflow.tracking import MlflowClient
