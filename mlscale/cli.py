@@ -350,11 +350,8 @@ def bench(
                        phases=_csv(phases), profiles=profiles, overrides=list(sets), out_dir=out_dir,
                        trust_recipe=_trusted())  # fmt: skip
     _print_table(result.table, f"mlscale bench (parent run {result.run_id})")
-    click.echo(
-        "\n".join(
-            str(f) for f in [*result.files, *_html_page("mlscale bench", result.table, result.files, html)]
-        )
-    )
+    files = [*result.files, *_html_page("mlscale bench", result.table, result.files, html)]
+    click.echo("\n".join(str(f) for f in files))
 
 
 @cli.command()
