@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check lint venv clean
+.PHONY: demo test check lint venv clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,8 +23,22 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check mlscale tests benchmarks examples
 	$(BIN)/mypy mlscale
 
-test: lint
+test: lint browser
 	$(BIN)/python -m pytest -q
+
+# The report's browser test needs Chromium: installed from the OS packages where this runs as root with
+# apt-get (quietly; nothing to do when one is there). Elsewhere the browser test is skipped, saying why.
+CHROMIUM := chromium-headless-shell chromium
+browser:
+	@for b in $(CHROMIUM) chromium-browser google-chrome; do command -v $$b >/dev/null && exit 0; done; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+	  echo "browser: no Chromium, and not root with apt-get: the report's browser test will be skipped"; exit 0; fi; \
+	echo "browser: installing Chromium from the OS packages (apt-get, first of: $(CHROMIUM))"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	for pkg in $(CHROMIUM); do \
+	  apt-get install -y -qq --no-install-recommends $$pkg >/dev/null 2>&1 && exit 0; \
+	  apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends $$pkg >/dev/null 2>&1 && exit 0; \
+	done; echo "browser: apt-get could not install Chromium: the report's browser test will be skipped"
 
 # The inner loop: lint, types and the in-process unit tests (no Ray cluster, no MLflow server).
 check: lint

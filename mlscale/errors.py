@@ -59,3 +59,9 @@ class TuningError(EngineError):
     """No tuning trial completed: every one was pruned or failed (same class and message on every engine)."""
 
     exit_code = 1
+
+
+class ReportError(MlscaleError):
+    """A run that cannot be reported: not an mlscale run, or a malformed report section."""
+
+    exit_code = 2

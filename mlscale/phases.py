@@ -22,6 +22,7 @@ from mlscale.model import Model
 from mlscale.recipe import Recipe, recipe_yaml
 from mlscale.recipe.schema import TuneConfig
 from mlscale.reference import fit_reference, shortfall
+from mlscale.report import write_run_report
 from mlscale.results import TrialResult, TuneResult
 from mlscale.run_context import RunContext
 from mlscale.training import evaluate
@@ -194,6 +195,7 @@ def finish(ctx: RunContext) -> None:
     ctx.timer.timings["time_total_s"] = round(time.perf_counter() - ctx.total_started, 4)
     ctx.publish({**ctx.metrics, "peak_rss_mb": _peak_rss_mb(), **ctx.timer.timings})
     ctx.tracker.log_history(ctx.history)
+    ctx.report = write_run_report(ctx.tracker, ctx.recipe, ctx.data)
     ctx.tracker.finish("FINISHED")
 
 

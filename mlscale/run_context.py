@@ -89,6 +89,7 @@ class RunContext:
     model_uri: str | None = None
     plots: list[Path] = field(default_factory=list)
     output: Path | None = None
+    report: Path | None = None  # report.html beside predict.output (or in output/), also logged
     logged: dict[str, float] = field(default_factory=dict)  # every metric published so far
 
     @property

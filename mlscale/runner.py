@@ -58,6 +58,7 @@ class RunResult:
     run_url: str | None = None  # the MLflow UI page of the run (for a local store: once `mlflow ui` runs)
     reference: ReferenceResult | None = None  # the reference model's scores (evaluate.reference)
     quality_warning: str | None = None  # set when the model is clearly worse than the reference
+    report: Path | None = None  # report.html beside predict.output (or in output/), also logged in the run
 
     @property
     def booster(self) -> Any:
@@ -192,6 +193,7 @@ def _run_phases(ctx: RunContext) -> RunResult:
         run_url=tracking.run_url(tracker.uri, tracker.experiment_id, tracker.run_id),
         reference=ctx.reference,
         quality_warning=ctx.quality_warning,
+        report=ctx.report,
     )
 
 

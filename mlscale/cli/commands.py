@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import click
 
@@ -204,6 +205,7 @@ def predict(
 @click.option("--repeat", default=1, show_default=True, type=click.IntRange(1, 100))
 @click.option("--phases", default="train,tune,predict", show_default=True)
 @click.option("--out", "out_dir", default="output/bench", show_default=True, help="Where table and chart go.")
+@click.option("--html", default=None, type=click.Path(dir_okay=False), help="Also write the table as a page.")
 @click.option("--profile", "profiles", multiple=True)
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE")
 @trust_option
@@ -216,6 +218,7 @@ def bench(
     repeat: int,
     phases: str,
     out_dir: str,
+    html: str | None,
     profiles: tuple[str, ...],
     sets: tuple[str, ...],
 ) -> None:
@@ -227,7 +230,8 @@ def bench(
                        phases=_csv(phases), profiles=profiles, overrides=list(sets), out_dir=out_dir,
                        trust_recipe=trusted())  # fmt: skip
     print_table(result.table, f"mlscale bench (parent run {result.run_id})")
-    click.echo("\n".join(str(f) for f in result.files))
+    files = [*result.files, *_html_page("mlscale bench", result.table, result.files, html)]
+    click.echo("\n".join(str(f) for f in files))
 
 
 @cli.command()
@@ -236,6 +240,7 @@ def bench(
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Only runs with this tag.")
 @click.option("--tracking-uri", default=None, help="Default: $MLFLOW_TRACKING_URI, then sqlite:///mlflow.db.")
 @click.option("--out", "out_dir", default="output/compare", show_default=True)
+@click.option("--html", default=None, type=click.Path(dir_okay=False), help="Also write the table as a page.")
 @common
 def compare(
     experiment: str | None,
@@ -243,6 +248,7 @@ def compare(
     tags: tuple[str, ...],
     tracking_uri: str | None,
     out_dir: str,
+    html: str | None,
 ) -> None:
     """Compare logged runs by engine and cluster shape (e.g. a laptop run and a cluster run)."""
     from mlscale.bench import compare as run_compare
@@ -250,7 +256,33 @@ def compare(
     table, files = run_compare(tracking_uri=tracking_uri, experiment=experiment, run_ids=list(run_ids),
                                tags=list(tags), out_dir=out_dir)  # fmt: skip
     print_table(table, "mlscale compare")
-    click.echo("\n".join(str(f) for f in files))
+    click.echo("\n".join(str(f) for f in [*files, *_html_page("mlscale compare", table, files, html)]))
+
+
+@cli.command()
+@click.argument("run_ref", metavar="RUN_ID_OR_URI")
+@click.option(
+    "--out", default=None, type=click.Path(dir_okay=False), help="Default: output/report-<run id>.html."
+)
+@click.option("--tracking-uri", default=None, help="Default: $MLFLOW_TRACKING_URI, then sqlite:///mlflow.db.")
+@click.option("--open", "open_page", is_flag=True, help="Open the page in the web browser.")
+@common
+def report(run_ref: str, out: str | None, tracking_uri: str | None, open_page: bool) -> None:
+    """Rebuild the report.html of an mlscale run (run id, runs:/ URI or MLflow link) from MLflow alone."""
+    from mlscale.report import rebuild
+
+    path = rebuild(run_ref, tracking_uri=tracking_uri, out=out)
+    click.echo(str(path))
+    if open_page:
+        import webbrowser
+
+        webbrowser.open(path.resolve().as_uri())
+
+
+def _html_page(title: str, table: Any, files: list[Any], html: str | None) -> list[Any]:
+    from mlscale.report import table_page
+
+    return [table_page(title, table, files, html)] if html else []
 
 
 @cli.command()

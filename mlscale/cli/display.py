@@ -132,6 +132,8 @@ def summary(result: Any) -> None:
         table.add_row("plots", str(result.plots[0].parent))
     elif result.recipe.predict is None:
         table.add_row("plots", "in the mlflow run (plots/)")
+    if result.report is not None:
+        table.add_row("report", str(result.report))
     console.print(table)
     if result.quality_warning:
         click.echo(f"warning: {result.quality_warning}")

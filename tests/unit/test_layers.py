@@ -21,6 +21,7 @@ RANK = {
     "mlscale.masking": 0,
     "mlscale.interrupts": 0,
     "mlscale.text": 0,  # one-line message helpers: first line, did you mean
+    "mlscale.report_section": 1,  # the report/<section>/section.json contract
     "mlscale.recipe.schema": 1,
     "mlscale.recipe.trust": 1,
     "mlscale.categories": 1,
@@ -70,11 +71,18 @@ RANK = {
     "mlscale.engines.ray": 12.5,  # re-exports the facade
     "mlscale.engines.local": 8,
     "mlscale.tracking": 8,
+    "mlscale.tracking_runs": 9,  # the tracking layer's reading side: a logged run back from MLflow
+    "mlscale.report.page": 2,
+    "mlscale.report.render": 3,
+    "mlscale.report.profile": 5,
+    "mlscale.report.tuning": 10,
+    "mlscale.report.collect": 11,
+    "mlscale.report": 12,  # run-time hook, `mlscale report`, compare/bench --html
     "mlscale.jobs": 9,  # Ray Jobs submission: uses the ray connection's token handling
     "mlscale.planning": 10,  # mlscale plan
     "mlscale.submitting": 10,  # mlscale submit (Ray Jobs through mlscale.jobs)
     "mlscale.run_context": 10,  # what the phases of one run share
-    "mlscale.phases": 11,  # the phases of one run
+    "mlscale.phases": 12.2,  # the phases of one run
     "mlscale.runner": 13,
     "mlscale": 14,  # the public facade
     "mlscale.bench": 15,
@@ -92,7 +100,8 @@ RAY_ENGINE = {name for name in RANK if name.startswith("mlscale.engines.ray")}
 # Third-party packages that only one layer may touch.
 OWNERS = {
     "ray": (RAY_ENGINE - {"mlscale.engines.ray.layout"}) | {"mlscale.jobs"},
-    "mlflow": {"mlscale.tracking", "mlscale._pyfunc_model"},  # the latter is loaded by MLflow itself
+    # the tracking layer (tracking writes, tracking_runs reads); _pyfunc_model is loaded by MLflow itself
+    "mlflow": {"mlscale.tracking", "mlscale.tracking_runs", "mlscale._pyfunc_model"},
 }
 
 

@@ -1,0 +1,82 @@
+"""What only the run knows (the Dataset): the data profile section and a constant-prediction baseline.
+
+Logged with the run (report/data/section.json and constant_* metrics), so `mlscale report RUN` rebuilds
+the page from MLflow alone.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mlscale.data import Dataset
+from mlscale.metrics import compute, prefixed
+from mlscale.report_section import ReportSection, ReportTable, Scalar
+
+DATA_ORDER = 20
+SPLITS = ("train", "valid", "test")
+
+
+def profile_section(data: Dataset) -> ReportSection:
+    """Rows per split; per column its type, missing share (all splits) and cardinality (train split), and
+    for a categorical column the encoding chosen; class shares per split for a classification target."""
+    schema = data.schema
+    frames = {"train": data.x_train, "valid": data.x_valid, "test": data.x_test}
+    rows_total = sum(len(f) for f in frames.values())
+    missing = {col: sum(int(f[col].isna().sum()) for f in frames.values()) for col in schema.features}
+    columns: list[list[Scalar]] = []
+    for col in schema.features:
+        values = data.x_train[col]
+        categorical = col in schema.categories
+        columns.append([
+            col,
+            "categorical" if categorical else str(values.dtype),
+            missing[col] / max(rows_total, 1),
+            len(schema.categories[col]) if categorical else int(values.nunique(dropna=True)),
+            schema.encoding(col) if categorical else "",
+        ])  # fmt: skip
+    tables = [
+        ReportTable(title="Rows per split", columns=["split", "rows"],
+                    rows=[[name, len(frame)] for name, frame in frames.items()]),
+        ReportTable(title="Columns",
+                    columns=["column", "type", "missing share", "cardinality (train)", "encoding"],
+                    rows=columns),
+    ]  # fmt: skip
+    if schema.task != "regression" and schema.classes:
+        tables.append(_class_table(data))
+    notes = [f"target {schema.target!r}, task {schema.task}"
+             f"{' (inferred)' if data.task_inferred else ''}, {len(schema.features)} features"]  # fmt: skip
+    if data.missing_target_dropped:
+        notes.append(f"{data.missing_target_dropped:,} row(s) with a missing target left out")
+    notes += list(data.notes)
+    return ReportSection(title="Data", order=DATA_ORDER, notes=notes, tables=tables)
+
+
+def _class_table(data: Dataset) -> ReportTable:
+    classes = data.schema.classes or []
+    ys = {"train": data.y_train, "valid": data.y_valid, "test": data.y_test}
+    shares = {
+        name: np.bincount(y.astype(np.int64), minlength=len(classes)) / max(len(y), 1)
+        for name, y in ys.items()
+    }
+    rows: list[list[Scalar]] = [
+        [str(c), *(float(shares[s][i]) for s in SPLITS)] for i, c in enumerate(classes)
+    ]
+    return ReportTable(title="Class shares", columns=["class", *SPLITS], rows=rows)
+
+
+def constant_baseline(data: Dataset) -> dict[str, float]:
+    """The scores of predicting the train split's class shares (or mean) for every row: constant_<split>_*."""
+    y = data.y_train
+    task = data.schema.task
+    if task == "regression":
+        value: np.ndarray = np.array(float(np.mean(y)) if len(y) else 0.0)
+    elif task == "binary":
+        value = np.array(float(np.mean(y)) if len(y) else 0.5)
+    else:
+        value = np.bincount(y.astype(np.int64), minlength=data.num_class) / max(len(y), 1)
+    out: dict[str, float] = {}
+    for split, truth in (("valid", data.y_valid), ("test", data.y_test)):
+        if len(truth):
+            raw = np.broadcast_to(value, (len(truth), *value.shape)).copy()
+            out.update(prefixed(f"constant_{split}", compute(task, truth, raw)))
+    return out
