@@ -1,7 +1,7 @@
 """report.html in a real browser: headless Chromium (OS package) with the network cut off.
 
 `make test` installs Chromium where it runs as root with apt-get; elsewhere these tests are skipped with
-the reason, unless MLSCALE_REQUIRE_BROWSER=1 (set by .ci/run), where a missing browser fails them.
+the reason, unless MLSCALE_REQUIRE_BROWSER=1, where a missing browser fails them.
 The screenshot is kept in test-artifacts/ (ignored by git) and its path printed.
 """
 
