@@ -115,6 +115,13 @@ recipe_options = [
 ]
 
 
+model_option = click.option(
+    "--model",
+    required=True,
+    help="runs:/<id>/model, models:/<name>/<version|latest>, a run id or a directory.",
+)
+
+
 def with_recipe_options(f: Any) -> Any:
     for option in reversed(recipe_options):
         f = option(f)
@@ -270,11 +277,7 @@ def plan(
 
 @cli.command()
 @click.argument("recipe", type=click.Path(dir_okay=False))
-@click.option(
-    "--model",
-    required=True,
-    help="runs:/<id>/model, models:/<name>/<version|latest>, a run id or a directory.",
-)
+@model_option
 @click.option(
     "--input",
     "input_path",
@@ -299,19 +302,46 @@ def predict(
     _setup_logging(verbose, quiet)
     from mlscale.runner import predict as run_predict
 
+    _write_output(run_predict, recipe, quiet, verbose, model=model, input=input_path, output=output,
+                  engine=engine, profiles=profiles, overrides=list(sets))  # fmt: skip
+
+
+def _write_output(command: Any, recipe: str, quiet: bool, verbose: bool, **options: Any) -> None:
+    """predict and explain: run with a progress display, then print the output's path."""
     with _progress_display(enabled=sys.stderr.isatty() and not quiet and not verbose) as progress:
-        path = run_predict(
-            recipe,
-            model=model,
-            input=input_path,
-            output=output,
-            engine=engine,
-            profiles=profiles,
-            overrides=list(sets),
-            progress=progress,
-            trust_recipe=_trusted(),
-        )
+        path = command(recipe, progress=progress, trust_recipe=_trusted(), **options)
     click.echo(str(path))
+
+
+@cli.command()
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@model_option
+@click.option("--input", "input_path", required=True, help="File, directory or glob whose rows to explain.")
+@click.option(
+    "--output",
+    default=None,
+    help="Output file, or a directory ending in / for part files (default: contributions.parquet beside "
+    "predict.output).",
+)
+@with_recipe_options
+@common
+def explain(
+    recipe: str,
+    model: str,
+    input_path: str,
+    output: str | None,
+    engine: str | None,
+    profiles: tuple[str, ...],
+    sets: tuple[str, ...],
+    verbose: bool,
+    quiet: bool,
+) -> None:
+    """Per-row SHAP contributions (xgboost's own) of an input with an existing model, written like predict."""
+    _setup_logging(verbose, quiet)
+    from mlscale.explain_batch import explain as run_explain
+
+    _write_output(run_explain, recipe, quiet, verbose, model=model, input=input_path, output=output,
+                  engine=engine, profiles=profiles, overrides=list(sets))  # fmt: skip
 
 
 @cli.command()

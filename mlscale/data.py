@@ -417,6 +417,12 @@ def prepare(recipe: Recipe, table: pd.DataFrame | None = None, *, source: str = 
             "a model needs at least two"
         )
     features = _feature_columns(table, cfg, where)
+    for col in recipe.evaluate.slices:  # any column of the data, feature or not
+        if col not in table.columns:
+            hint = _close(col, table.columns)
+            raise DataError(
+                f"{source}: evaluate.slices: column {col!r} not found{hint}; columns: {_list(table.columns)}"
+            )
     categories = _categorical_levels(table, features, cfg, where)
 
     task_note = None

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from mlscale import rules, state, tracking
+from mlscale.assessing import assess
 from mlscale.data import Dataset, describe_encodings, describe_source, encoding_table, input_columns, prepare
 from mlscale.engines import get_engine
 from mlscale.engines.base import ClusterInfo, EnginePlan, TrialResult, TuneResult
@@ -309,6 +310,9 @@ def _run_phases(
             log.warning("quality: %s", quality_warning)
             tracker.set_tags({"mlscale.quality_warning": quality_warning})
         publish({**metrics, **extra, **timer.timings})
+
+    with timer.phase("evaluate"):  # report/evaluation and report/explanations, and their metrics
+        extra.update(assess(recipe, data, model, eng, tracker, reference=reference).metrics)
 
     with timer.phase("log_model"):
         model_uri = tracker.log_model(

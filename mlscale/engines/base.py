@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import pandas as pd
+
 from mlscale.data import Dataset
 from mlscale.model import Model
 from mlscale.recipe.schema import PredictConfig, TrainConfig, TuneConfig
@@ -90,6 +92,26 @@ class PredictResult:
     placement: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass(frozen=True, kw_only=True)
+class ExplainedPart:
+    """Where one part of an explanation was computed: its rows, the node and the process."""
+
+    rows: int
+    node: str  # Ray node id, or "local"
+    pid: int
+    seconds: float
+
+
+@dataclass
+class ExplainResult:
+    """xgboost's contributions (`mlscale.explaining.contributions`) for the rows asked, in their order,
+    and where each part was computed."""
+
+    values: Any  # numpy array: (rows, features + 1), or (rows, classes, features + 1) for multiclass
+    parts: list[ExplainedPart] = field(default_factory=list)
+    seconds: float = 0.0
+
+
 @dataclass
 class EnginePlan:
     """What an engine will run where, and why it cannot (problems) or may have to wait (notes)."""
@@ -112,7 +134,7 @@ class Engine(Protocol):
 
     Call order, as the runner makes it: `plan` may come before `start` (`mlscale plan` without an address
     never starts anything) and must then describe this machine; `start` once; then `train`, `tune`,
-    `predict` in any order and number; `stop` always last, also after a failure or an interrupt, and it
+    `predict`, `explain` in any order and number; `stop` always last, also after a failure or an interrupt, and it
     must be safe to call when `start` failed or never ran. A new engine registers its class with
     `mlscale.engine_names` (entry point `mlscale.engines`) and is checked against this protocol by mypy
     (see `_conforms` at the bottom of `local.py`)."""
@@ -159,6 +181,12 @@ class Engine(Protocol):
         """Score `predict.input` (or `data.test_frame` when it is None) and write `predict.output`
         atomically: one file, or a partitioned directory when `predict.dataset` (see
         `mlscale.partitioned`). `where` prefixes error messages ("recipe.yaml: predict")."""
+        ...
+
+    def explain(self, model: Model, x: pd.DataFrame) -> ExplainResult:
+        """SHAP contributions of the typed feature rows `x` (a sample of the test split, small enough to
+        pass by value), computed where the engine computes: in this process, or on the cluster. Values
+        equal `mlscale.explaining.contributions(model.booster, x)`."""
         ...
 
     def stop(self) -> None:

@@ -19,6 +19,7 @@ RANK = {
     "mlscale.scoped": 0,
     "mlscale._version": 0,
     "mlscale.masking": 0,
+    "mlscale.report_section": 0,  # the section.json shape a run's report is built from
     "mlscale.interrupts": 0,
     "mlscale.recipe.schema": 1,
     "mlscale.recipe.trust": 1,
@@ -31,7 +32,11 @@ RANK = {
     "mlscale.metrics": 4,
     "mlscale.plots": 4,
     "mlscale._job": 4,
-    "mlscale.rules": 5,  # shared decisions: tune metric/mode, best trial, state dir
+    "mlscale.rules": 5,
+    "mlscale.evaluation": 5,  # pure: calibration, thresholds, per class, deciles, slices
+    "mlscale.plots_eval": 5.5,
+    "mlscale.plots_explain": 5,
+    "mlscale.explaining": 6,  # pure: xgboost's SHAP values and what a person reads of them  # shared decisions: tune metric/mode, best trial, state dir
     "mlscale.model": 5,
     "mlscale.scaffold": 5,
     "mlscale.kuberay": 5,
@@ -52,11 +57,14 @@ RANK = {
     "mlscale.engines.ray.tuning": 10,
     "mlscale.engines.ray.inference": 10,
     "mlscale.engines.ray.parts": 11,
+    "mlscale.engines.ray.explain": 10,  # SHAP in Ray tasks
     "mlscale.engines.ray.engine": 12,  # the facade
     "mlscale.engines.ray": 12.5,  # re-exports the facade
     "mlscale.engines.local": 8,
     "mlscale.tracking": 8,
     "mlscale.jobs": 9,  # Ray Jobs submission: uses the ray connection's token handling
+    "mlscale.assessing": 12.8,  # evaluation and explanations of a run, logged as report sections
+    "mlscale.explain_batch": 13.5,  # mlscale explain
     "mlscale.runner": 13,
     "mlscale": 14,  # the public facade
     "mlscale.bench": 15,
