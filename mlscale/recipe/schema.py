@@ -320,8 +320,9 @@ class ExplainConfig(_Section):
     """SHAP values from xgboost itself (pred_contribs) on a sample of the test split."""
 
     enabled: bool = True
-    # test rows explained; the default costs a few % of training at 1M rows (benchmarks/explain_bench.py)
-    sample_rows: int = Field(2_000, ge=10)
+    # test rows explained; 500 cost about 5 % of training (default train section) at 1M rows, measured by
+    # benchmarks/explain_bench.py
+    sample_rows: int = Field(500, ge=10)
     top_features: int = Field(10, ge=1)  # logged as shap_mean_abs_<feature> metrics
 
 

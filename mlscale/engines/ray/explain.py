@@ -23,7 +23,7 @@ from mlscale.errors import EngineError
 from mlscale.explaining import contributions
 from mlscale.model import Model
 
-MIN_ROWS_PER_TASK = 500  # smaller parts cost more in task start-up than they save
+MIN_ROWS_PER_TASK = 250  # smaller parts cost more in task start-up than they save
 TIMEOUT_S = 1_800
 
 
