@@ -19,7 +19,7 @@ import numpy as np
 from mlscale import tracking
 from mlscale.data import Dataset
 from mlscale.engines.base import ExplainResult
-from mlscale.evaluation import MAX_SLICE_ROWS_SHOWN, Evaluation, evaluate_predictions
+from mlscale.evaluation import MAX_SLICE_ROWS_SHOWN, BinaryEvaluation, Evaluation, evaluate_predictions
 from mlscale.explaining import Explanation, explanation, sample_positions
 from mlscale.metrics import compute
 from mlscale.model import Model
@@ -173,39 +173,9 @@ def evaluation_section(
     notes = [f"{ev.split} split: {ev.rows:,} rows"]
     tables: list[SectionTable] = []
     if ev.binary is not None:
-        b = ev.binary
-        notes.append(
-            f"Brier score {b.brier:.4f} (0 is perfect; always predicting the base rate scores p(1-p))"
-        )
-        notes.append(
-            f"threshold maximising F1: {b.best_f1.threshold:.4f} (precision {b.best_f1.precision:.4f}, "
-            f"recall {b.best_f1.recall:.4f}, F1 {b.best_f1.f1:.4f})"
-        )
-        if b.target is not None:
-            notes.append(f"threshold for {b.target.rule}: {b.target.threshold:.4f} (precision "
-                         f"{b.target.precision:.4f}, recall {b.target.recall:.4f})")  # fmt: skip
-        if b.target_note:
-            notes.append(b.target_note)
-        notes.append(f"the confusion matrix uses the {b.chosen.rule} threshold, {b.chosen.threshold:.4f}")
-        rows = [
-            [t.rule, t.threshold, t.precision, t.recall, t.f1] for t in (b.best_f1, b.target) if t is not None
-        ]
-        tables.append(
-            SectionTable(
-                title="Thresholds", columns=["rule", "threshold", "precision", "recall", "F1"], rows=rows
-            )
-        )
-        tables.append(SectionTable(
-            title="Calibration", columns=["probability from", "to", "mean predicted", "share positive", "rows"],
-            rows=[[c.low, c.high, c.predicted, c.observed, c.rows] for c in b.calibration],
-        ))  # fmt: skip
-        tables.append(
-            _confusion_table(
-                b.confusion.labels,
-                b.confusion.counts,
-                f"Confusion matrix at threshold {b.chosen.threshold:.4f}",
-            )
-        )
+        more_notes, more_tables = _binary_parts(ev.binary)
+        notes += more_notes
+        tables += more_tables
     if ev.multiclass is not None:
         m = ev.multiclass
         tables.append(SectionTable(
@@ -240,6 +210,30 @@ def evaluation_section(
     return ReportSection(
         title="Evaluation", order=EVALUATION_ORDER, notes=notes, tables=tables, images=_images(images)
     )
+
+
+def _binary_parts(b: BinaryEvaluation) -> tuple[list[str], list[SectionTable]]:
+    notes = [
+        f"Brier score {b.brier:.4f} (0 is perfect; always predicting the base rate scores p(1-p))",
+        f"threshold maximising F1: {b.best_f1.threshold:.4f} (precision {b.best_f1.precision:.4f}, "
+        f"recall {b.best_f1.recall:.4f}, F1 {b.best_f1.f1:.4f})",
+    ]
+    if b.target is not None:
+        notes.append(f"threshold for {b.target.rule}: {b.target.threshold:.4f} (precision "
+                     f"{b.target.precision:.4f}, recall {b.target.recall:.4f})")  # fmt: skip
+    if b.target_note:
+        notes.append(b.target_note)
+    notes.append(f"the confusion matrix uses the {b.chosen.rule} threshold, {b.chosen.threshold:.4f}")
+    thresholds = [[t.rule, t.threshold, t.precision, t.recall, t.f1] for t in (b.best_f1, b.target) if t]
+    tables = [
+        SectionTable(title="Thresholds", columns=["rule", "threshold", "precision", "recall", "F1"], rows=thresholds),
+        SectionTable(
+            title="Calibration", columns=["probability from", "to", "mean predicted", "share positive", "rows"],
+            rows=[[c.low, c.high, c.predicted, c.observed, c.rows] for c in b.calibration],
+        ),
+        _confusion_table(b.confusion.labels, b.confusion.counts, f"Confusion matrix at threshold {b.chosen.threshold:.4f}"),
+    ]  # fmt: skip
+    return notes, tables
 
 
 def _worst_note(report: Any) -> str:

@@ -311,8 +311,8 @@ def _run_phases(
             tracker.set_tags({"mlscale.quality_warning": quality_warning})
         publish({**metrics, **extra, **timer.timings})
 
-    with timer.phase("evaluate"):  # report/evaluation and report/explanations, and their metrics
-        extra.update(assess(recipe, data, model, eng, tracker, reference=reference).metrics)
+    with timer.phase("evaluate"):  # logs report/evaluation, report/explanations and their metrics
+        assess(recipe, data, model, eng, tracker, reference=reference)
 
     with timer.phase("log_model"):
         model_uri = tracker.log_model(

@@ -129,3 +129,15 @@ def test_a_report_section_is_plain_json_without_nan() -> None:
 
 def test_confusion_counts_each_pair() -> None:
     assert confusion(np.array([0, 1, 1]), np.array([1, 1, 0]), ["x", "y"]).counts == [[0, 1], [1, 1]]
+
+
+def test_the_evaluation_section_names_the_chosen_threshold_and_the_worst_slice() -> None:
+    from mlscale.assessing import evaluation_section
+
+    ev = evaluate_predictions("binary", Y, P, classes=["n", "y"], target_recall=1.0,
+                              slices={"s": pd.Series(list("aabbb"))}, slice_min_rows=1)  # fmt: skip
+    section = json.loads(evaluation_section(ev, []).to_json())
+    assert "the confusion matrix uses the recall >= 1 threshold, 0.3500" in section["notes"]
+    assert any(n.startswith("worst s slices by logloss") for n in section["notes"])
+    confusion_table = next(t for t in section["tables"] if t["title"].startswith("Confusion"))
+    assert confusion_table["rows"] == [["n", 1, 1], ["y", 0, 3]]
