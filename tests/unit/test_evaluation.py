@@ -141,3 +141,21 @@ def test_the_evaluation_section_names_the_chosen_threshold_and_the_worst_slice()
     assert any(n.startswith("worst s slices by logloss") for n in section["notes"])
     confusion_table = next(t for t in section["tables"] if t["title"].startswith("Confusion"))
     assert confusion_table["rows"] == [["n", 1, 1], ["y", 0, 3]]
+
+
+def test_target_thresholds_are_binary_settings_and_one_at_a_time(workdir) -> None:
+    from pathlib import Path
+
+    import mlscale
+    from mlscale import RecipeError
+
+    recipes = Path(__file__).resolve().parents[2] / "recipes"
+    both = {"evaluate.target_precision": 0.9, "evaluate.target_recall": 0.8}
+    with pytest.raises(RecipeError, match="name one of target_precision or target_recall, not both"):
+        mlscale.load_recipe(recipes / "breast_cancer.yaml", overrides=both)
+    with pytest.raises(RecipeError, match="binary settings, but task is multiclass"):
+        mlscale.load_recipe(recipes / "wine.yaml", overrides={"evaluate.target_recall": 0.8})
+    loaded = mlscale.load_recipe(
+        recipes / "breast_cancer.yaml", overrides={"evaluate.slices": ["mean_radius"]}
+    )
+    assert loaded.evaluate.slices == ["mean_radius"] and loaded.evaluate.explain.sample_rows == 500
