@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from mlscale import rules
+from mlscale.assessing import assess
 from mlscale.data import Dataset, describe_encodings, encoding_table
 from mlscale.masking import mask_secrets
 from mlscale.model import Model
@@ -190,6 +191,13 @@ def predict(ctx: RunContext) -> None:
     log.info("predict: %d rows -> %s", predicted.rows, predicted.output)
 
 
+def assess_model(ctx: RunContext) -> None:
+    """Evaluation and explanations of the run's model on the test split, logged as the report's
+    evaluation and explanations sections and their metrics."""
+    with ctx.timer.phase("evaluate"):
+        assess(ctx.recipe, ctx.data, ctx.model, ctx.engine, ctx.tracker, reference=ctx.reference)
+
+
 def finish(ctx: RunContext) -> None:
     """The last metrics (total time, peak memory), the per-round history, and the run marked FINISHED."""
     ctx.timer.timings["time_total_s"] = round(time.perf_counter() - ctx.total_started, 4)
@@ -206,6 +214,7 @@ PHASES: tuple[Phase, ...] = (
     train,
     tune,
     reference,
+    assess_model,
     log_model,
     predict,
     finish,

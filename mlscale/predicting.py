@@ -11,7 +11,7 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import pandas as pd
 
 from mlscale.data import count_input_rows, iter_input_batches, resolve_files
 from mlscale.errors import DataError, RecipeError
+from mlscale.explaining import contributions
 from mlscale.model import Model
 from mlscale.partitioned import (
     MANIFEST,
@@ -31,7 +32,7 @@ from mlscale.partitioned import (
 )
 from mlscale.pipeline import ahead
 from mlscale.recipe.schema import DataConfig, PredictConfig
-from mlscale.results import OnProgress, PredictResult
+from mlscale.results import ExplainedPart, ExplainResult, OnProgress, PredictResult
 
 
 def check_output(predict: PredictConfig, data: DataConfig, *, where: str) -> None:
@@ -88,6 +89,18 @@ def _files(spec: str) -> list[Path]:
 
 def _same_file(target: Path, f: Path) -> bool:
     return target == f or (target.exists() and os.path.samefile(target, f))  # samefile: hard links
+
+
+Scorer = Callable[..., tuple[pd.DataFrame, dict[str, int]]]
+"""What turns raw rows into output rows: `Model.predict_frame` (predictions) or
+`mlscale.explaining.contribution_frame` (contributions), called as scorer(model, frame, id_columns=,
+where=) and returning (frame, unseen-category counts)."""
+
+
+def _predictions(
+    model: Model, frame: pd.DataFrame, *, id_columns: list[str], where: str
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    return model.predict_frame(frame, id_columns=id_columns, where=where)
 
 
 class AtomicTableWriter:
@@ -157,6 +170,7 @@ def predict_stream(
     where: str,
     progress: OnProgress | None = None,
     total: int | None = None,
+    scorer: Scorer = _predictions,
 ) -> PredictResult:
     """Predict chunk by chunk and write one output file atomically."""
     started = time.perf_counter()
@@ -164,7 +178,7 @@ def predict_stream(
     with AtomicTableWriter(predict.output, predict.resolved_format) as writer:
         if progress is not None:
             progress("rows", {"done": 0, "total": total})
-        for out in _pipelined(model, predict, frames, unseen, where=where):
+        for out in _pipelined(model, predict, frames, unseen, where=where, scorer=scorer):
             writer.write(out)
             if progress is not None:
                 progress("rows", {"done": writer.rows, "total": total})
@@ -200,6 +214,7 @@ def predict_parts(
     where: str,
     progress: OnProgress | None = None,
     total: int | None = None,
+    scorer: Scorer = _predictions,
 ) -> PredictResult:
     """Predict each source into its own part file and commit the directory as a whole."""
     started = time.perf_counter()
@@ -209,7 +224,7 @@ def predict_parts(
 
     def predicted(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         nonlocal done
-        for out in _pipelined(model, predict, frames, unseen, where=where):
+        for out in _pipelined(model, predict, frames, unseen, where=where, scorer=scorer):
             done += len(out)
             if progress is not None:
                 progress("rows", {"done": done, "total": total})
@@ -236,15 +251,14 @@ def _pipelined(
     unseen: dict[str, int],
     *,
     where: str,
+    scorer: Scorer,
 ) -> Iterator[pd.DataFrame]:
     """Prediction frames, with reading, predicting and the caller's writing overlapped (threads): the
     next batch is read while this one is predicted, and predicted while the caller writes the last."""
 
     def predicted() -> Iterator[pd.DataFrame]:
         for frame in ahead(frames):
-            out, new_unseen = model.predict_frame(
-                frame, id_columns=predict.id_columns, where=f"{where}.input"
-            )
+            out, new_unseen = scorer(model, frame, id_columns=predict.id_columns, where=f"{where}.input")
             for col, n in new_unseen.items():
                 unseen[col] = unseen.get(col, 0) + n
             yield out
@@ -259,12 +273,24 @@ def predict_in_process(
     test_frame: pd.DataFrame | None,
     where: str,
     progress: OnProgress | None = None,
+    scorer: Scorer = _predictions,
 ) -> PredictResult:
     """Predict in this process, streaming: one atomic file, or a partitioned directory when asked.
-    Engine local's whole predict, and every engine's fallback."""
+    Engine local's whole predict, every engine's fallback, and `mlscale explain` (with its scorer)."""
     total = input_rows(predict, test_frame=test_frame, where=where) if progress else None
     if predict.dataset:
         sources = input_sources(predict, test_frame=test_frame, where=where)
-        return predict_parts(model, predict, sources, where=where, progress=progress, total=total)
+        return predict_parts(
+            model, predict, sources, where=where, progress=progress, total=total, scorer=scorer
+        )
     frames = input_frames(predict, test_frame=test_frame, where=where)
-    return predict_stream(model, predict, frames, where=where, progress=progress, total=total)
+    return predict_stream(model, predict, frames, where=where, progress=progress, total=total, scorer=scorer)
+
+
+def explain_in_process(model: Model, x: pd.DataFrame, *, nthread: int | None = None) -> ExplainResult:
+    """`Engine.explain` in this process: engine local's, and the toy engine's."""
+    started = time.perf_counter()
+    values = contributions(model.booster, x, nthread=nthread)
+    seconds = time.perf_counter() - started
+    part = ExplainedPart(rows=len(x), node="local", pid=os.getpid(), seconds=seconds)
+    return ExplainResult(values=values, parts=[part], seconds=seconds)

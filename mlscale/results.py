@@ -121,6 +121,26 @@ class EnginePlan:
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True, kw_only=True)
+class ExplainedPart:
+    """Where one part of an explanation was computed: its rows, the node and the process."""
+
+    rows: int
+    node: str  # Ray node id, or "local"
+    pid: int
+    seconds: float
+
+
+@dataclass
+class ExplainResult:
+    """xgboost's contributions (`mlscale.explaining.contributions`) for the rows asked, in their order,
+    and where each part was computed."""
+
+    values: Any  # numpy array: (rows, features + 1), or (rows, classes, features + 1) for multiclass
+    parts: list[ExplainedPart] = field(default_factory=list)
+    seconds: float = 0.0
+
+
 OnTrial = Callable[[TrialResult], None]
 OnProgress = Callable[[str, Mapping[str, Any]], None]
 """Progress within a phase, for a live display: ("round", {"round", "total", "metrics"}) while training

@@ -154,13 +154,16 @@ def plan(
     print_plan(result)
 
 
-@cli.command()
-@click.argument("recipe", type=click.Path(dir_okay=False))
-@click.option(
+model_option = click.option(
     "--model",
     required=True,
     help="runs:/<id>/model, models:/<name>/<version|latest>, a run id or a directory.",
 )
+
+
+@cli.command()
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@model_option
 @click.option(
     "--input",
     "input_path",
@@ -182,19 +185,43 @@ def predict(
     """Batch inference with an existing model, streaming the input."""
     from mlscale.runner import predict as run_predict
 
+    _write_output(run_predict, recipe, model=model, input=input_path, output=output, engine=engine,
+                  profiles=profiles, overrides=list(sets))  # fmt: skip
+
+
+def _write_output(command: Any, recipe: str, **options: Any) -> None:
+    """predict and explain: run with a progress display, then print the output's path."""
     with progress_display(enabled=_live()) as progress:
-        path = run_predict(
-            recipe,
-            model=model,
-            input=input_path,
-            output=output,
-            engine=engine,
-            profiles=profiles,
-            overrides=list(sets),
-            progress=progress,
-            trust_recipe=trusted(),
-        )
+        path = command(recipe, progress=progress, trust_recipe=trusted(), **options)
     click.echo(str(path))
+
+
+@cli.command()
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@model_option
+@click.option("--input", "input_path", required=True, help="File, directory or glob whose rows to explain.")
+@click.option(
+    "--output",
+    default=None,
+    help="Output file, or a directory ending in / for part files (default: contributions.parquet beside "
+    "predict.output).",
+)
+@with_recipe_options
+@common
+def explain(
+    recipe: str,
+    model: str,
+    input_path: str,
+    output: str | None,
+    engine: str | None,
+    profiles: tuple[str, ...],
+    sets: tuple[str, ...],
+) -> None:
+    """Per-row SHAP contributions (xgboost's own) of an input with an existing model, written like predict."""
+    from mlscale.explain_batch import explain as run_explain
+
+    _write_output(run_explain, recipe, model=model, input=input_path, output=output, engine=engine,
+                  profiles=profiles, overrides=list(sets))  # fmt: skip
 
 
 @cli.command()

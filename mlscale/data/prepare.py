@@ -94,6 +94,7 @@ def prepare(recipe: Recipe, table: pd.DataFrame | None = None, *, source: str = 
             "a model needs at least two"
         )
     features = _feature_columns(table, cfg, where)
+    _check_slices(recipe, table, source)
     categories = _categorical_levels(table, features, cfg, where)
 
     task_note = None
@@ -279,3 +280,13 @@ def _encode_target(
             f"but the target has {len(classes)} classes"
         )
     return classes, y_all
+
+
+def _check_slices(recipe: Recipe, table: pd.DataFrame, source: str) -> None:
+    """evaluate.slices may name any column of the data, feature or not, but one that exists."""
+    for col in recipe.evaluate.slices:
+        if col not in table.columns:
+            raise DataError(
+                f"{source}: evaluate.slices: column {col!r} not found{did_you_mean(col, table.columns)}; "
+                f"columns: {short_list(table.columns)}"
+            )

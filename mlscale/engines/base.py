@@ -7,12 +7,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
+import pandas as pd
+
 from mlscale.data import Dataset
 from mlscale.model import Model
 from mlscale.recipe.schema import PredictConfig, TrainConfig, TuneConfig
 from mlscale.results import (
     ClusterInfo,
     EnginePlan,
+    ExplainedPart,
+    ExplainResult,
     OnProgress,
     OnTrial,
     Placement,
@@ -26,6 +30,8 @@ __all__ = [
     "ClusterInfo",
     "Engine",
     "EnginePlan",
+    "ExplainResult",
+    "ExplainedPart",
     "OnProgress",
     "OnTrial",
     "Placement",
@@ -43,7 +49,7 @@ class Engine(Protocol):
 
     Call order, as the runner makes it: `plan` may come before `start` (`mlscale plan` without an address
     never starts anything) and must then describe this machine; `start` once; then `train`, `tune`,
-    `predict` in any order and number; `stop` always last, also after a failure or an interrupt, and it
+    `predict`, `explain` in any order and number; `stop` always last, also after a failure or an interrupt, and it
     must be safe to call when `start` failed or never ran. A new engine registers its class with
     `mlscale.engine_names` (entry point `mlscale.engines`) and is checked against this protocol by mypy
     (see `_conforms` at the bottom of `local.py`)."""
@@ -90,6 +96,12 @@ class Engine(Protocol):
         """Score `predict.input` (or `data.test_frame` when it is None) and write `predict.output`
         atomically: one file, or a partitioned directory when `predict.dataset` (see
         `mlscale.partitioned`). `where` prefixes error messages ("recipe.yaml: predict")."""
+        ...
+
+    def explain(self, model: Model, x: pd.DataFrame) -> ExplainResult:
+        """SHAP contributions of the typed feature rows `x` (a sample of the test split, small enough to
+        pass by value), computed where the engine computes: in this process, or on the cluster. Values
+        equal `mlscale.explaining.contributions(model.booster, x)`."""
         ...
 
     def stop(self) -> None:

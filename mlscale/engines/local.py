@@ -12,12 +12,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pandas as pd
+
 from mlscale import rules
 from mlscale.data import Dataset
 from mlscale.engines.base import (
     ClusterInfo,
     Engine,
     EnginePlan,
+    ExplainResult,
     OnProgress,
     OnTrial,
     Placement,
@@ -28,7 +31,7 @@ from mlscale.engines.base import (
 )
 from mlscale.interrupts import Terminated, sigterm_interrupts
 from mlscale.model import Model
-from mlscale.predicting import predict_in_process
+from mlscale.predicting import explain_in_process, predict_in_process
 from mlscale.recipe.schema import EngineConfig, PredictConfig, SearchDim, TrainConfig, TuneConfig
 from mlscale.training import (
     TRAIN_CURVE_MAX_ROWS,
@@ -200,6 +203,10 @@ class LocalEngine:
     ) -> PredictResult:
         test_frame = None if data is None else data.test_frame
         return predict_in_process(model, predict, test_frame=test_frame, where=where, progress=progress)
+
+    def explain(self, model: Model, x: pd.DataFrame) -> ExplainResult:
+        """SHAP contributions in this process, with all of its threads."""
+        return explain_in_process(model, x, nthread=self.nthread)
 
 
 def _run_trial(

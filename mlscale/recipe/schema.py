@@ -316,6 +316,16 @@ class EngineConfig(_Section):
         return value
 
 
+class ExplainConfig(_Section):
+    """SHAP values from xgboost itself (pred_contribs) on a sample of the test split."""
+
+    enabled: bool = True
+    # test rows explained; 500 cost about 5 % of training (default train section) at 1M rows, measured by
+    # benchmarks/explain_bench.py
+    sample_rows: int = Field(500, ge=10)
+    top_features: int = Field(10, ge=1)  # logged as shap_mean_abs_<feature> metrics
+
+
 class EvaluateConfig(_Section):
     """Checks of the model a run hands over."""
 
@@ -324,6 +334,18 @@ class EvaluateConfig(_Section):
     reference_max_rows: int = Field(
         100_000, ge=100
     )  # train rows it sees at most (cost: benchmarks/reference_bench.py)
+    explain: ExplainConfig = ExplainConfig()
+    # binary: the threshold reaching this test precision (or recall) besides the one maximising F1
+    target_precision: float | None = Field(None, gt=0, le=1)
+    target_recall: float | None = Field(None, gt=0, le=1)
+    slices: list[str] = Field(default_factory=list)  # data columns to break the test metrics down by
+    slice_min_rows: int = Field(20, ge=1)  # smaller slices are left out of the worst-slices list
+
+    @model_validator(mode="after")
+    def _one_target(self) -> EvaluateConfig:
+        if self.target_precision is not None and self.target_recall is not None:
+            raise ValueError("name one of target_precision or target_recall, not both")
+        return self
 
 
 class MlflowConfig(_Section):
@@ -356,6 +378,11 @@ class Recipe(_Section):
             family = {"binary": "binary:", "multiclass": "multi:", "regression": "reg:"}[self.task]
             if not objective.startswith(family):
                 raise ValueError(f"train.params.objective {objective!r} does not fit task {self.task}")
+        targets = self.evaluate.target_precision, self.evaluate.target_recall
+        if self.task in ("multiclass", "regression") and any(t is not None for t in targets):
+            raise ValueError(
+                f"evaluate.target_precision/target_recall are binary settings, but task is {self.task}"
+            )
         tune = self.tune
         if tune is not None and tune.scheduler == "asha" and tune.grace_period >= self.train.num_boost_round:
             raise ValueError(

@@ -17,7 +17,17 @@ from conftest import cli_in_process
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
-SECTIONS = ["recipe", "data", "metrics", "fairness", "tuning", "timings", "versions"]
+SECTIONS = [
+    "recipe",
+    "data",
+    "metrics",
+    "evaluation",
+    "fairness",
+    "explanations",
+    "tuning",
+    "timings",
+    "versions",
+]
 
 
 @pytest.fixture(scope="module")

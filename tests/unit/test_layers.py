@@ -40,7 +40,11 @@ RANK = {
     "mlscale.metrics": 4,
     "mlscale.plots": 4,
     "mlscale._job": 4,
-    "mlscale.rules": 5,  # shared decisions: tune metric/mode, best trial, state dir
+    "mlscale.rules": 5,
+    "mlscale.evaluation": 5,  # pure: calibration, thresholds, per class, deciles, slices
+    "mlscale.plots_eval": 5.5,
+    "mlscale.plots_explain": 5,
+    "mlscale.explaining": 6,  # pure: xgboost's SHAP values and what a person reads of them  # shared decisions: tune metric/mode, best trial, state dir
     "mlscale.model": 5,
     "mlscale.scaffold.guess": 4.1,  # mlscale init: guesses from a sample
     "mlscale.scaffold.sample": 4.1,
@@ -67,6 +71,7 @@ RANK = {
     "mlscale.engines.ray.tuning": 10,
     "mlscale.engines.ray.inference": 10,
     "mlscale.engines.ray.parts": 11,
+    "mlscale.engines.ray.explain": 10,  # SHAP in Ray tasks
     "mlscale.engines.ray.engine": 12,  # the facade
     "mlscale.engines.ray": 12.5,  # re-exports the facade
     "mlscale.engines.local": 8,
@@ -82,7 +87,9 @@ RANK = {
     "mlscale.planning": 10,  # mlscale plan
     "mlscale.submitting": 10,  # mlscale submit (Ray Jobs through mlscale.jobs)
     "mlscale.run_context": 10,  # what the phases of one run share
-    "mlscale.phases": 12.2,  # the phases of one run
+    "mlscale.phases": 12.9,  # the phases of one run
+    "mlscale.assessing": 12.8,  # evaluation and explanations of a run, logged as report sections
+    "mlscale.explain_batch": 13.5,  # mlscale explain
     "mlscale.runner": 13,
     "mlscale": 14,  # the public facade
     "mlscale.bench": 15,

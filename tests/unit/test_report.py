@@ -144,7 +144,16 @@ def test_a_run_writes_and_logs_its_report_and_mlscale_report_rebuilds_it(
     page = workdir / "output" / name / "report.html"
     assert f"output/{name}/report.html" in out
     html = page.read_text()
-    expected = ["recipe", "data", "metrics", *(["tuning"] if tuned else []), "timings", "versions"]
+    expected = [
+        "recipe",
+        "data",
+        "metrics",
+        "evaluation",
+        "explanations",
+        *(["tuning"] if tuned else []),
+        "timings",
+        "versions",
+    ]
     assert _section_ids(html) == expected
     assert "<script" not in html and 'http-equiv="Content-Security-Policy"' in html
     assert len(re.findall(r'<img src="data:image/png;base64,', html)) >= (6 if tuned else 3)

@@ -12,11 +12,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from mlscale import rules
 from mlscale.data import Dataset
 from mlscale.engines.base import (
     ClusterInfo,
     EnginePlan,
+    ExplainResult,
     OnProgress,
     OnTrial,
     PredictResult,
@@ -26,7 +29,7 @@ from mlscale.engines.base import (
 )
 from mlscale.metrics import compute, prefixed
 from mlscale.model import Model
-from mlscale.predicting import predict_in_process
+from mlscale.predicting import explain_in_process, predict_in_process
 from mlscale.recipe.schema import EngineConfig, PredictConfig, SearchDim, TrainConfig, TuneConfig
 from mlscale.training import dmatrices, fit, xgb_params
 
@@ -101,6 +104,10 @@ class ToyEngine:
     ) -> PredictResult:
         test_frame = None if data is None else data.test_frame
         return predict_in_process(model, predict, test_frame=test_frame, where=where, progress=progress)
+
+    def explain(self, model: Model, x: pd.DataFrame) -> ExplainResult:
+        self.calls.append("explain")
+        return explain_in_process(model, x, nthread=1)
 
     def stop(self) -> None:
         return None

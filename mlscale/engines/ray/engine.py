@@ -21,12 +21,15 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pandas as pd
+
 from mlscale import rules
 from mlscale.data import Dataset, SourceFiles
 from mlscale.engines.base import (
     ClusterInfo,
     Engine,
     EnginePlan,
+    ExplainResult,
     OnProgress,
     OnTrial,
     PredictResult,
@@ -308,6 +311,15 @@ class RayEngine:
         return predict_ray_data(
             model, predict, layout, data=data, where=where, progress=progress, total=total
         )
+
+    # -- explain -----------------------------------------------------------------------
+    def explain(self, model: Model, x: pd.DataFrame) -> ExplainResult:
+        """SHAP contributions in Ray tasks on the cluster (as many parts as training has workers, each
+        with a training worker's CPUs and threads), never in this process."""
+        from mlscale.engines.ray.explain import explain_on_cluster
+
+        layout = self._train_layout()
+        return explain_on_cluster(model, x, tasks=layout.workers, cpus=layout.cpus, threads=layout.threads)
 
 
 def _visible_gpus() -> int:

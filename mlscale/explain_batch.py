@@ -1,0 +1,77 @@
+"""`mlscale explain`: per-row SHAP contributions of an input with an existing model, written like predict.
+
+The same input, output and pre-flight rules as `mlscale predict` (the recipe's predict section, with
+--input / --output / --model over it; an output that is an input is refused, exit 2); the output is one
+file written atomically, or a partitioned directory (predict.partitioned, or an output ending in "/").
+Columns: the id columns, then shap_<feature> for every feature and shap_bias (multiclass:
+shap_<class>_<feature>); each row's values sum to the model's raw margin (log-odds for classification).
+Computed in this process, streaming the input batch by batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from mlscale import tracking
+from mlscale.explaining import contribution_frame
+from mlscale.predicting import check_output, predict_in_process
+from mlscale.recipe import Recipe, load_recipe
+from mlscale.recipe.load import parse_override
+from mlscale.recipe.trust import require_confirmed
+from mlscale.runner import Progress, _preflight_predict
+from mlscale.scoped import restoring
+from mlscale.versions import check_versions
+
+log = logging.getLogger("mlscale")
+
+OUTPUT_NAME = "contributions"
+
+
+def default_output(predict_output: str, dataset: bool) -> str:
+    """Beside the recipe's predictions: <dir>/contributions.parquet, or <dir>/contributions/ for parts."""
+    parent = Path(predict_output.rstrip("/") or predict_output).parent
+    if dataset:
+        return f"{parent / OUTPUT_NAME}/"
+    return str(parent / f"{OUTPUT_NAME}{Path(predict_output).suffix or '.parquet'}")
+
+
+@restoring
+def explain(
+    recipe: str | Path,
+    *,
+    model: str,
+    input: str,
+    output: str | None = None,
+    engine: str | None = None,
+    profiles: Iterable[str | Path] = (),
+    overrides: Mapping[str, Any] | Iterable[str] | None = None,
+    progress: Progress | None = None,
+    trust_recipe: bool = False,
+) -> Path:
+    """Write the contributions of `input`'s rows under `model`; returns the output path."""
+    source = str(recipe)
+    sets: dict[str, Any] = dict(overrides.items()) if isinstance(overrides, Mapping) else {}
+    sets.update(dict(parse_override(o) for o in ([] if isinstance(overrides, Mapping) else overrides or [])))
+    sets.update({"predict.input": input, "predict.model": model})
+    loaded: Recipe = load_recipe(recipe, profiles=profiles, overrides=sets, engine=engine)
+    assert loaded.predict is not None
+    target = output or default_output(loaded.predict.output, loaded.predict.dataset)
+    loaded = loaded.model_copy(update={"predict": loaded.predict.model_copy(update={"output": target})})
+    assert loaded.predict is not None
+    require_confirmed(loaded, source, trust=trust_recipe)
+    check_versions(engine=loaded.engine.name)
+    check_output(loaded.predict, loaded.data, where=f"{source}: explain")
+    uri = tracking.resolve_uri(loaded.mlflow.tracking_uri)
+    scoring = _preflight_predict(loaded, uri, source)
+    assert scoring is not None
+    result = predict_in_process(
+        scoring, loaded.predict, test_frame=None, where=f"{source}: explain", progress=progress,
+        scorer=contribution_frame,
+    )  # fmt: skip
+    for col, n in result.unseen_categories.items():
+        log.warning("explain: %d value(s) of %r were not seen in training; explained as missing", n, col)
+    log.info("explain: %d rows in %.2fs -> %s", result.rows, result.seconds, result.output)
+    return result.output
