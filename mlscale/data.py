@@ -19,11 +19,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlscale import splitting
 from mlscale.categories import choose, levels, shares
 from mlscale.categories import codes as category_codes
 from mlscale.categories import encode as encode_column
 from mlscale.errors import DataError, RecipeError
 from mlscale.recipe.schema import DataConfig, Recipe
+from mlscale.streaming import TrainStream
 
 log = logging.getLogger("mlscale")
 
@@ -185,10 +187,17 @@ class Dataset:
     # each split's rows as positions in the table as loaded (before rows without a target were dropped)
     split_rows: dict[str, np.ndarray] = field(default_factory=dict)
     raw_sample: pd.DataFrame | None = None  # a few raw feature rows, as a served model receives them
+    # train.external_memory: the train rows are read batch by batch from here, and x_train / y_train hold
+    # only a sample of them (the reference model's rows, and the parameter check's)
+    stream: TrainStream | None = None
+
+    @property
+    def n_train(self) -> int:
+        return len(self.x_train) if self.stream is None else self.stream.n_train
 
     @property
     def n_rows(self) -> int:
-        return len(self.x_train) + len(self.x_valid) + len(self.x_test)
+        return self.n_train + len(self.x_valid) + len(self.x_test)
 
     @property
     def num_class(self) -> int:
@@ -604,6 +613,14 @@ def _encode_target(
     return classes, y_all
 
 
+def split_counts(n: int, test: float, valid: float, where: str) -> tuple[int, int]:
+    """(test rows, valid rows) of `n` rows: counts, not float shares."""
+    n_test, n_valid = round(n * test), max(1, round(n * valid))
+    if n - n_test - n_valid < 2:
+        raise DataError(f"{where}.split: too few rows ({n}) for the requested split")
+    return n_test, n_valid
+
+
 def _split_indices(
     table: pd.DataFrame, y: np.ndarray, task: str, recipe: Recipe, where: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -620,28 +637,18 @@ def _split_indices(
         if len(train) == 0 or len(valid) == 0:
             raise DataError(f"{where}.split.column: needs at least one train and one valid row")
         return train, valid, test
-    idx = np.arange(n)
-    stratify = y if task != "regression" else None
-    n_test, n_valid = round(n * split.test), max(1, round(n * split.valid))  # counts, not float shares
-    if n - n_test - n_valid < 2:
-        raise DataError(f"{where}.split: too few rows ({n}) for the requested split")
-    rest, test = (idx, idx[:0]) if n_test == 0 else _tts(idx, n_test, split.seed, stratify)
-    train, valid = _tts(rest, n_valid, split.seed, None if stratify is None else y[rest])
+    n_test, n_valid = split_counts(n, split.test, split.valid, where)
+    codes = np.zeros(n, dtype=np.int64) if task == "regression" else np.asarray(y, dtype=np.int64)
+    sizes = np.bincount(codes, minlength=1)
+    plan = splitting.plan_split(sizes.tolist(), n_test=n_test, n_valid=n_valid, seed=split.seed)
+    rank, _ = splitting.ranks(codes, np.zeros(len(sizes), dtype=np.int64))
+    which = splitting.assign(plan, codes, rank)
+    train, valid, test = (
+        np.flatnonzero(which == k) for k in (splitting.TRAIN, splitting.VALID, splitting.TEST)
+    )
     if len(train) < 2 or len(valid) < 1:
         raise DataError(f"{where}.split: too few rows ({n}) for the requested split")
     return train, valid, test
-
-
-def _tts(
-    idx: np.ndarray, share: float, seed: int, stratify: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.model_selection import train_test_split
-
-    try:
-        a, b = train_test_split(idx, test_size=share, random_state=seed, stratify=stratify)
-    except ValueError:  # a class too rare to stratify: fall back to a plain shuffled split
-        a, b = train_test_split(idx, test_size=share, random_state=seed)
-    return np.sort(a), np.sort(b)
 
 
 def iter_input_batches(path: str, *, batch_size: int, where: str) -> tuple[Any, Iterator[Any]]:

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from mlscale import rules, state, tracking
-from mlscale.data import Dataset, describe_encodings, describe_source, encoding_table, input_columns, prepare
+from mlscale import memory_plan, rules, state, tracking
+from mlscale.data import Dataset, describe_encodings, describe_source, encoding_table, input_columns
 from mlscale.engines import get_engine
 from mlscale.engines.base import ClusterInfo, EnginePlan, TrialResult, TuneResult
 from mlscale.errors import DataError, MlscaleError, RecipeError
@@ -35,6 +35,7 @@ from mlscale.recipe import Recipe, load_recipe, recipe_hash, recipe_yaml
 from mlscale.recipe.trust import TRUST_ENV, require_confirmed
 from mlscale.reference import ReferenceResult, fit_reference, shortfall
 from mlscale.scoped import restoring
+from mlscale.streamed import prepare_for_training
 from mlscale.training import evaluate, params_problem
 from mlscale.versions import check_versions, version_tags
 
@@ -124,7 +125,7 @@ def run(
     timer = _Timer(progress)
 
     with timer.phase("load"):
-        data = prepare(recipe, source=source)
+        data = prepare_for_training(recipe, source=source)
         _preflight_params(recipe, data, source)
         external_model = _preflight_predict(recipe, uri, source, data)
     for note in data.notes:
@@ -200,7 +201,7 @@ def _run_phases(
     tracker.log_text(recipe_yaml(_masked(recipe)), "recipe.yaml")
     tracker.log_metrics(
         {
-            "rows_train": len(data.x_train),
+            "rows_train": data.n_train,
             "rows_valid": len(data.x_valid),
             "rows_test": len(data.x_test),
             "rows_missing_target": data.missing_target_dropped,
@@ -566,6 +567,7 @@ def plan(
             f"engine.address {mask_text(recipe.engine.address)} is named by the recipe only and was not "
             "contacted: this plan is for this machine (confirm it with --address or --trust-recipe)"
         )
+    engine_plan.steps.append(("memory", memory_plan.for_recipe(recipe, summary, source=source).describe()))
     _check_plan(engine_plan, source)
     uri = mask_text(tracking.resolve_uri(recipe.mlflow.tracking_uri))
     return Plan(recipe=recipe, source=source, data=summary, engine=engine_plan, tracking_uri=uri)

@@ -23,6 +23,9 @@ RANK = {
     "mlscale.recipe.schema": 1,
     "mlscale.recipe.trust": 1,
     "mlscale.categories": 1,
+    "mlscale.splitting": 1,  # the per-row train/valid/test rule
+    "mlscale.streaming": 2,  # source batches and their split, for external memory
+    "mlscale.memory_plan": 3,  # the peak memory estimate plan and run share
     "mlscale.recipe.load": 2,
     "mlscale.recipe": 3,
     "mlscale.versions": 3,
@@ -31,6 +34,7 @@ RANK = {
     "mlscale.metrics": 4,
     "mlscale.plots": 4,
     "mlscale._job": 4,
+    "mlscale.streamed": 5,  # prepare without loading the table (external memory)
     "mlscale.rules": 5,  # shared decisions: tune metric/mode, best trial, state dir
     "mlscale.model": 5,
     "mlscale.scaffold": 5,
@@ -38,6 +42,7 @@ RANK = {
     "mlscale.engines.base": 6,
     "mlscale.training": 6,
     "mlscale.reference": 6,
+    "mlscale.extmem": 6.5,  # xgboost DataIter and ExtMemQuantileDMatrix
     "mlscale._pyfunc_model": 6,
     "mlscale.partitioned": 1,
     "mlscale.predicting": 7,
