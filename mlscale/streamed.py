@@ -206,31 +206,11 @@ def _second_pass(
     counted = {
         col: {c: i for i, c in enumerate(categories[col])} for col, e in encodings.items() if e == "frequency"
     }
-    level_rows = {col: np.zeros(len(categories[col]), np.int64) for col in counted}
     sample_size = (
         recipe.evaluate.reference_max_rows if recipe.evaluate.reference == "auto" else PARAM_CHECK_ROWS
     )
     picked = _sample_rows(stream.n_train, sample_size, recipe.train.seed) if stream.plan is not None else None
-    kept: dict[int, list[pd.DataFrame]] = {splitting.VALID: [], splitting.TEST: [], splitting.TRAIN: []}
-    labels: dict[int, list[np.ndarray]] = {k: [] for k in kept}
-    n_train = 0
-    for k, (_, _, frame) in enumerate(read_batches(stream.paths, stream.fmt, stream.batch_rows)):
-        rows, y, which = split_batch(stream, stream.batches[k], frame)
-        train = which == splitting.TRAIN
-        for col, index in counted.items():
-            codes = category_codes(rows[col][train], index)
-            level_rows[col] += np.bincount(codes[codes >= 0], minlength=len(index))
-        positions = n_train + np.arange(int(train.sum()))
-        take = np.isin(positions, picked) if picked is not None else positions < sample_size
-        for part, mask in (
-            (splitting.VALID, which == splitting.VALID),
-            (splitting.TEST, which == splitting.TEST),
-        ):
-            kept[part].append(rows[mask])
-            labels[part].append(y[mask])
-        kept[splitting.TRAIN].append(rows[train][take])
-        labels[splitting.TRAIN].append(y[train][take])
-        n_train += int(train.sum())
+    kept, labels, level_rows, n_train = _read_splits(stream, counted, picked, sample_size)
     if stream.plan is None:
         stream = _with_train_rows(stream, n_train)
     frequencies = {col: (level_rows[col] / max(n_train, 1)).round(8).tolist() for col in counted}
@@ -260,6 +240,32 @@ def _second_pass(
         raw_sample=frames[splitting.VALID][features].head(5).reset_index(drop=True),
         stream=stream,
     )
+
+
+def _read_splits(
+    stream: TrainStream, counted: dict[str, dict[str, int]], picked: np.ndarray | None, sample_size: int
+) -> tuple[dict[int, list[pd.DataFrame]], dict[int, list[np.ndarray]], dict[str, np.ndarray], int]:
+    """(rows and labels per split: valid and test whole, train only the sampled rows; per `frequency`
+    column the train rows of each level; the number of train rows)."""
+    level_rows = {col: np.zeros(len(index), np.int64) for col, index in counted.items()}
+    kept: dict[int, list[pd.DataFrame]] = {splitting.VALID: [], splitting.TEST: [], splitting.TRAIN: []}
+    labels: dict[int, list[np.ndarray]] = {k: [] for k in kept}
+    n_train = 0
+    for k, (_, _, frame) in enumerate(read_batches(stream.paths, stream.fmt, stream.batch_rows)):
+        rows, y, which = split_batch(stream, stream.batches[k], frame)
+        train = which == splitting.TRAIN
+        for col, index in counted.items():
+            codes = category_codes(rows[col][train], index)
+            level_rows[col] += np.bincount(codes[codes >= 0], minlength=len(index))
+        positions = n_train + np.arange(int(train.sum()))
+        take = np.isin(positions, picked) if picked is not None else positions < sample_size
+        for part in (splitting.VALID, splitting.TEST):
+            kept[part].append(rows[which == part])
+            labels[part].append(y[which == part])
+        kept[splitting.TRAIN].append(rows[train][take])
+        labels[splitting.TRAIN].append(y[train][take])
+        n_train += int(train.sum())
+    return kept, labels, level_rows, n_train
 
 
 def _sample_rows(n_train: int, size: int, seed: int) -> np.ndarray | None:
