@@ -6,8 +6,10 @@ their train/valid/test copies, and the quantised matrix (1 byte per feature cell
 libraries: `BASE_BYTES + rows x (8 x columns + 9 x features)`; 1M x 28 float32 columns estimates 740 MB
 against 789 MB measured (README, Performance). A CSV's rows are unknown before it is read: 4 bytes of
 memory per byte of file. A ray worker holds its shard's features and matrix: `BASE_BYTES + rows / workers
-x 9 x features`. With external memory a process holds one batch, the valid and test splits and xgboost's
-page reads: `BASE_BYTES + (valid + test share) x rows x 8 x columns`.
+x 9 x features`. With external memory a process holds batches in flight, the valid and test splits, and
+xgboost's per-row training state and cache pages as it reads them: `BASE_BYTES + EXTMEM_FIXED_BYTES +
+rows x EXTMEM_ROW_BYTES + (valid + test share) x rows x 8 x columns`, fitted to benchmarks/extmem_bench.py
+(614 MB at 1M x 28, 886 MB at 4M x 28; benchmarks/results/extmem_bench.md).
 
 `auto` switches on when the in-memory estimate on the driver exceeds `AUTO_SHARE` of the memory available
 on this machine (psutil's `available`); the environment variable `MLSCALE_MEMORY_BUDGET_MB` replaces that
@@ -26,6 +28,8 @@ from mlscale.recipe.schema import Recipe
 AUTO_SHARE = 0.5
 BASE_BYTES = 300 * 2**20  # python, pandas, pyarrow, xgboost and sklearn imported (measured: ~290 MB)
 CSV_BYTES_PER_FILE_BYTE = 4
+EXTMEM_FIXED_BYTES = 220 * 2**20  # batches in flight and the matrix build (measured, see above)
+EXTMEM_ROW_BYTES = 90  # per train row with external memory: gradients, predictions, row positions, pages
 BUDGET_ENV = "MLSCALE_MEMORY_BUDGET_MB"
 STREAMABLE = ("csv", "parquet")
 
@@ -78,12 +82,19 @@ def decide(recipe: Recipe, summary: dict[str, Any], *, source: str, workers: int
         in_memory = BASE_BYTES + 2 * table
         shard = table // max(1, workers)
         held = table
+        rows_known = table // 64  # a rough row count for the per-row term
     else:
         in_memory = BASE_BYTES + rows * (8 * columns + 9 * features)
         shard = rows * 9 * features // max(1, workers)
         held = rows * 8 * columns
+        rows_known = rows
     split = recipe.data.split
-    external = BASE_BYTES + int((split.valid + split.test) * held)
+    external = (
+        BASE_BYTES
+        + EXTMEM_FIXED_BYTES
+        + rows_known * EXTMEM_ROW_BYTES
+        + int((split.valid + split.test) * held)
+    )
     available, from_env = available_bytes()
     mode = recipe.train.external_memory
     streamable = recipe.data.source in STREAMABLE and not recipe.data.preprocess
