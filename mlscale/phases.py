@@ -38,7 +38,7 @@ def log_inputs(ctx: RunContext) -> None:
     tracker.log_text(recipe_yaml(_masked(recipe)), "recipe.yaml")
     tracker.log_metrics(
         {
-            "rows_train": len(data.x_train),
+            "rows_train": data.n_train,
             "rows_valid": len(data.x_valid),
             "rows_test": len(data.x_test),
             "rows_missing_target": data.missing_target_dropped,

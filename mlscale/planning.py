@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlscale import tracking
+from mlscale import memory_plan, tracking
 from mlscale.data import describe_source
 from mlscale.engines import get_engine
 from mlscale.errors import RecipeError
@@ -74,6 +74,7 @@ def plan(
             f"engine.address {mask_text(recipe.engine.address)} is named by the recipe only and was not "
             "contacted: this plan is for this machine (confirm it with --address or --trust-recipe)"
         )
+    engine_plan.steps.append(("memory", memory_plan.for_recipe(recipe, summary, source=source).describe()))
     check_plan(engine_plan, source)
     uri = mask_text(tracking.resolve_uri(recipe.mlflow.tracking_uri))
     return Plan(recipe=recipe, source=source, data=summary, engine=engine_plan, tracking_uri=uri)

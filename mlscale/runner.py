@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mlscale import state, tracking
-from mlscale.data import Dataset, input_columns, prepare
+from mlscale.data import Dataset, input_columns
 from mlscale.engines import get_engine
 from mlscale.errors import DataError, MlscaleError, RecipeError
 from mlscale.interrupts import terminated
@@ -30,6 +30,7 @@ from mlscale.reference import ReferenceResult
 from mlscale.results import ClusterInfo, TuneResult
 from mlscale.run_context import Progress, RunContext, Timer
 from mlscale.scoped import restoring
+from mlscale.streamed import prepare_for_training
 from mlscale.submitting import JobResult, submit
 from mlscale.training import params_problem
 from mlscale.versions import check_versions, version_tags
@@ -135,7 +136,7 @@ def run(
 def _load(recipe: Recipe, uri: str, source: str, timer: Timer) -> tuple[Dataset, Model | None]:
     """The load phase: the prepared data, and predict.model when the recipe names one."""
     with timer.phase("load"):
-        data = prepare(recipe, source=source)
+        data = prepare_for_training(recipe, source=source)
         _preflight_params(recipe, data, source)
         external_model = _preflight_predict(recipe, uri, source, data)
     for note in data.notes:

@@ -21,6 +21,7 @@ from mlscale.data.sources import load_with_files
 from mlscale.data.split import split_indices
 from mlscale.errors import DataError
 from mlscale.recipe.schema import DataConfig, Recipe
+from mlscale.streaming import TrainStream
 from mlscale.text import did_you_mean, plain, short_list
 
 log = logging.getLogger("mlscale")
@@ -48,10 +49,17 @@ class Dataset:
     # each split's rows as positions in the table as loaded (before rows without a target were dropped)
     split_rows: dict[str, np.ndarray] = field(default_factory=dict)
     raw_sample: pd.DataFrame | None = None  # a few raw feature rows, as a served model receives them
+    # train.external_memory: the train rows are read batch by batch from here, and x_train / y_train hold
+    # only a sample of them (the reference model's rows, and the parameter check's)
+    stream: TrainStream | None = None
+
+    @property
+    def n_train(self) -> int:
+        return len(self.x_train) if self.stream is None else self.stream.n_train
 
     @property
     def n_rows(self) -> int:
-        return len(self.x_train) + len(self.x_valid) + len(self.x_test)
+        return self.n_train + len(self.x_valid) + len(self.x_test)
 
     @property
     def num_class(self) -> int:
@@ -93,9 +101,9 @@ def prepare(recipe: Recipe, table: pd.DataFrame | None = None, *, source: str = 
             f"{where}.target: column {target!r} has a single value ({plain(y_raw.iloc[0])!r}); "
             "a model needs at least two"
         )
-    features = _feature_columns(table, cfg, where)
+    features = feature_columns(table, cfg, where)
     _check_slices(recipe, table, source)
-    categories = _categorical_levels(table, features, cfg, where)
+    categories = categorical_levels(table, features, cfg, where)
 
     task_note = None
     if recipe.task is None:
@@ -104,7 +112,7 @@ def prepare(recipe: Recipe, table: pd.DataFrame | None = None, *, source: str = 
         log.info(task_note)
     else:
         task = recipe.task
-    classes, y_all = _encode_target(y_raw, task, recipe, where, source)
+    classes, y_all = encode_target(y_raw, task, recipe, where, source)
     idx_train, idx_valid, idx_test = split_indices(table, y_all, task, recipe, where)
     encodings, frequencies = _encodings(table, categories, cfg, idx_train, where)
     schema = FeatureSchema(
@@ -178,7 +186,7 @@ def _drop_missing_target(
     return table, kept, n_missing
 
 
-def _feature_columns(table: pd.DataFrame, cfg: DataConfig, where: str) -> list[str]:
+def feature_columns(table: pd.DataFrame, cfg: DataConfig, where: str) -> list[str]:
     target, split_col = cfg.target, cfg.split.column
     if split_col and split_col not in table.columns:
         raise DataError(
@@ -210,7 +218,7 @@ def _feature_columns(table: pd.DataFrame, cfg: DataConfig, where: str) -> list[s
     return features
 
 
-def _categorical_levels(
+def categorical_levels(
     table: pd.DataFrame, features: list[str], cfg: DataConfig, where: str
 ) -> dict[str, list[Any]]:
     declared = set(cfg.categorical or [])
@@ -255,7 +263,7 @@ def _encodings(
     return encodings, frequencies
 
 
-def _encode_target(
+def encode_target(
     y_raw: pd.Series, task: str, recipe: Recipe, where: str, source: str
 ) -> tuple[list[Any] | None, np.ndarray]:
     """(class labels, or None for regression; y as class codes 0..K-1 or floats)."""

@@ -1,10 +1,12 @@
-"""Train / valid / test: from a split column, or a seeded (stratified when possible) shuffle."""
+"""Train / valid / test: from a split column, or the seeded per-row rule of `mlscale.splitting` (stratified
+by class), which streamed training computes batch by batch with the same result."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from mlscale import splitting
 from mlscale.errors import DataError
 from mlscale.recipe.schema import Recipe
 
@@ -25,25 +27,23 @@ def split_indices(
         if len(train) == 0 or len(valid) == 0:
             raise DataError(f"{where}.split.column: needs at least one train and one valid row")
         return train, valid, test
-    idx = np.arange(n)
-    stratify = y if task != "regression" else None
-    n_test, n_valid = round(n * split.test), max(1, round(n * split.valid))  # counts, not float shares
-    if n - n_test - n_valid < 2:
-        raise DataError(f"{where}.split: too few rows ({n}) for the requested split")
-    rest, test = (idx, idx[:0]) if n_test == 0 else _tts(idx, n_test, split.seed, stratify)
-    train, valid = _tts(rest, n_valid, split.seed, None if stratify is None else y[rest])
+    n_test, n_valid = split_counts(n, split.test, split.valid, where)
+    codes = np.zeros(n, dtype=np.int64) if task == "regression" else np.asarray(y, dtype=np.int64)
+    sizes = np.bincount(codes, minlength=1)
+    plan = splitting.plan_split(sizes.tolist(), n_test=n_test, n_valid=n_valid, seed=split.seed)
+    rank, _ = splitting.ranks(codes, np.zeros(len(sizes), dtype=np.int64))
+    which = splitting.assign(plan, codes, rank)
+    train, valid, test = (
+        np.flatnonzero(which == k) for k in (splitting.TRAIN, splitting.VALID, splitting.TEST)
+    )
     if len(train) < 2 or len(valid) < 1:
         raise DataError(f"{where}.split: too few rows ({n}) for the requested split")
     return train, valid, test
 
 
-def _tts(
-    idx: np.ndarray, share: float, seed: int, stratify: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.model_selection import train_test_split
-
-    try:
-        a, b = train_test_split(idx, test_size=share, random_state=seed, stratify=stratify)
-    except ValueError:  # a class too rare to stratify: fall back to a plain shuffled split
-        a, b = train_test_split(idx, test_size=share, random_state=seed)
-    return np.sort(a), np.sort(b)
+def split_counts(n: int, test: float, valid: float, where: str) -> tuple[int, int]:
+    """(test rows, valid rows) of `n` rows: counts, not float shares."""
+    n_test, n_valid = round(n * test), max(1, round(n * valid))
+    if n - n_test - n_valid < 2:
+        raise DataError(f"{where}.split: too few rows ({n}) for the requested split")
+    return n_test, n_valid

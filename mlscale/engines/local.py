@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -29,6 +30,7 @@ from mlscale.engines.base import (
     TrialResult,
     TuneResult,
 )
+from mlscale.extmem import train_matrices
 from mlscale.interrupts import Terminated, sigterm_interrupts
 from mlscale.model import Model
 from mlscale.predicting import explain_in_process, predict_in_process
@@ -36,7 +38,6 @@ from mlscale.recipe.schema import EngineConfig, PredictConfig, SearchDim, TrainC
 from mlscale.training import (
     TRAIN_CURVE_MAX_ROWS,
     cuda_problem,
-    dmatrices,
     evaluate,
     fit,
     fit_trial,
@@ -97,22 +98,22 @@ class LocalEngine:
     def train(self, data: Dataset, train: TrainConfig, *, progress: OnProgress | None = None) -> TrainResult:
         device = "cuda" if self.config.gpus_per_worker else None
         params = xgb_params(train, data.schema, nthread=self.nthread, device=device)
-        dtrain, dvalid = dmatrices(data, nthread=self.nthread, max_bin=int(params["max_bin"]))
         callbacks = []
         if progress is not None:
             total = train.num_boost_round
             callbacks.append(
                 round_callback(lambda r, m: progress("round", {"round": r, "total": total, "metrics": m}))
             )
-        booster, history, rounds = fit(
-            params,
-            dtrain,
-            dvalid,
-            num_boost_round=train.num_boost_round,
-            early_stopping_rounds=train.early_stopping_rounds,
-            with_train_curve=len(data.x_train) <= TRAIN_CURVE_MAX_ROWS,
-            callbacks=callbacks,
-        )
+        with train_matrices(data, nthread=self.nthread, max_bin=int(params["max_bin"])) as (dtrain, dvalid):
+            booster, history, rounds = fit(
+                params,
+                dtrain,
+                dvalid,
+                num_boost_round=train.num_boost_round,
+                early_stopping_rounds=train.early_stopping_rounds,
+                with_train_curve=data.n_train <= TRAIN_CURVE_MAX_ROWS,
+                callbacks=callbacks,
+            )
         model = Model(
             booster, data.schema, info={"rounds": rounds, "best_rounds": booster.num_boosted_rounds()}
         )
@@ -146,17 +147,21 @@ class LocalEngine:
             log.info("tune: resuming, %d trial(s) done, %d to run", len(trials), missing)
         device = "cuda" if self.config.gpus_per_worker else None
         base_params = xgb_params(train, data.schema, nthread=self.nthread, device=device)
+        matrices = contextlib.ExitStack()  # one pair for every trial unless max_bin is tuned
         shared = (
             None
-            if "max_bin" in tune.space
-            else dmatrices(data, nthread=self.nthread, max_bin=base_params["max_bin"])
+            if "max_bin" in tune.space or not missing
+            else matrices.enter_context(
+                train_matrices(data, nthread=self.nthread, max_bin=base_params["max_bin"])
+            )
         )
 
         def objective(trial: optuna.Trial, stop_cb: Any) -> float:
             sampled = {name: _suggest(trial, name, dim) for name, dim in tune.space.items()}
             params = xgb_params(train, data.schema, nthread=self.nthread, overrides=sampled, device=device)
-            dtrain, dvalid = shared or dmatrices(data, nthread=self.nthread, max_bin=int(params["max_bin"]))
-            result = _run_trial(trial, data, train, tune, params, sampled, (dtrain, dvalid), stop_cb, metric)
+            own = train_matrices(data, nthread=self.nthread, max_bin=int(params["max_bin"]))
+            with contextlib.nullcontext(shared) if shared else own as pair:
+                result = _run_trial(trial, data, train, tune, params, sampled, pair, stop_cb, metric)
             _remember(trial, result, state_dir)
             model, pruned = result.model, result.status == "pruned"
             trials.append(result)
@@ -167,8 +172,8 @@ class LocalEngine:
                 models[trial.number] = model
             return result.metric
 
-        if missing:
-            with _stop_between_rounds() as stop:
+        with matrices, _stop_between_rounds() as stop:
+            if missing:
                 stop_cb = _make_stop_callback()(stop.event)
 
                 def guarded(trial: optuna.Trial) -> float:

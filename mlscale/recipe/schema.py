@@ -146,7 +146,16 @@ class TrainConfig(_Section):
     max_bin: int = Field(256, ge=2)
     eval_metric: list[str] | None = None  # default per task
     seed: int = 0
+    # train rows read in batches into xgboost's ExtMemQuantileDMatrix (cache on local disk) instead of
+    # loaded in memory; auto: when the plan's memory estimate says so (mlscale/memory_plan.py)
+    external_memory: Literal["auto", "on", "off"] = "auto"
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("external_memory", mode="before")
+    @classmethod
+    def _yaml_on_off(cls, value: Any) -> Any:
+        """YAML reads a bare on / off as true / false."""
+        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
 
     @field_validator("params")
     @classmethod

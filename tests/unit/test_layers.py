@@ -25,6 +25,9 @@ RANK = {
     "mlscale.recipe.schema": 1,
     "mlscale.recipe.trust": 1,
     "mlscale.categories": 1,
+    "mlscale.splitting": 1,  # the per-row train/valid/test rule
+    "mlscale.streaming": 2,  # source batches and their split, for external memory
+    "mlscale.memory_plan": 3,  # the peak memory estimate plan and run share
     "mlscale.recipe.load": 2,
     "mlscale.recipe": 3,
     "mlscale.versions": 3,
@@ -40,11 +43,12 @@ RANK = {
     "mlscale.metrics": 4,
     "mlscale.plots": 4,
     "mlscale._job": 4,
-    "mlscale.rules": 5,
+    "mlscale.rules": 5,  # shared decisions: tune metric/mode, best trial, state dir
     "mlscale.evaluation": 5,  # pure: calibration, thresholds, per class, deciles, slices
     "mlscale.plots_eval": 5.5,
     "mlscale.plots_explain": 5,
-    "mlscale.explaining": 6,  # pure: xgboost's SHAP values and what a person reads of them  # shared decisions: tune metric/mode, best trial, state dir
+    "mlscale.explaining": 6,  # pure: xgboost's SHAP values and what a person reads of them
+    "mlscale.streamed": 5,  # prepare without loading the table (external memory)
     "mlscale.model": 5,
     "mlscale.scaffold.guess": 4.1,  # mlscale init: guesses from a sample
     "mlscale.scaffold.sample": 4.1,
@@ -56,6 +60,7 @@ RANK = {
     "mlscale.engines.base": 6,
     "mlscale.training": 6,
     "mlscale.reference": 6,
+    "mlscale.extmem": 6.5,  # xgboost DataIter and ExtMemQuantileDMatrix
     "mlscale._pyfunc_model": 6,
     "mlscale.partitioned": 1,
     "mlscale.pipeline": 0,

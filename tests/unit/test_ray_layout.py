@@ -86,7 +86,7 @@ def test_plan_and_run_agree(shared_cluster, config, tmp_path):
     ray_engine = make(**config)
     tune = _tune(num_samples=8)
     plan = dict(ray_engine.plan(TrainConfig(), tune, None).steps)
-    data = SimpleNamespace(schema=None)
+    data = SimpleNamespace(schema=None, stream=None)
     ray_engine.train(data, TrainConfig())
     ray_engine.tune(data, TrainConfig(), tune, on_trial=lambda t: None, state_dir=tmp_path)
     ran, trials = captured["train"], captured["tune"]
@@ -100,5 +100,5 @@ def test_plan_notes_the_cpus_workers_keep_when_they_read_files(shared_cluster):
     ray_engine = make(workers=2)
     notes = " ".join(ray_engine.plan(TrainConfig(), None, None).notes)
     captured["files"] = object()
-    ray_engine.train(SimpleNamespace(schema=None), TrainConfig())
+    ray_engine.train(SimpleNamespace(schema=None, stream=None), TrainConfig())
     assert f"each reserves {captured['train'].cpus:g} CPU" in notes

@@ -104,5 +104,8 @@ def test_explanations_can_be_turned_off(workdir, tmp_path) -> None:
                    "evaluate.reference": "off"},
     )  # fmt: skip
     client = MlflowClient(result.tracking_uri)
-    assert [Path(a.path).name for a in client.list_artifacts(result.run_id, "report")] == ["data", "evaluation"]
+    assert [Path(a.path).name for a in client.list_artifacts(result.run_id, "report")] == [
+        "data",
+        "evaluation",
+    ]
     assert "explain_rows" not in client.get_run(result.run_id).data.metrics

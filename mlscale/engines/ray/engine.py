@@ -140,6 +140,16 @@ class RayEngine:
             ("cluster", f"{where}: {len(node_cpus)} node(s), {total_cpus:g} CPU, {total_gpus:g} GPU")
         )
         workers, cpus = self._plan_train(plan, total_gpus)
+        if train.external_memory == "on":
+            if trainer_name(self.config) == "ray_train":
+                plan.problems.append(
+                    "train.external_memory: on needs engine.trainer actors (Ray Train's trainer reads Ray "
+                    "Data into memory)"
+                )
+            if tune is not None:
+                plan.problems.append(
+                    "train.external_memory: on cannot tune on engine ray; tune with engine local"
+                )
         if tune is not None:
             self._plan_tune(plan, tune, max(node_cpus))
         if predict is not None:
@@ -242,6 +252,11 @@ class RayEngine:
         layout = self._train_layout(reads_files=files is not None)
         device = "cuda" if self.config.gpus_per_worker > 0 else None
         params = xgb_params(train, data.schema, nthread=layout.threads, device=device)
+        if data.stream is not None and layout.trainer == "ray_train":
+            raise RecipeError(
+                "ray: train.external_memory needs engine.trainer actors (Ray Train's trainer reads Ray Data "
+                "into memory); set engine.trainer: actors, or train.external_memory: off"
+            )
         if layout.trainer == "ray_train":
             storage = self.config.storage_path or str(rules.state_home() / "ray_train")
             return trainer_ray_train.train_ray_train(
@@ -272,6 +287,11 @@ class RayEngine:
         """Search `tune.space` with Ray Tune; `resume` continues an interrupted experiment in `state_dir`."""
         from mlscale.engines.ray import tuning
 
+        if data.stream is not None:
+            raise RecipeError(
+                "ray: tuning with train.external_memory is not supported on engine ray; "
+                "tune with engine local, or set train.external_memory: off"
+            )
         layout = self._trial_layout(tune)
         total = self._cluster.cpus if self._cluster else float(os.cpu_count() or 1)
         log.info(

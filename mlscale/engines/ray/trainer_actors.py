@@ -21,9 +21,11 @@ from mlscale.engines.ray.progress import await_fits, final_round
 from mlscale.engines.ray.train_data import shard_frame, shards, train_readers
 from mlscale.engines.ray.worker import node_id, use_threads
 from mlscale.errors import EngineError
+from mlscale.extmem import cache_dir, extmem_pair, free
 from mlscale.model import Model
 from mlscale.recipe.schema import TrainConfig
 from mlscale.results import OnProgress, Placement, TrainResult
+from mlscale.streaming import TrainStream, part_of
 from mlscale.text import first_line
 from mlscale.training import fit, quantile_pair, round_callback
 
@@ -54,8 +56,10 @@ class XgbWorker:
         rounds: int,
         early_stopping_rounds: int | None,
         reader: Any = None,
+        stream: tuple[TrainStream, range] | None = None,
     ) -> dict[str, Any]:
-        """Fit this rank's shard in the collective; rank 0 returns the model."""
+        """Fit this rank's shard in the collective; rank 0 returns the model. `stream`: this rank's batches
+        of the train rows, built into an ExtMemQuantileDMatrix (train.external_memory)."""
         x, y, xv, yv = shard
         use_threads(int(params.get("nthread") or 1))
         if reader is not None:  # this worker's train rows, read from the source files with Ray Data
@@ -64,24 +68,32 @@ class XgbWorker:
         context = (
             xgb.collective.CommunicatorContext(**tracker_args) if tracker_args else contextlib.nullcontext()
         )
-        with context:
-            dtrain, dvalid = quantile_pair(
-                x, y, xv, yv, nthread=nthread, max_bin=int(params.get("max_bin", 256))
-            )
+        with context, cache_dir() as cache:
+            max_bin = int(params.get("max_bin", 256))
+            if stream is None:
+                dtrain, dvalid = quantile_pair(x, y, xv, yv, nthread=nthread, max_bin=max_bin)
+            else:
+                part, batches = stream
+                dtrain, dvalid = extmem_pair(
+                    part, FeatureSchema.from_dict(schema), xv, yv, cache=cache, nthread=nthread,
+                    max_bin=max_bin, batches=batches,
+                )  # fmt: skip
+            rows = int(dtrain.num_row())
             booster, history, done = fit(
                 params,
                 dtrain,
                 dvalid,
                 num_boost_round=rounds,
                 early_stopping_rounds=early_stopping_rounds,
-                with_train_curve=len(x) <= 250_000,
+                with_train_curve=rows <= 250_000,
                 callbacks=[round_callback(self._seen)] if rank == 0 else [],
             )
+            free(dtrain, dvalid)
         return {
             "rank": rank,
             "node": node_id(),
             "pid": os.getpid(),
-            "rows": len(x),
+            "rows": rows,
             "model": bytes(booster.save_raw("ubj")) if rank == 0 else b"",
             "history": history,
             "rounds": done,
@@ -136,7 +148,11 @@ def train_actors(
             "trainer": "actors",
             "workers": layout.workers,
             "cpus_per_worker": layout.cpus,
-            "data": "ray_data" if files is not None else "object_store",
+            "data": "external_memory"
+            if data.stream is not None
+            else "ray_data"
+            if files is not None
+            else "object_store",
         },
     )
 
@@ -178,8 +194,11 @@ def _fit_on_actors(
     if workers > 1:
         tracker = Tracker.options(num_cpus=0).remote(workers)  # type: ignore[attr-defined]  # @ray.remote made it an ActorClass; Ray types it as the class
         tracker_args = ray.get(tracker.args.remote())
-    parts = shards(data, workers, with_train=files is None)
+    parts = shards(data, workers, with_train=files is None and data.stream is None)
     readers: list[Any] = train_readers(files, data.schema, workers) if files is not None else [None] * workers
+    streams: list[Any] = [None] * workers
+    if data.stream is not None:  # each worker reads its own contiguous batches of the source files
+        streams = [(data.stream, part_of(len(data.stream.batches), r, workers)) for r in range(workers)]
     fits = [
         actor.fit.remote(
             rank,
@@ -190,8 +209,11 @@ def _fit_on_actors(
             train.num_boost_round,
             train.early_stopping_rounds,
             reader,
+            stream,
         )
-        for rank, (actor, shard, reader) in enumerate(zip(actors, parts, readers, strict=True))
+        for rank, (actor, shard, reader, stream) in enumerate(
+            zip(actors, parts, readers, streams, strict=True)
+        )
     ]
     try:
         results = await_fits(fits, actors[0], train.num_boost_round, progress)

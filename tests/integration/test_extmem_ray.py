@@ -1,0 +1,59 @@
+"""train.external_memory on engine ray: each worker builds its ExtMemQuantileDMatrix from its own batches
+of the source files; the model scores as the in-memory one does and no cache is left behind."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+import mlscale
+from mlscale.extmem import CACHE_PREFIX
+
+pytestmark = pytest.mark.ray
+
+
+def _caches() -> set[str]:
+    return {p.name for p in Path(tempfile.gettempdir()).iterdir() if p.name.startswith(CACHE_PREFIX)}
+
+
+def test_ray_external_memory_matches_in_memory(ray_cluster, workdir, monkeypatch):
+    monkeypatch.setattr("mlscale.streamed.BATCH_ROWS", 2_000)  # several batches per worker
+    rng = np.random.default_rng(1)
+    n = 20_000
+    x = rng.normal(size=(n, 6)).astype(np.float32)
+    frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(6)])
+    frame["target"] = (x[:, 0] - x[:, 1] * x[:, 2] + rng.normal(scale=0.7, size=n) > 0).astype(int)
+    data = workdir / "data"
+    data.mkdir()
+    for i, rows in enumerate(np.array_split(np.arange(n), 4)):
+        frame.iloc[rows].to_parquet(data / f"part-{i}.parquet", index=False)
+    recipe = workdir / "recipe.yaml"
+    recipe.write_text(
+        yaml.safe_dump(
+            {
+                "name": "extmem_ray",
+                "data": {"source": "parquet", "path": str(data), "split": {"valid": 0.1, "test": 0.2}},
+                "train": {"num_boost_round": 80, "early_stopping_rounds": None},
+                "evaluate": {"reference": "off"},
+                "engine": {"name": "ray", "address": ray_cluster, "workers": 2, "trainer": "actors"},
+            }
+        )
+    )
+    before = _caches()
+    off = mlscale.run(recipe, overrides=["train.external_memory=off"])
+    on = mlscale.run(recipe, overrides=["train.external_memory=on"])
+    assert _caches() == before
+    assert abs(on.metrics["test_auc"] - off.metrics["test_auc"]) <= 0.01, (on.metrics, off.metrics)
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(on.tracking_uri)
+    run, other = client.get_run(on.run_id), client.get_run(off.run_id)
+    assert run.data.tags["train.data"] == "external_memory"
+    assert run.data.metrics["rows_train"] == other.data.metrics["rows_train"] == 14_000
+    placement = run.data.tags["train.placement"].split(";")
+    assert len(placement) == 2
