@@ -608,6 +608,8 @@ def _summary(result: Any) -> None:
     console.print(table)
     if result.quality_warning:
         click.echo(f"warning: {result.quality_warning}")
+    if result.promotion is not None:
+        click.echo(f"promotion: {result.promotion.summary}")
 
 
 def _print_plan(result: Any) -> None:

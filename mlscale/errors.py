@@ -59,3 +59,9 @@ class TuningError(EngineError):
     """No tuning trial completed: every one was pruned or failed (same class and message on every engine)."""
 
     exit_code = 1
+
+
+class RegistryError(MlscaleError):
+    """The tracking store has no model registry, which mlflow.registered_model and mlflow.promote need."""
+
+    exit_code = 2

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from mlscale import rules, state, tracking
+from mlscale import promotion, registry, rules, state, tracking
 from mlscale.data import Dataset, describe_encodings, describe_source, encoding_table, input_columns, prepare
 from mlscale.engines import get_engine
 from mlscale.engines.base import ClusterInfo, EnginePlan, TrialResult, TuneResult
@@ -31,6 +31,7 @@ from mlscale.interrupts import terminated
 from mlscale.masking import has_credentials, mask_secrets, mask_text
 from mlscale.model import Model
 from mlscale.predicting import check_output
+from mlscale.promotion import Promotion
 from mlscale.recipe import Recipe, load_recipe, recipe_hash, recipe_yaml
 from mlscale.recipe.trust import TRUST_ENV, require_confirmed
 from mlscale.reference import ReferenceResult, fit_reference, shortfall
@@ -60,6 +61,7 @@ class RunResult:
     run_url: str | None = None  # the MLflow UI page of the run (for a local store: once `mlflow ui` runs)
     reference: ReferenceResult | None = None  # the reference model's scores (evaluate.reference)
     quality_warning: str | None = None  # set when the model is clearly worse than the reference
+    promotion: Promotion | None = None  # what mlflow.promote decided for this run's version
 
     @property
     def booster(self) -> Any:
@@ -121,11 +123,14 @@ def run(
     versions = check_versions(engine=recipe.engine.name)
     uri = tracking.resolve_uri(recipe.mlflow.tracking_uri)
     tracking.check_reachable(uri)
+    if recipe.mlflow.registered_model:
+        registry.check_registry(uri, where=f"{source}: mlflow.registered_model")
     timer = _Timer(progress)
 
     with timer.phase("load"):
         data = prepare(recipe, source=source)
         _preflight_params(recipe, data, source)
+        promotion.check(recipe.mlflow.promote, data, source)
         external_model = _preflight_predict(recipe, uri, source, data)
     for note in data.notes:
         log.info(note)
@@ -317,6 +322,13 @@ def _run_phases(
             registered_model=recipe.mlflow.registered_model,
         )
         plots = _log_plots(tracker, model, data, history, tune_result, recipe)
+    promoted = None
+    if recipe.mlflow.promote is not None and recipe.mlflow.registered_model:
+        with timer.phase("promote"):
+            promoted = promotion.promote(
+                tracker, recipe.mlflow.promote, recipe.mlflow.registered_model, data, metrics
+            )
+        log.info("promote: %s", promoted.summary)
 
     output: Path | None = None
     if recipe.predict is not None:
@@ -367,6 +379,7 @@ def _run_phases(
         run_url=tracking.run_url(tracker.uri, tracker.experiment_id, tracker.run_id),
         reference=reference,
         quality_warning=quality_warning,
+        promotion=promoted,
     )
 
 

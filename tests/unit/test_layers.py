@@ -56,6 +56,8 @@ RANK = {
     "mlscale.engines.ray": 12.5,  # re-exports the facade
     "mlscale.engines.local": 8,
     "mlscale.tracking": 8,
+    "mlscale.registry": 8.5,  # the model registry: part of the tracking layer
+    "mlscale.promotion": 9,  # gated promotion: the rule, re-scoring, and the aliases through registry
     "mlscale.jobs": 9,  # Ray Jobs submission: uses the ray connection's token handling
     "mlscale.runner": 13,
     "mlscale": 14,  # the public facade
@@ -68,7 +70,11 @@ RAY_ENGINE = {name for name in RANK if name.startswith("mlscale.engines.ray")}
 # Third-party packages that only one layer may touch.
 OWNERS = {
     "ray": (RAY_ENGINE - {"mlscale.engines.ray.layout"}) | {"mlscale.jobs"},
-    "mlflow": {"mlscale.tracking", "mlscale._pyfunc_model"},  # the latter is loaded by MLflow itself
+    "mlflow": {
+        "mlscale.tracking",
+        "mlscale.registry",
+        "mlscale._pyfunc_model",
+    },  # the latter is loaded by MLflow itself
 }
 
 
