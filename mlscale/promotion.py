@@ -152,31 +152,31 @@ def check(promote: PromoteConfig | None, data: Dataset, source: str) -> None:
 
 
 def promote(
-    tracker: tracking.RunTracker, promote: PromoteConfig, name: str, data: Dataset, metrics: dict[str, float]
+    tracker: tracking.RunTracker, config: PromoteConfig, name: str, data: Dataset, metrics: dict[str, float]
 ) -> Promotion:
     """Decide for the version this run registered, move the alias, and tag the run and the version."""
     if tracker.model_version is None:
         raise MlscaleError("promote: the run's model was not registered")
     version = tracker.model_version
-    metric, mode = rules.promote_objective(promote, data.schema.task)
-    held = registry.aliased_version(tracker.uri, name, promote.alias)
+    metric, mode = rules.promote_objective(config, data.schema.task)
+    held = registry.aliased_version(tracker.uri, name, config.alias)
     rescored = Rescored()
     if held is not None:
         try:
             champion = tracking.load_model(
-                f"models:/{name}/{held}", tracking_uri=tracker.uri, where=f"@{promote.alias}"
+                f"models:/{name}/{held}", tracking_uri=tracker.uri, where=f"@{config.alias}"
             )
         except Exception as exc:  # not an mlscale model, or gone: this version cannot be compared to it
             rescored = Rescored(problem=tracking._short(exc))
         else:
             rescored = rescore(champion, data, metric)
     challenge = Challenge(
-        metric=metric, mode=mode, min_delta=promote.min_delta, value=metrics.get(metric, math.nan),
-        alias=promote.alias, champion_version=held, champion_value=rescored.value,
+        metric=metric, mode=mode, min_delta=config.min_delta, value=metrics.get(metric, math.nan),
+        alias=config.alias, champion_version=held, champion_value=rescored.value,
         champion_problem=rescored.problem,
     )  # fmt: skip
     decision = decide(challenge)
-    alias = promote.alias if decision.promoted else promote.challenger_alias
+    alias = config.alias if decision.promoted else config.challenger_alias
     registry.set_alias(tracker.uri, name, alias, version)
     result = Promotion(name=name, version=version, alias=alias, challenge=challenge, decision=decision)
     tracker.set_tags(result.tags())
