@@ -18,6 +18,7 @@ from mlscale.errors import (
     MlscaleError,
     ModelError,
     RecipeError,
+    RegistryError,
     TrackingError,
     VersionError,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "ModelError",
     "Recipe",
     "RecipeError",
+    "RegistryError",
     "RunResult",
     "TrackingError",
     "VersionError",

@@ -65,3 +65,9 @@ class ReportError(MlscaleError):
     """A run that cannot be reported: not an mlscale run, or a malformed report section."""
 
     exit_code = 2
+
+
+class RegistryError(MlscaleError):
+    """The tracking store has no model registry, which mlflow.registered_model and mlflow.promote need."""
+
+    exit_code = 2

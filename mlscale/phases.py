@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from mlscale import rules
+from mlscale import promotion, rules
 from mlscale.assessing import assess
 from mlscale.data import Dataset, describe_encodings, encoding_table
 from mlscale.masking import mask_secrets
@@ -191,6 +191,19 @@ def predict(ctx: RunContext) -> None:
     log.info("predict: %d rows -> %s", predicted.rows, predicted.output)
 
 
+def promote_model(ctx: RunContext) -> None:
+    """mlflow.promote: this run's registered version becomes the alias's holder only if it beats the
+    current one, re-scored on this run's test split; otherwise the challenger alias."""
+    recipe = ctx.recipe
+    if recipe.mlflow.promote is None or not recipe.mlflow.registered_model:
+        return
+    with ctx.timer.phase("promote"):
+        ctx.promotion = promotion.promote(
+            ctx.tracker, recipe.mlflow.promote, recipe.mlflow.registered_model, ctx.data, ctx.metrics
+        )
+    log.info("promote: %s", ctx.promotion.summary)
+
+
 def assess_model(ctx: RunContext) -> None:
     """Evaluation and explanations of the run's model on the test split, logged as the report's
     evaluation and explanations sections and their metrics."""
@@ -216,6 +229,7 @@ PHASES: tuple[Phase, ...] = (
     reference,
     assess_model,
     log_model,
+    promote_model,
     predict,
     finish,
 )

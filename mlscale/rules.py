@@ -1,6 +1,7 @@
 """Decisions every engine and the runner share, made in one place so they cannot drift apart.
 
 - the tune objective: metric (a recipe's or the task's default) and its direction;
+- the promotion metric (mlflow.promote) and its direction;
 - the best trial of a study;
 - the message when no trial completed;
 - where mlscale keeps state between runs (MLSCALE_HOME, read at call time).
@@ -15,8 +16,8 @@ from typing import Literal, Protocol, TypeVar
 
 from mlscale import state
 from mlscale.errors import TuningError
-from mlscale.metrics import DEFAULT_TUNE_METRIC
-from mlscale.recipe.schema import TuneConfig, metric_mode
+from mlscale.metrics import DEFAULT_TUNE_METRIC, PRIMARY
+from mlscale.recipe.schema import PromoteConfig, TuneConfig, metric_mode
 
 Mode = Literal["min", "max"]
 
@@ -36,6 +37,12 @@ def tune_objective(tune: TuneConfig, task: str) -> tuple[str, Mode]:
     """(metric, mode) a study optimizes: the recipe's, else the task's default and the metric's direction."""
     metric = tune.metric or DEFAULT_TUNE_METRIC[task]
     return metric, tune.mode or metric_mode(metric)
+
+
+def promote_objective(promote: PromoteConfig, task: str) -> tuple[str, Mode]:
+    """(metric, mode) a promotion compares: the recipe's test_* metric, else test_<the task's primary>."""
+    metric = promote.metric or f"test_{PRIMARY[task]}"
+    return metric, metric_mode(metric)
 
 
 def best_value(values: Sequence[float], mode: Mode) -> float | None:

@@ -19,6 +19,7 @@ from mlscale.data import Dataset
 from mlscale.engines.base import Engine
 from mlscale.errors import MlscaleError
 from mlscale.model import Model
+from mlscale.promotion import Promotion
 from mlscale.recipe import Recipe
 from mlscale.reference import ReferenceResult
 from mlscale.results import ClusterInfo, TuneResult
@@ -89,6 +90,7 @@ class RunContext:
     model_uri: str | None = None
     plots: list[Path] = field(default_factory=list)
     output: Path | None = None
+    promotion: Promotion | None = None  # what mlflow.promote decided for this run's version
     report: Path | None = None  # report.html beside predict.output (or in output/), also logged
     logged: dict[str, float] = field(default_factory=dict)  # every metric published so far
 

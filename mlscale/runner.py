@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlscale import state, tracking
+from mlscale import promotion, registry, state, tracking
 from mlscale.data import Dataset, input_columns
 from mlscale.engines import get_engine
 from mlscale.errors import DataError, MlscaleError, RecipeError
@@ -24,6 +24,7 @@ from mlscale.model import Model
 from mlscale.phases import PHASES
 from mlscale.planning import Plan, check_plan, plan
 from mlscale.predicting import check_output
+from mlscale.promotion import Promotion
 from mlscale.recipe import Recipe, load_recipe, recipe_hash
 from mlscale.recipe.trust import require_confirmed
 from mlscale.reference import ReferenceResult
@@ -59,6 +60,7 @@ class RunResult:
     run_url: str | None = None  # the MLflow UI page of the run (for a local store: once `mlflow ui` runs)
     reference: ReferenceResult | None = None  # the reference model's scores (evaluate.reference)
     quality_warning: str | None = None  # set when the model is clearly worse than the reference
+    promotion: Promotion | None = None  # what mlflow.promote decided for this run's version
     report: Path | None = None  # report.html beside predict.output (or in output/), also logged in the run
 
     @property
@@ -91,6 +93,8 @@ def run(
     versions = check_versions(engine=recipe.engine.name)
     uri = tracking.resolve_uri(recipe.mlflow.tracking_uri)
     tracking.check_reachable(uri)
+    if recipe.mlflow.registered_model:
+        registry.check_registry(uri, where=f"{source}: mlflow.registered_model")
     timer = Timer(progress)
 
     data, external_model = _load(recipe, uri, source, timer)
@@ -138,6 +142,7 @@ def _load(recipe: Recipe, uri: str, source: str, timer: Timer) -> tuple[Dataset,
     with timer.phase("load"):
         data = prepare_for_training(recipe, source=source)
         _preflight_params(recipe, data, source)
+        promotion.check(recipe.mlflow.promote, data, source)
         external_model = _preflight_predict(recipe, uri, source, data)
     for note in data.notes:
         log.info(note)
@@ -195,6 +200,7 @@ def _run_phases(ctx: RunContext) -> RunResult:
         reference=ctx.reference,
         quality_warning=ctx.quality_warning,
         report=ctx.report,
+        promotion=ctx.promotion,
     )
 
 

@@ -198,6 +198,7 @@ class RunTracker:
                 f"mlflow: cannot open experiment {experiment!r} at {mask_text(uri)} ({exc})"
             ) from exc
         self.run_id: str | None = None
+        self.model_version: str | None = None  # of mlflow.registered_model, once log_model registered it
         self._child_runs: dict[str, str] = {}
 
     def _experiment_id(self, name: str) -> str:
@@ -360,8 +361,7 @@ class RunTracker:
 
         with tempfile.TemporaryDirectory() as tmp:
             model_dir = model.save(Path(tmp) / "mlscale_model")
-            signature = None
-            example_in = None
+            signature = example_in = None
             if example is not None and len(example):
                 example_in = _signature_frame(example.head(5), model)
                 out, _ = model.predict_frame(example_in)
@@ -390,6 +390,7 @@ class RunTracker:
                     version = mlflow.register_model(info.model_uri, registered_model)
             except Exception as exc:
                 raise TrackingError(f"mlflow: cannot register model {registered_model!r} ({exc})") from exc
+            self.model_version = str(version.version)
             self.set_tags({"mlscale.registered_model": f"models:/{registered_model}/{version.version}"})
         return info.model_uri
 

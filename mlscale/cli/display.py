@@ -137,6 +137,8 @@ def summary(result: Any) -> None:
     console.print(table)
     if result.quality_warning:
         click.echo(f"warning: {result.quality_warning}")
+    if result.promotion is not None:
+        click.echo(f"promotion: {result.promotion.summary}")
 
 
 def print_plan(result: Any) -> None:

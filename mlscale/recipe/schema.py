@@ -7,6 +7,7 @@ Cross-field rules live here too (as model validators) so `mlscale validate` catc
 from __future__ import annotations
 
 import math
+import re
 import typing
 from typing import Any, Literal
 
@@ -18,6 +19,12 @@ SKLEARN_DATASETS = ("breast_cancer", "wine", "digits", "diabetes", "iris")
 # Metrics that xgboost computes per boosting round; only these can drive early stopping and ASHA.
 XGB_ROUND_METRICS = {"logloss", "auc", "aucpr", "error", "mlogloss", "merror", "rmse", "mae"}
 _MAXIMIZE = ("auc", "aucpr", "accuracy", "f1", "r2")
+# The metrics a run logs for each split (mlscale.metrics.compute returns exactly these names)
+TASK_METRICS: dict[str, tuple[str, ...]] = {
+    "binary": ("logloss", "accuracy", "f1", "auc"),
+    "multiclass": ("mlogloss", "accuracy", "f1_macro"),
+    "regression": ("rmse", "mae", "r2"),
+}
 
 
 def metric_mode(metric: str) -> Literal["min", "max"]:
@@ -357,11 +364,51 @@ class EvaluateConfig(_Section):
         return self
 
 
+_ALIAS = re.compile(r"[A-Za-z0-9_-]{1,255}")  # what MLflow accepts for a registered model alias
+
+
+class PromoteConfig(_Section):
+    """Gated promotion: this run's model version takes `alias` only if it beats the version holding it
+    (re-scored on this run's test split) by more than `min_delta`; otherwise it gets `challenger_alias`."""
+
+    alias: str = "champion"
+    metric: str | None = None  # a test_* metric of the task; None: test_auc / test_accuracy / test_rmse
+    min_delta: float = Field(0.0, ge=0, allow_inf_nan=False)
+    challenger_alias: str = "challenger"
+
+    @model_validator(mode="after")
+    def _names(self) -> PromoteConfig:
+        for key in ("alias", "challenger_alias"):
+            name = getattr(self, key)
+            if not _ALIAS.fullmatch(name):
+                raise ValueError(f"{key} must be 1-255 letters, digits, '_' or '-', got {name!r}")
+            if name.lower() == "latest" or (name[0] in "vV" and name[1:].isdigit()):
+                raise ValueError(f"{key} {name!r} is reserved by MLflow (latest, v<number>)")
+        if self.alias == self.challenger_alias:
+            raise ValueError(f"alias and challenger_alias must differ, got {self.alias!r} for both")
+        if self.metric is not None:
+            base = self.metric.removeprefix("test_")
+            known = sorted({m for names in TASK_METRICS.values() for m in names})
+            if not self.metric.startswith("test_") or base not in known:
+                raise ValueError(
+                    f"metric must be a test metric ({', '.join('test_' + m for m in known)}), "
+                    f"got {self.metric!r}"
+                )
+        return self
+
+
 class MlflowConfig(_Section):
     tracking_uri: str | None = None
     experiment: str | None = None  # default: the recipe's name
     run_name: str | None = None
     registered_model: str | None = None
+    promote: PromoteConfig | None = None  # needs registered_model
+
+    @model_validator(mode="after")
+    def _promote_needs_registry(self) -> MlflowConfig:
+        if self.promote is not None and not self.registered_model:
+            raise ValueError("promote needs mlflow.registered_model (the name whose aliases it moves)")
+        return self
 
 
 class Recipe(_Section):
@@ -405,4 +452,22 @@ class Recipe(_Section):
                 "engine.train_data ray_data needs a csv or parquet data source without data.preprocess, "
                 f"got source {self.data.source}" + (" with a preprocess hook" if self.data.preprocess else "")
             )
+        self._check_promote()
         return self
+
+    def _check_promote(self) -> None:
+        promote = self.mlflow.promote
+        if promote is None:
+            return
+        if self.data.split.test == 0 and self.data.split.column is None:
+            raise ValueError(
+                "mlflow.promote compares models on the test split: data.split.test must be > 0, got 0"
+            )
+        if promote.metric is not None and self.task is not None:
+            base = promote.metric.removeprefix("test_")
+            if base not in TASK_METRICS[self.task]:
+                names = ", ".join("test_" + m for m in TASK_METRICS[self.task])
+                raise ValueError(
+                    f"mlflow.promote.metric {promote.metric!r} is not logged for task {self.task} "
+                    f"(one of {names})"
+                )

@@ -88,6 +88,8 @@ RANK = {
     "mlscale.report.tuning": 10,
     "mlscale.report.collect": 11,
     "mlscale.report": 12,  # run-time hook, `mlscale report`, compare/bench --html
+    "mlscale.registry": 8.5,  # the model registry: part of the tracking layer
+    "mlscale.promotion": 9,  # gated promotion: the rule, re-scoring, and the aliases through registry
     "mlscale.jobs": 9,  # Ray Jobs submission: uses the ray connection's token handling
     "mlscale.planning": 10,  # mlscale plan
     "mlscale.submitting": 10,  # mlscale submit (Ray Jobs through mlscale.jobs)
@@ -112,8 +114,9 @@ RAY_ENGINE = {name for name in RANK if name.startswith("mlscale.engines.ray")}
 # Third-party packages that only one layer may touch.
 OWNERS = {
     "ray": (RAY_ENGINE - {"mlscale.engines.ray.layout"}) | {"mlscale.jobs"},
-    # the tracking layer (tracking writes, tracking_runs reads); _pyfunc_model is loaded by MLflow itself
-    "mlflow": {"mlscale.tracking", "mlscale.tracking_runs", "mlscale._pyfunc_model"},
+    # the tracking layer (tracking writes, tracking_runs reads, registry: model versions and aliases);
+    # _pyfunc_model is loaded by MLflow itself
+    "mlflow": {"mlscale.tracking", "mlscale.tracking_runs", "mlscale.registry", "mlscale._pyfunc_model"},
 }
 
 

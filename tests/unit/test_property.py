@@ -46,7 +46,7 @@ KEYS = {
     "predict": ["input", "output", "format", "batch_size", "id_columns", "model"],
     "engine": ["name", "workers", "cpus_per_worker", "address", "trainer", "train_data", "report_every"],
     "evaluate": ["reference", "reference_max_rows"],
-    "mlflow": ["tracking_uri", "experiment", "run_name", "registered_model"],
+    "mlflow": ["tracking_uri", "experiment", "run_name", "registered_model", "promote"],
 }  # fmt: skip
 scalars = st.one_of(
     st.none(),
