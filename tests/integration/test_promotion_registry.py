@@ -37,12 +37,12 @@ def _new_rows(workdir: Path, n: int = 30) -> pd.DataFrame:
 def test_worse_run_is_challenger_better_run_takes_champion(
     mlflow_server, monkeypatch, workdir, capsys, cli_state
 ):
-    """test_auc on breast_cancer's test split: 5 rounds 0.9906, 1 round 0.9645, 10 rounds 0.9947."""
+    """test_auc on breast_cancer's test split: 20 rounds 0.9580, 5 rounds 0.9516, 50 rounds 0.9646."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
     name = "bc_promotion_test"
     sets = {"tune": None, "predict": None, "mlflow.registered_model": name, "mlflow.promote": {}}
-    first = mlscale.run(RECIPE, overrides={**sets, "train.num_boost_round": 5})
-    second = mlscale.run(RECIPE, overrides={**sets, "train.num_boost_round": 1})
+    first = mlscale.run(RECIPE, overrides={**sets, "train.num_boost_round": 20})
+    second = mlscale.run(RECIPE, overrides={**sets, "train.num_boost_round": 5})
     client = _client(mlflow_server)
 
     assert first.promotion is not None and first.promotion.alias == "champion"
@@ -61,12 +61,12 @@ def test_worse_run_is_challenger_better_run_takes_champion(
     assert client.get_run(first.run_id).data.tags["mlscale.promotion"] == "champion"
 
     # the third run through the CLI: its summary line says what happened, with both numbers
-    args = ["run", str(RECIPE), "-q", "--set", "train.num_boost_round=10"]
+    args = ["run", str(RECIPE), "-q", "--set", "train.num_boost_round=50"]
     args += [x for k, v in sets.items() for x in ("--set", f"{k}={'null' if v is None else v}")]
     code, out, err = cli_in_process(args, capsys)
     assert code == 0, err[-3000:]
     line = next(x for x in out.splitlines() if x.startswith("promotion: "))
-    assert line.startswith(f"promotion: models:/{name}@champion is version 3: test_auc 0.99")
+    assert line.startswith(f"promotion: models:/{name}@champion is version 3: test_auc 0.96")
     assert "(@champion version 1, re-scored on this run's test split): better by" in line
     assert client.get_registered_model(name).aliases == {"champion": "3", "challenger": "2"}
     third = client.get_model_version(name, "3")
