@@ -19,7 +19,16 @@ def test_a_ray_run_writes_its_report_with_the_cluster_shape(ray_cluster, workdir
     assert result.report == Path("output/wine/report.html")
     html = result.report.read_text()
     sections = re.findall(r'<section id="section-([\w.-]+)"', html)
-    assert sections == ["recipe", "data", "metrics", "evaluation", "explanations", "tuning", "timings", "versions"]
+    assert sections == [
+        "recipe",
+        "data",
+        "metrics",
+        "evaluation",
+        "explanations",
+        "tuning",
+        "timings",
+        "versions",
+    ]
     assert "<dt>engine</dt><dd>ray</dd>" in html
     assert f"<td>cluster.shape</td><td>{result.cluster.tags()['cluster.shape']}</td>" in html
     assert "<td>train.placement</td>" in html  # which worker trained on which node
