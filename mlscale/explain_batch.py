@@ -19,7 +19,7 @@ from mlscale import tracking
 from mlscale.explaining import contribution_frame
 from mlscale.predicting import check_output, predict_in_process
 from mlscale.recipe import Recipe, load_recipe
-from mlscale.recipe.load import parse_override
+from mlscale.recipe.load import with_arguments
 from mlscale.recipe.trust import require_confirmed
 from mlscale.runner import Progress, _preflight_predict
 from mlscale.scoped import restoring
@@ -53,9 +53,7 @@ def explain(
 ) -> Path:
     """Write the contributions of `input`'s rows under `model`; returns the output path."""
     source = str(recipe)
-    sets: dict[str, Any] = dict(overrides.items()) if isinstance(overrides, Mapping) else {}
-    sets.update(dict(parse_override(o) for o in ([] if isinstance(overrides, Mapping) else overrides or [])))
-    sets.update({"predict.input": input, "predict.model": model})
+    sets = with_arguments(overrides, {"predict.input": input, "predict.model": model})
     loaded: Recipe = load_recipe(recipe, profiles=profiles, overrides=sets, engine=engine)
     assert loaded.predict is not None
     target = output or default_output(loaded.predict.output, loaded.predict.dataset)

@@ -26,6 +26,7 @@ from mlscale.planning import Plan, check_plan, plan
 from mlscale.predicting import check_output
 from mlscale.promotion import Promotion
 from mlscale.recipe import Recipe, load_recipe, recipe_hash
+from mlscale.recipe.load import with_arguments
 from mlscale.recipe.trust import require_confirmed
 from mlscale.reference import ReferenceResult
 from mlscale.results import ClusterInfo, TuneResult
@@ -267,17 +268,9 @@ def predict(
 ) -> Path:
     """Batch inference only, with a model from MLflow or a directory: `mlscale predict`."""
     source = str(recipe) if not isinstance(recipe, Recipe) else f"<recipe {recipe.name}>"
-    sets: dict[str, Any] = dict(overrides.items()) if isinstance(overrides, Mapping) else {}
-    extra = [] if isinstance(overrides, Mapping) or overrides is None else list(overrides)
-    if input is not None:
-        sets["predict.input"] = input
-    if output is not None:
-        sets["predict.output"] = output
-    sets["predict.model"] = model
     if not isinstance(recipe, Recipe):
-        from mlscale.recipe.load import parse_override
-
-        sets.update(dict(parse_override(o) for o in extra))
+        arguments = {"predict.input": input, "predict.output": output, "predict.model": model}
+        sets = with_arguments(overrides, {k: v for k, v in arguments.items() if v is not None})
         recipe = load_recipe(recipe, profiles=profiles, overrides=sets, engine=engine)
     require_confirmed(recipe, source, trust=trust_recipe)
     check_versions(engine=recipe.engine.name)

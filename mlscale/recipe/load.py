@@ -197,6 +197,19 @@ def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, An
     return out
 
 
+def with_arguments(
+    overrides: Mapping[str, Any] | Iterable[str] | None, arguments: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Overrides (a mapping, or KEY=VALUE texts as `--set` gives them) as one mapping, with a command's own
+    arguments (e.g. `--input` as predict.input) applied last: an explicit argument wins over `--set`."""
+    if isinstance(overrides, Mapping):
+        merged = dict(overrides.items())
+    else:
+        merged = dict(parse_override(o) for o in overrides or [])
+    merged.update(arguments)
+    return merged
+
+
 def parse_override(text: str) -> tuple[str, Any]:
     """'train.num_boost_round=50' -> ('train.num_boost_round', 50); the value is parsed as YAML."""
     key, sep, value = text.partition("=")
