@@ -97,7 +97,7 @@ def decide(recipe: Recipe, summary: dict[str, Any], *, source: str, workers: int
     )
     available, from_env = available_bytes()
     mode = recipe.train.external_memory
-    streamable = recipe.data.source in STREAMABLE and not recipe.data.preprocess
+    streamable = can_stream(recipe)
     if mode == "on" and not streamable:
         raise RecipeError(
             f"{source}: train.external_memory: on needs data.source csv or parquet without data.preprocess, "
@@ -122,6 +122,18 @@ def decide(recipe: Recipe, summary: dict[str, Any], *, source: str, workers: int
         on=on,
         reason=reason,
     )
+
+
+def can_stream(recipe: Recipe) -> bool:
+    """Whether the source can be read in batches: a csv/parquet file without a preprocess hook."""
+    return recipe.data.source in STREAMABLE and not recipe.data.preprocess
+
+
+def needs_estimate(recipe: Recipe) -> bool:
+    """Whether the run's data step must ask `for_recipe` at all: `off`, or `auto` on a source that cannot
+    be streamed, always loads the table (and `on` must still be refused where it cannot stream)."""
+    mode = recipe.train.external_memory
+    return mode == "on" or (mode == "auto" and can_stream(recipe))
 
 
 def for_recipe(recipe: Recipe, summary: dict[str, Any], *, source: str) -> MemoryPlan:

@@ -276,8 +276,10 @@ def _with_train_rows(stream: TrainStream, n_train: int) -> TrainStream:
 def prepare_for_training(recipe: Recipe, *, source: str) -> Dataset:
     """`prepare`, or `prepare_streamed` when train.external_memory is on (or auto and the estimate says so)."""
     from mlscale.data import describe_source, prepare
-    from mlscale.memory_plan import for_recipe
+    from mlscale.memory_plan import for_recipe, needs_estimate
 
+    if not needs_estimate(recipe):  # no source description needed (for sklearn: no second load)
+        return prepare(recipe, source=source)
     decision = for_recipe(recipe, describe_source(recipe.data, source=source), source=source)
     log.log(logging.INFO if decision.on else logging.DEBUG, "memory: %s", decision.describe())
     return prepare_streamed(recipe, source=source) if decision.on else prepare(recipe, source=source)
