@@ -34,6 +34,21 @@ RECIPE = str(ROOT / "recipes/synthetic_higgs.yaml")
 from predict_bench import input_dir  # noqa: E402
 
 
+def _pss_split(pid: int) -> tuple[int, int]:
+    """(Pss_Anon, Pss_File) of one process in bytes, from /proc smaps_rollup; zeros once it is gone. File
+    pages (xgboost reads its external-memory cache through mmap) are clean and the kernel can drop them under
+    pressure; anonymous pages cannot be dropped without swap."""
+    out = {"Pss_Anon:": 0, "Pss_File:": 0}
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            key, *rest = line.split()
+            if key in out:
+                out[key] = int(rest[0]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return out["Pss_Anon:"], out["Pss_File:"]
+
+
 def _mem(p: psutil.Process) -> tuple[int, int]:
     """(PSS, USS) of one process; zeros once it is gone."""
     try:
@@ -52,6 +67,8 @@ def measure(args: list[str], cwd: Path) -> dict[str, float]:
     largest = [""]
     peak = {
         "tree_mb": 0.0,
+        "tree_anon_mb": 0.0,
+        "tree_file_mb": 0.0,
         "driver_mb": 0.0,
         "largest_ray_worker_mb": 0.0,
         "largest_ray_worker_uss_mb": 0.0,
@@ -79,6 +96,9 @@ def measure(args: list[str], cwd: Path) -> dict[str, float]:
                     peak["largest_ray_worker_anon_mb"] = max(peak["largest_ray_worker_anon_mb"], anon)
                     peak["largest_ray_worker_shmem_mb"] = max(peak["largest_ray_worker_shmem_mb"], shmem)
             peak["tree_mb"] = max(peak["tree_mb"], sum(m[0] for m in mems.values()) / 2**20)
+            split = [_pss_split(p.pid) for p in procs]
+            peak["tree_anon_mb"] = max(peak["tree_anon_mb"], sum(a for a, _ in split) / 2**20)
+            peak["tree_file_mb"] = max(peak["tree_file_mb"], sum(f for _, f in split) / 2**20)
             peak["driver_mb"] = max(peak["driver_mb"], mems.get(root.pid, (0, 0))[0] / 2**20)
             peak["largest_ray_worker_mb"] = max(
                 peak["largest_ray_worker_mb"], max((m[0] for m in workers), default=0) / 2**20

@@ -141,7 +141,8 @@ def render_rayjob(
 
     raw = recipe.model_dump(mode="json")
     raw["engine"]["name"] = "ray"
-    raw["engine"]["address"] = "auto"  # the driver runs on the head pod: join the cluster it is part of
+    # the driver runs on the head pod: join the cluster it is part of
+    raw["engine"].setdefault("ray", {})["address"] = "auto"
     raw, removed = strip_credentials(raw)
     cluster_recipe = validate(raw, source=source or recipe.name)  # still a valid recipe after the changes
     recipe_text = yaml.safe_dump(cluster_recipe.model_dump(mode="json"), sort_keys=False)
@@ -209,7 +210,7 @@ def _rayjob_notes(
         + f", rendered by mlscale {__version__} for Ray {version}.",
         "Needs KubeRay >= 1.5.1 (token auth via authOptions). Apply: kubectl apply -f <this file>;",
         "see configs/kuberay/README.md for the token, logs and port-forwarding.",
-        f"The ConfigMap holds the merged recipe with engine.name=ray, engine.address=auto; the head mounts it at"
+        f"The ConfigMap holds the merged recipe with engine.name=ray, engine.ray.address=auto; the head mounts it at"
         f" {RECIPE_DIR}.",
         f"Workers: {engine.workers} pod(s) x {cpus} CPU{f' x {gpus} GPU' if gpus else ''}; the head takes no Ray"
         " work (num-cpus 0).",
@@ -243,8 +244,10 @@ def _rayjob_notes(
             f"predict.output ({cluster_recipe.predict.output}) is written in the head pod: mount a volume to"
             " keep it."
         )
-    if engine.max_failures > 0 and not engine.storage_path:
-        notes.append("engine.max_failures > 0 on several pods needs engine.storage_path on shared storage.")
+    if engine.ray.max_failures > 0 and not engine.ray.storage_path:
+        notes.append(
+            "engine.ray.max_failures > 0 on several pods needs engine.ray.storage_path on shared storage."
+        )
     return notes
 
 

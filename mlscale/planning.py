@@ -45,7 +45,7 @@ def plan(
 ) -> Plan:
     """Pre-flight: check a recipe against the data and the cluster without training anything.
 
-    Connects to `engine.address` when the user gave or confirmed it (`--address`, `--set`, a profile,
+    Connects to `engine.ray.address` when the user gave or confirmed it (`--address`, `--set`, a profile,
     `trust_recipe`) to see the cluster's real resources; an address only the recipe names is not
     contacted (the plan is made for this machine and says so). Never starts a local Ray instance.
     Raises RecipeError naming the first thing that could never be scheduled.
@@ -61,17 +61,17 @@ def plan(
     try:
         require_confirmed(recipe, source, trust=trust_recipe)
     except RecipeError:  # plan says what it would contact instead of contacting it
-        planned = recipe.model_copy(update={"engine": recipe.engine.model_copy(update={"address": None})})
+        planned = recipe.model_copy(update={"engine": recipe.engine.with_ray(address=None)})
     eng = get_engine(planned.engine)
     try:
-        if planned.engine.address:
+        if planned.engine.ray.address:
             eng.start()
         engine_plan = eng.plan(recipe.train, recipe.tune, recipe.predict)
     finally:
         eng.stop()
-    if planned is not recipe and recipe.engine.address:
+    if planned is not recipe and recipe.engine.ray.address:
         engine_plan.notes.append(
-            f"engine.address {mask_text(recipe.engine.address)} is named by the recipe only and was not "
+            f"engine.ray.address {mask_text(recipe.engine.ray.address)} is named by the recipe only and was not "
             "contacted: this plan is for this machine (confirm it with --address or --trust-recipe)"
         )
     engine_plan.steps.append(("memory", memory_plan.for_recipe(recipe, summary, source=source).describe()))

@@ -56,8 +56,8 @@ def submit(
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, profiles=profiles, overrides=overrides, engine=engine)
     require_confirmed(recipe, source, trust=trust_recipe)
-    if recipe.engine.name == "ray" and not recipe.engine.address:
-        recipe = recipe.model_copy(update={"engine": recipe.engine.model_copy(update={"address": "auto"})})
+    if recipe.engine.name == "ray" and not recipe.engine.ray.address:
+        recipe = recipe.model_copy(update={"engine": recipe.engine.with_ray(address="auto")})
     local = _is_loopback(address)
     env_vars = {"PYTHONUNBUFFERED": "1", TRUST_ENV: "1"}  # confirmed here; the job runs the resolved recipe
     # `ray job stop` sends SIGTERM, then SIGKILL after this many seconds (Ray's default, 3, is too short to

@@ -135,7 +135,7 @@ def submit(
 @cli.command()
 @click.argument("recipe", type=click.Path(dir_okay=False))
 @with_recipe_options
-@click.option("--address", default=None, help="Ray cluster to check against (overrides engine.address).")
+@click.option("--address", default=None, help="Ray cluster to check against (overrides engine.ray.address).")
 @common
 def plan(
     recipe: str,
@@ -147,7 +147,7 @@ def plan(
     """Say what RECIPE would run where, and refuse (exit 2) what the cluster cannot schedule."""
     from mlscale.planning import plan as plan_recipe
 
-    overrides = list(sets) + ([f"engine.address={address}"] if address else [])
+    overrides = list(sets) + ([f"engine.ray.address={address}"] if address else [])
     result = plan_recipe(
         recipe, engine=engine, profiles=profiles, overrides=overrides, trust_recipe=trusted()
     )

@@ -77,10 +77,8 @@ class LocalEngine:
             problem = cuda_problem()
             if problem:
                 plan.problems.append(f"engine.gpus_per_worker={self.config.gpus_per_worker:g}: {problem}")
-        if self.config.workers > 1 or self.config.address:
-            plan.notes.append(
-                "engine local runs in this process: engine.workers and engine.address are ignored"
-            )
+        if self.config.workers > 1:
+            plan.notes.append("engine local runs in this process: engine.workers is ignored")
         if tune is not None:
             pruning = (
                 f", pruned by successive halving after {tune.grace_period} rounds"

@@ -26,6 +26,7 @@ from yaml.resolver import Resolver
 from yaml.scanner import Scanner
 
 from mlscale.errors import RecipeError
+from mlscale.recipe.engine_config import canonical, canonical_key
 from mlscale.recipe.schema import Recipe
 from mlscale.recipe.trust import unconfirmed
 from mlscale.text import did_you_mean
@@ -247,9 +248,9 @@ def load_recipe(
     engine: str | None = None,
 ) -> Recipe:
     """Load, merge and validate a recipe. Raises RecipeError with a one-line message."""
-    raw = read_yaml(path)
+    raw = _canonical(read_yaml(path), path)
     from_file = copy.deepcopy(raw)
-    profile_raws = [read_yaml(profile, what="profile") for profile in profiles]
+    profile_raws = [_canonical(read_yaml(profile, what="profile"), profile) for profile in profiles]
     for profile_raw in profile_raws:
         raw = deep_merge(raw, profile_raw)
     pairs: list[tuple[str, Any]]
@@ -259,6 +260,7 @@ def load_recipe(
         pairs = list(overrides.items())
     else:
         pairs = [parse_override(o) for o in overrides]
+    pairs = [(canonical_key(key), value) for key, value in pairs]
     if engine is not None:
         pairs.append(("engine.name", engine))
     for key, value in pairs:
@@ -267,6 +269,14 @@ def load_recipe(
     recipe = validate(raw, source=str(path))
     recipe._unconfirmed = unconfirmed(from_file, profile_raws, (k for k, _ in pairs))
     return recipe
+
+
+def _canonical(raw: dict[str, Any], path: str | Path) -> dict[str, Any]:
+    """A file's mapping with flat ray settings moved into engine.ray (see recipe.engine_config)."""
+    try:
+        return canonical(raw)
+    except ValueError as exc:
+        raise RecipeError(f"{path}: {exc}") from None
 
 
 def validate(raw: Mapping[str, Any], *, source: str = "<recipe>") -> Recipe:

@@ -11,7 +11,10 @@ import re
 import typing
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
+
+from mlscale.recipe.engine_config import EngineConfig
+from mlscale.recipe.section import Section as _Section
 
 Task = Literal["binary", "multiclass", "regression"]
 SKLEARN_DATASETS = ("breast_cancer", "wine", "digits", "diabetes", "iris")
@@ -33,26 +36,12 @@ def metric_mode(metric: str) -> Literal["min", "max"]:
     return "max" if base in _MAXIMIZE else "min"
 
 
-_NUMBERS = (int, float, int | None, float | None)
-
 # xgboost parameters that take an int, besides the named train fields: xgboost refuses 2.5 or text
 # only once training starts (and mlscale would otherwise cut 2.5 to 2 for some of them).
 XGB_INT_PARAMS = frozenset(
     {"max_leaves", "num_parallel_tree", "max_cat_to_onehot", "max_cat_threshold", "num_class", "verbosity",
      "nthread", "top_k"}
 )  # fmt: skip
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _no_bool_as_number(cls, value: Any, info: Any) -> Any:
-        """YAML's `true` is not a number: pydantic's lax mode would take it as 1."""
-        if isinstance(value, bool) and cls.model_fields[info.field_name].annotation in _NUMBERS:
-            raise ValueError(f"expected a number, got {value}")
-        return value
 
 
 class SyntheticConfig(_Section):
@@ -302,36 +291,6 @@ class PredictConfig(_Section):
         return "csv" if self.output.lower().endswith(".csv") and not self.dataset else "parquet"
 
 
-ENGINE_NAMES = ("local", "ray")
-"""The built-in engines; a recipe may also name an installed or registered one (`mlscale.engine_names`)."""
-
-
-class EngineConfig(_Section):
-    name: str = "local"
-    workers: int = Field(1, ge=1)
-    cpus_per_worker: float | None = Field(None, gt=0)  # None: sized from the machine / cluster
-    gpus_per_worker: float = Field(0, ge=0)
-    address: str | None = None  # None: start a local Ray; auto / host:port / ray://host:port
-    max_failures: int = Field(0, ge=0)
-    report_every: int = Field(25, ge=1)  # boosting rounds between Ray Train checkpoints
-    storage_path: str | None = None  # shared storage for Ray Train checkpoints on multi-node runs
-    dashboard: bool = False
-    trainer: Literal["auto", "actors", "ray_train"] = "auto"
-    # How ray workers get their train rows: shipped by the driver through the object store, or read from
-    # the csv/parquet source by each worker with Ray Data. auto: ray_data on a multi-node cluster.
-    train_data: Literal["auto", "object_store", "ray_data"] = "auto"
-
-    @field_validator("name")
-    @classmethod
-    def _known_engine(cls, value: str) -> str:
-        from mlscale.engine_names import known
-
-        names = list(known())
-        if value not in names:
-            raise ValueError(f"unknown engine {value!r}, expected one of {', '.join(names)}")
-        return value
-
-
 class ExplainConfig(_Section):
     """SHAP values from xgboost itself (pred_contribs) on a sample of the test split."""
 
@@ -445,11 +404,11 @@ class Recipe(_Section):
                 f"tune.grace_period must be < train.num_boost_round for asha (it stops trials between the "
                 f"two), got {tune.grace_period} >= {self.train.num_boost_round}"
             )
-        if self.engine.train_data == "ray_data" and (
+        if self.engine.ray.train_data == "ray_data" and (
             self.data.source not in ("csv", "parquet") or self.data.preprocess
         ):
             raise ValueError(
-                "engine.train_data ray_data needs a csv or parquet data source without data.preprocess, "
+                "engine.ray.train_data ray_data needs a csv or parquet data source without data.preprocess, "
                 f"got source {self.data.source}" + (" with a preprocess hook" if self.data.preprocess else "")
             )
         self._check_promote()

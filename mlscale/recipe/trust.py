@@ -1,11 +1,11 @@
 """Endpoints a recipe names on its own: a recipe is data, it does not decide where credentials go.
 
 A recipe file travels (a repository, a notebook, a colleague's message). When it names a remote Ray
-cluster (`engine.address`) or a remote tracking server (`mlflow.tracking_uri`), connecting there would
+cluster (`engine.ray.address`) or a remote tracking server (`mlflow.tracking_uri`), connecting there would
 send the user's Ray token or MLflow credentials to an address the user never chose, and over `ray://` the
 Ray Client unpickles the server's replies. Like `kubectl` contexts and pip index URLs, such an endpoint is
 used only when the user confirms it: the same key given on the command line (`--address`,
-`--set engine.address=...`), in a `--profile` the user passes, `MLFLOW_TRACKING_URI` (which wins over the
+`--set engine.ray.address=...`), in a `--profile` the user passes, `MLFLOW_TRACKING_URI` (which wins over the
 recipe anyway), `--trust-recipe`, or `MLSCALE_TRUST_RECIPE=1`. Loopback addresses, `auto` and local stores
 (`sqlite:`, files) need no confirmation: nothing leaves the machine.
 """
@@ -19,13 +19,13 @@ from urllib.parse import urlparse
 
 from mlscale.errors import RecipeError
 
-ENDPOINTS = {"engine.address": "--address", "mlflow.tracking_uri": "MLFLOW_TRACKING_URI"}
+ENDPOINTS = {"engine.ray.address": "--address", "mlflow.tracking_uri": "MLFLOW_TRACKING_URI"}
 TRUST_ENV = "MLSCALE_TRUST_RECIPE"
 
 
 def host_of(key: str, value: str) -> str | None:
     """The host an endpoint value connects to, or None when it stays on this machine."""
-    if key == "engine.address":
+    if key == "engine.ray.address":
         if value in ("auto", "local"):
             return None
         parsed = urlparse(value if "://" in value else f"ray://{value}")
@@ -40,6 +40,13 @@ def host_of(key: str, value: str) -> str | None:
     if host in ("localhost", "::1") or host.startswith("127."):
         return None
     return host or value
+
+
+def _attr(recipe: Any, dotted: str) -> Any:
+    """The value of a dotted key on a validated recipe."""
+    for part in dotted.split("."):
+        recipe = getattr(recipe, part)
+    return recipe
 
 
 def _get(raw: Mapping[str, Any], dotted: str) -> Any:
@@ -64,8 +71,8 @@ def unconfirmed(
         value = _get(recipe_raw, key)
         if not isinstance(value, str) or host_of(key, value) is None:
             continue
-        section = key.split(".")[0]
-        if key in overridden or section in overridden:
+        parts = key.split(".")
+        if any(".".join(parts[:i]) in overridden for i in range(1, len(parts) + 1)):
             continue
         if any(_get(profile, key) is not None for profile in confirmed):
             continue
@@ -84,8 +91,7 @@ def require_confirmed(recipe: Any, source: str, *, trust: bool) -> None:
     for key in getattr(recipe, "_unconfirmed", ()):
         if key == "mlflow.tracking_uri" and os.environ.get("MLFLOW_TRACKING_URI"):
             continue  # the environment's URI is the one used
-        section, field = key.split(".")
-        value = getattr(getattr(recipe, section), field)
+        value = _attr(recipe, key)
         if value is None or host_of(key, value) is None:
             continue
         via = "MLFLOW_TRACKING_URI, " if key == "mlflow.tracking_uri" else ""
@@ -101,8 +107,7 @@ def endpoints(recipe: Any) -> list[tuple[str, str, bool]]:
     out = []
     pending = set(getattr(recipe, "_unconfirmed", ()))
     for key in ENDPOINTS:
-        section, field = key.split(".")
-        value = getattr(getattr(recipe, section), field)
+        value = _attr(recipe, key)
         if isinstance(value, str):
             out.append((key, value, key in pending and not trusted_by_env()))
     return out

@@ -163,8 +163,9 @@ def _render_engine(w: _Writer, plan: Plan) -> None:
     w.key(2, "workers: 2", "ray: data-parallel xgboost workers, one per node by default", off=True)
     w.key(2, "cpus_per_worker: 2", "null = all the CPUs of a node", off=True)
     w.key(2, "gpus_per_worker: 1", "> 0 trains with device=cuda", off=True)
-    w.key(2, "address: auto", "ray: null = a private local Ray; auto / host:port; ray://host:10001", off=True)
-    w.key(2, "max_failures: 2", "ray: > 0 trains with Ray Train and retries from checkpoints", off=True)
+    w.key(2, "ray:", "settings only engine ray reads (other engines ignore them)", off=True)
+    w.key(4, "address: auto", "null = a private local Ray; auto / host:port; ray://host:10001", off=True)
+    w.key(4, "max_failures: 2", "> 0 trains with Ray Train and retries from checkpoints", off=True)
 
 
 def _render_mlflow(w: _Writer, plan: Plan) -> None:

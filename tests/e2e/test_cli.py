@@ -122,7 +122,7 @@ def test_an_unreachable_ray_address_fails_in_seconds_with_one_line(cwd):
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
         f"error: ray: cannot connect to 127.0.0.1:{port} (nothing answers there: Connection refused); "
-        "check engine.address and that the cluster is up"
+        "check engine.ray.address and that the cluster is up"
     ]
     assert not (cwd / "output").exists()
     if (cwd / "mlflow.db").exists():  # the store may exist; no run was started in it

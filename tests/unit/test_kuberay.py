@@ -128,7 +128,7 @@ def _check_rayjob(
     assert mount["mountPath"] == "/recipes" and mount["readOnly"] is True
     assert volume["configMap"]["name"] == cm["metadata"]["name"]
     recipe = validate(yaml.safe_load(cm["data"]["recipe.yaml"]))
-    assert (recipe.engine.name, recipe.engine.address) == ("ray", "auto")
+    assert (recipe.engine.name, recipe.engine.ray.address) == ("ray", "auto")
     assert recipe.engine.workers == workers
     return cm, job
 

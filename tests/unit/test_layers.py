@@ -22,6 +22,8 @@ RANK = {
     "mlscale.interrupts": 0,
     "mlscale.text": 0,  # one-line message helpers: first line, did you mean
     "mlscale.report_section": 1,  # the report/<section>/section.json contract
+    "mlscale.recipe.section": 0.5,  # the base of every recipe section
+    "mlscale.recipe.engine_config": 0.8,  # the engine section and each engine's settings
     "mlscale.recipe.schema": 1,
     "mlscale.recipe.trust": 1,
     "mlscale.categories": 1,
@@ -174,7 +176,11 @@ def test_the_ray_layout_is_pure():
     """plan() and the run share layout.py; it must stay importable and testable without Ray."""
     imported = _imports(MODULES["mlscale.engines.ray.layout"])
     assert not {n for n in imported if n == "ray" or n.startswith("ray.")}
-    assert {n for n in imported if n.startswith("mlscale.")} <= {"mlscale.errors", "mlscale.recipe.schema"}
+    assert {n for n in imported if n.startswith("mlscale.")} <= {
+        "mlscale.errors",
+        "mlscale.recipe.schema",
+        "mlscale.recipe.engine_config",
+    }
 
 
 def test_the_cli_never_touches_engines():
@@ -186,6 +192,6 @@ def test_the_cli_never_touches_engines():
 
 def test_recipe_names_exactly_the_registered_engines():
     from mlscale.engines import ENGINES
-    from mlscale.recipe.schema import ENGINE_NAMES
+    from mlscale.recipe.engine_config import ENGINE_NAMES
 
     assert list(ENGINE_NAMES) == list(ENGINES)

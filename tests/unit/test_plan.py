@@ -36,7 +36,7 @@ def test_local_plan_lists_every_phase():
 
 def test_local_plan_notes_ignored_cluster_settings():
     p = LocalEngine(EngineConfig(workers=3)).plan(TrainConfig(), None, None)
-    assert p.notes == ["engine local runs in this process: engine.workers and engine.address are ignored"]
+    assert p.notes == ["engine local runs in this process: engine.workers is ignored"]
     assert p.problems == []
 
 

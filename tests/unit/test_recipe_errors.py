@@ -71,8 +71,8 @@ CASES: dict[str, Case] = {
         "{recipe}: train.eval_metric must be a list, got 'auc'",
     ),
     "wrong-type-bool": Case(
-        BASE + "engine: {dashboard: maybe}\n",
-        "{recipe}: engine.dashboard must be true or false, got 'maybe'",
+        BASE + "engine: {ray: {dashboard: maybe}}\n",
+        "{recipe}: engine.ray.dashboard must be true or false, got 'maybe'",
     ),
     "wrong-type-string": Case(
         BASE + "mlflow: {tracking_uri: 5}\n",
@@ -306,12 +306,12 @@ CASES: dict[str, Case] = {
     ),
     "ray-data-reads-need-files": Case(
         BASE + "engine: {name: ray, train_data: ray_data}\n",
-        "{recipe}: engine.train_data ray_data needs a csv or parquet data source without data.preprocess, "
+        "{recipe}: engine.ray.train_data ray_data needs a csv or parquet data source without data.preprocess, "
         "got source sklearn",
     ),
     "train-data-unknown": Case(
         BASE + "engine: {train_data: disk}\n",
-        "{recipe}: engine.train_data must be one of auto, object_store or ray_data, got 'disk'",
+        "{recipe}: engine.ray.train_data must be one of auto, object_store or ray_data, got 'disk'",
     ),
     "num-class-with-binary": Case(
         BASE + "task: binary\ntrain: {params: {num_class: 3}}\n",

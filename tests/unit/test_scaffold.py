@@ -18,6 +18,7 @@ import pytest
 from mlscale import DataError, RecipeError
 from mlscale.data import prepare
 from mlscale.recipe import Recipe
+from mlscale.recipe.engine_config import RaySettings
 from mlscale.recipe.load import load_recipe
 from mlscale.recipe.schema import (
     DataConfig,
@@ -51,6 +52,7 @@ KNOWN_KEYS = {
         TuneConfig,
         PredictConfig,
         EngineConfig,
+        RaySettings,
         MlflowConfig,
     )
     for name in model.model_fields
@@ -151,7 +153,7 @@ def test_demo_recipe_loads_for_every_task(
         "colsample_bytree",
         "min_child_weight",
     }
-    assert everything.engine.workers == 2 and everything.engine.address == "auto"
+    assert everything.engine.workers == 2 and everything.engine.ray.address == "auto"
     assert everything.train.subsample == 0.8
     assert everything.predict is not None and everything.predict.model == "runs:/RUN_ID/model"
     assert everything.mlflow.registered_model == dataset

@@ -36,12 +36,12 @@ def remote(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.mark.parametrize(
     ("key", "value", "host"),
     [
-        ("engine.address", "auto", None),
-        ("engine.address", "127.0.0.1:6379", None),
-        ("engine.address", "localhost:6379", None),
-        ("engine.address", "ray://127.0.0.1:10001", None),
-        ("engine.address", "10.1.2.3:6379", "10.1.2.3"),
-        ("engine.address", "ray://head.example.com:10001", "head.example.com"),
+        ("engine.ray.address", "auto", None),
+        ("engine.ray.address", "127.0.0.1:6379", None),
+        ("engine.ray.address", "localhost:6379", None),
+        ("engine.ray.address", "ray://127.0.0.1:10001", None),
+        ("engine.ray.address", "10.1.2.3:6379", "10.1.2.3"),
+        ("engine.ray.address", "ray://head.example.com:10001", "head.example.com"),
         ("mlflow.tracking_uri", "sqlite:///mlflow.db", None),
         ("mlflow.tracking_uri", "/tmp/mlruns", None),
         ("mlflow.tracking_uri", "http://127.0.0.1:5000", None),
@@ -55,11 +55,11 @@ def test_which_endpoints_leave_the_machine(key: str, value: str, host: str | Non
 
 
 def test_endpoints_named_by_the_recipe_alone_need_confirmation(remote: Path, tmp_path: Path) -> None:
-    assert load_recipe(remote)._unconfirmed == ("engine.address", "mlflow.tracking_uri")
+    assert load_recipe(remote)._unconfirmed == ("engine.ray.address", "mlflow.tracking_uri")
     confirmed = load_recipe(remote, overrides=["engine.address=ray://10.1.2.3:10001"])
     assert confirmed._unconfirmed == ("mlflow.tracking_uri",)
     section = load_recipe(remote, overrides={"mlflow": {"tracking_uri": "https://mlflow.example.com"}})
-    assert section._unconfirmed == ("engine.address",)
+    assert section._unconfirmed == ("engine.ray.address",)
     profile = tmp_path / "cluster.yaml"
     profile.write_text(
         "engine: {address: 'ray://10.1.2.3:10001'}\nmlflow: {tracking_uri: 'https://m.example'}\n"
@@ -74,8 +74,8 @@ def test_refusal_is_one_line_and_names_the_ways_to_confirm(remote: Path, monkeyp
     with pytest.raises(RecipeError) as info:
         require_confirmed(recipe, "remote.yaml", trust=False)
     assert str(info.value) == (
-        "remote.yaml: engine.address: only the recipe names this remote endpoint (host 10.1.2.3), and mlscale "
-        "sends credentials only where you confirm: give it with --set engine.address=..., in a --profile, or "
+        "remote.yaml: engine.ray.address: only the recipe names this remote endpoint (host 10.1.2.3), and mlscale "
+        "sends credentials only where you confirm: give it with --set engine.ray.address=..., in a --profile, or "
         "pass --trust-recipe (MLSCALE_TRUST_RECIPE=1)"
     )
     assert info.value.exit_code == 2
@@ -101,7 +101,7 @@ def test_run_and_predict_refuse_before_anything_starts(
             main(args)
         assert info.value.code == 2
         err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and err[0].startswith(f"error: {remote}: engine.address: only the recipe")
+        assert len(err) == 1 and err[0].startswith(f"error: {remote}: engine.ray.address: only the recipe")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["remote.yaml"]  # no mlflow.db, no output
 
 
@@ -137,18 +137,18 @@ def test_validate_and_plan_say_what_a_run_would_reach_without_contacting_it(remo
         main(["validate", str(remote), "--set", "data.preprocess=subprocess:run"])
     assert info.value.code == 0
     out = capsys.readouterr().out
-    assert "# engine.address: ray://10.1.2.3:10001 (host 10.1.2.3; named by the recipe only" in out
+    assert "# engine.ray.address: ray://10.1.2.3:10001 (host 10.1.2.3; named by the recipe only" in out
     assert "# mlflow.tracking_uri: https://mlflow.example.com (host mlflow.example.com;" in out
     assert "# data.preprocess: imports and calls subprocess:run with your rights before training" in out
     with pytest.raises(SystemExit) as info:
         main(["plan", str(remote)])  # plans for this machine: 10.1.2.3 is never contacted
     assert info.value.code == 0
     out = capsys.readouterr().out
-    assert "engine.address ray://10.1.2.3:10001 is named by the recipe only and was not contacted" in out
+    assert "engine.ray.address ray://10.1.2.3:10001 is named by the recipe only and was not contacted" in out
     assert "a new local Ray instance" in out
 
 
 def test_describe_reach_for_a_local_recipe(tmp_path: Path) -> None:
     path = tmp_path / "r.yaml"
     path.write_text("name: r\ndata: {source: sklearn, dataset: wine}\nengine: {address: '127.0.0.1:6379'}\n")
-    assert describe_reach(load_recipe(path)) == ["engine.address: 127.0.0.1:6379 (this machine)"]
+    assert describe_reach(load_recipe(path)) == ["engine.ray.address: 127.0.0.1:6379 (this machine)"]

@@ -79,13 +79,13 @@ def quiet_ray() -> None:
 
 def connect(config: EngineConfig) -> Connection:
     """Join or start Ray as `config` asks (an existing connection is used, never shut down)."""
-    address = config.address
+    address = config.ray.address
     quiet_ray()
     owned = False
     if ray.is_initialized():  # a notebook's own connection: use it, never shut it down
         log.info("ray: using the existing Ray connection")
     else:
-        _init(address, config.dashboard)
+        _init(address, config.ray.dashboard)
         owned = True
     resources = ray.cluster_resources()
     nodes = [n for n in ray.nodes() if n.get("Alive")]
@@ -144,7 +144,9 @@ def connect_message(address: str | None, exc: BaseException) -> str:
     if auth:
         return f"ray: cannot connect to {where}: {AUTH_HINT} ({text})"
     hint = "" if os.environ.get("RAY_AUTH_MODE") == "token" else f"; if {AUTH_HINT}"
-    return f"ray: cannot connect to {where} ({text}); check engine.address and that the cluster is up{hint}"
+    return (
+        f"ray: cannot connect to {where} ({text}); check engine.ray.address and that the cluster is up{hint}"
+    )
 
 
 @contextlib.contextmanager
@@ -187,7 +189,7 @@ def probe(address: str, timeout: float = 5.0) -> None:
     except OSError as exc:
         raise EngineError(
             f"ray: cannot connect to {address} (nothing answers there: {exc.strerror or exc}); "
-            "check engine.address and that the cluster is up"
+            "check engine.ray.address and that the cluster is up"
         ) from exc
 
 

@@ -7,7 +7,7 @@ do are imported by the methods that use them.
 - Layout (layout.py, pure): workers x CPUs x threads, trial concurrency, inference actors; `plan` and the
   run use the same functions.
 - Training: `actors` (trainer_actors.py, default without retries) or `ray_train` (trainer_ray_train.py,
-  default when engine.max_failures > 0); train rows through the object store or read by each worker
+  default when engine.ray.max_failures > 0); train rows through the object store or read by each worker
   (train_data.py); rounds for the display (progress.py).
 - Tuning (tuning.py): Ray Tune function trials, ASHA, resumable. Inference (inference.py): Ray Data.
 """
@@ -97,7 +97,7 @@ class RayEngine:
             self._owns_connection = False
 
     def _client_mode(self) -> bool:
-        return (self.config.address or "").startswith("ray://")
+        return (self.config.ray.address or "").startswith("ray://")
 
     def _shape(self) -> list[float]:
         """CPUs of each node with CPUs, largest first (this machine's before start)."""
@@ -143,7 +143,7 @@ class RayEngine:
         if train.external_memory == "on":
             if trainer_name(self.config) == "ray_train":
                 plan.problems.append(
-                    "train.external_memory: on needs engine.trainer actors (Ray Train's trainer reads Ray "
+                    "train.external_memory: on needs engine.ray.trainer actors (Ray Train's trainer reads Ray "
                     "Data into memory)"
                 )
             if tune is not None:
@@ -197,7 +197,7 @@ class RayEngine:
 
     def _may_read_files(self) -> bool:
         """Whether workers may read their train shard themselves (when the data comes from files)."""
-        mode = self.config.train_data
+        mode = self.config.ray.train_data
         if mode == "object_store" or self._client_mode():
             return False
         return mode == "ray_data" or len(self._shape()) >= 2
@@ -254,11 +254,11 @@ class RayEngine:
         params = xgb_params(train, data.schema, nthread=layout.threads, device=device)
         if data.stream is not None and layout.trainer == "ray_train":
             raise RecipeError(
-                "ray: train.external_memory needs engine.trainer actors (Ray Train's trainer reads Ray Data "
-                "into memory); set engine.trainer: actors, or train.external_memory: off"
+                "ray: train.external_memory needs engine.ray.trainer actors (Ray Train's trainer reads Ray Data "
+                "into memory); set engine.ray.trainer: actors, or train.external_memory: off"
             )
         if layout.trainer == "ray_train":
-            storage = self.config.storage_path or str(rules.state_home() / "ray_train")
+            storage = self.config.ray.storage_path or str(rules.state_home() / "ray_train")
             return trainer_ray_train.train_ray_train(
                 self.config, data, train, params, layout, storage=storage, progress=progress, files=files
             )

@@ -51,9 +51,9 @@ class PredictLayout:
 
 def trainer_name(config: EngineConfig) -> str:
     """`actors` or `ray_train`: `auto` picks Ray Train only when failures should be retried."""
-    if config.trainer != "auto":
-        return config.trainer
-    return "ray_train" if config.max_failures > 0 else "actors"
+    if config.ray.trainer != "auto":
+        return config.ray.trainer
+    return "ray_train" if config.ray.max_failures > 0 else "actors"
 
 
 def train_layout(config: EngineConfig, node_cpus: list[float], *, reads_files: bool = False) -> TrainLayout:

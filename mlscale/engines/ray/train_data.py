@@ -30,12 +30,12 @@ def readable_files(config: EngineConfig, data: Dataset, *, client_mode: bool) ->
     0.06 s to put) while a Ray Data pipeline starts its own actors and workers (~7 s more per fit on
     2 cores, benchmarks/read_bench.py); across nodes, shipping from the driver crosses its network link.
     """
-    mode = config.train_data
+    mode = config.ray.train_data
     if data.files is None or mode == "object_store" or not len(data.files.train_rows):
         return None
     if client_mode:
         if mode == "ray_data":
-            raise EngineError("ray: engine.train_data ray_data cannot run over Ray Client (ray://)")
+            raise EngineError("ray: engine.ray.train_data ray_data cannot run over Ray Client (ray://)")
         return None
     missing, nodes = nodes_missing(data.files.paths[0])
     if mode == "auto" and nodes < 2:
@@ -43,7 +43,9 @@ def readable_files(config: EngineConfig, data: Dataset, *, client_mode: bool) ->
     if missing:
         message = f"{missing} of {nodes} nodes cannot see {data.files.paths[0]}"
         if mode == "ray_data":
-            raise EngineError(f"ray: engine.train_data ray_data: {message}; use storage every node mounts")
+            raise EngineError(
+                f"ray: engine.ray.train_data ray_data: {message}; use storage every node mounts"
+            )
         log.info("train: %s; the driver ships the train split to the workers", message)
         return None
     log.info("train: each worker reads its train shard of %d file(s) with Ray Data", len(data.files.paths))

@@ -219,7 +219,7 @@ def _fit_on_actors(
         results = await_fits(fits, actors[0], train.num_boost_round, progress)
     except ray.exceptions.RayError as exc:
         raise EngineError(
-            f"ray: a training worker failed ({first_line(exc)}); set engine.max_failures > 0 "
+            f"ray: a training worker failed ({first_line(exc)}); set engine.ray.max_failures > 0 "
             "to retry from checkpoints with Ray Train"
         ) from exc
     if tracker is not None:

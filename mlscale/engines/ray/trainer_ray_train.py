@@ -1,5 +1,5 @@
-"""Trainer `ray_train` (the default when engine.max_failures > 0): Ray Train V2 XGBoostTrainer with
-FailureConfig and checkpoints every engine.report_every rounds, resumed from the last checkpoint after a
+"""Trainer `ray_train` (the default when engine.ray.max_failures > 0): Ray Train V2 XGBoostTrainer with
+FailureConfig and checkpoints every engine.ray.report_every rounds, resumed from the last checkpoint after a
 worker dies."""
 
 from __future__ import annotations
@@ -78,15 +78,15 @@ def train_ray_train(
     progress: OnProgress | None,
     files: SourceFiles | None,
 ) -> TrainResult:
-    """Fit with Ray Train, retrying from the last checkpoint up to engine.max_failures times."""
+    """Fit with Ray Train, retrying from the last checkpoint up to engine.ray.max_failures times."""
     counter = Counter.options(num_cpus=0).remote()  # type: ignore[attr-defined]  # @ray.remote made it an ActorClass; Ray types it as the class
-    check_shared_storage(storage, explicit=config.storage_path is not None)
+    check_shared_storage(storage, explicit=config.ray.storage_path is not None)
     loop_config = {
         "params": params,
         "schema": data.schema.to_dict(),
         "rounds": train.num_boost_round,
         "early_stopping_rounds": train.early_stopping_rounds,
-        "report_every": config.report_every,
+        "report_every": config.ray.report_every,
         "counter": counter,
         "progress": progress is not None,
         "train_per_rank": files is not None,
@@ -101,7 +101,7 @@ def train_ray_train(
         raise EngineError("ray: Ray Train finished without a checkpoint")
     booster = _load_checkpoint(result.checkpoint)
     checkpoint = str(result.checkpoint.path)
-    if config.storage_path is None:  # mlscale's own default directory: the model is in memory now
+    if config.ray.storage_path is None:  # mlscale's own default directory: the model is in memory now
         checkpoint = _remove_run_dir(result.path, storage)
     starts, placement, history = ray.get(counter.summary.remote())
     ray.kill(counter)
@@ -130,7 +130,7 @@ def train_ray_train(
 
 def _remove_run_dir(path: str | None, storage: str) -> str:
     """Remove a finished run's checkpoints from the default storage (they piled up under
-    ~/.mlscale/ray_train after every successful run); a user's engine.storage_path is left alone."""
+    ~/.mlscale/ray_train after every successful run); a user's engine.ray.storage_path is left alone."""
     root = Path(storage).resolve()
     if not path or "://" in storage:
         return str(path)
@@ -172,7 +172,7 @@ def _trainer(
         run_config=RunConfig(
             name=f"mlscale-{uuid.uuid4().hex[:8]}",
             storage_path=storage,
-            failure_config=FailureConfig(max_failures=config.max_failures),
+            failure_config=FailureConfig(max_failures=config.ray.max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=2),
         ),
         datasets=datasets,
@@ -184,11 +184,11 @@ def check_shared_storage(storage: str, *, explicit: bool) -> None:
     """Ray Train restores checkpoints on any node: a local path must be the same directory everywhere.
 
     Probed, not assumed: the driver writes a marker and a zero-CPU task on every node looks for it.
-    URIs (s3://, gs://, ...) are left to Ray. `explicit`: the path is engine.storage_path (for the message).
+    URIs (s3://, gs://, ...) are left to Ray. `explicit`: the path is engine.ray.storage_path (for the message).
     """
     if "://" in storage:
         return
-    where = "engine.storage_path" if explicit else f"the default checkpoint dir {storage}"
+    where = "engine.ray.storage_path" if explicit else f"the default checkpoint dir {storage}"
     marker = Path(storage) / f".mlscale-probe-{uuid.uuid4().hex[:12]}"
     try:
         marker.parent.mkdir(parents=True, exist_ok=True)
@@ -201,7 +201,7 @@ def check_shared_storage(storage: str, *, explicit: bool) -> None:
     if missing:
         raise EngineError(
             f"ray: {where} is not shared: {missing} of {nodes} nodes cannot see it; set "
-            "engine.storage_path to storage every node mounts (NFS) or a URI such as s3://bucket/path"
+            "engine.ray.storage_path to storage every node mounts (NFS) or a URI such as s3://bucket/path"
         )
 
 

@@ -1,0 +1,127 @@
+"""The `engine` section: what every engine reads, plus one settings section per engine.
+
+    engine:
+      name: ray          # which engine runs the recipe
+      workers: 2         # common to every engine (local runs in one process and ignores it)
+      ray:               # read by engine ray only; other engines ignore it, so one recipe runs on all
+        address: auto
+        trainer: actors
+
+A new built-in engine adds its own settings model and field here, beside `ray`, without touching the
+others. An installed or registered engine (`mlscale.engine_names`) gets its section as a plain mapping in
+`EngineConfig.plugins[name]` and validates it itself. The ray settings may also be written flat
+(`engine.address`, `--set engine.trainer=actors`), the spelling of recipes written before the sections;
+`canonical` moves them into `engine.ray`, and giving one key both ways is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from mlscale.recipe.section import Section
+
+ENGINE_NAMES = ("local", "ray")
+"""The built-in engines; a recipe may also name an installed or registered one (`mlscale.engine_names`)."""
+
+
+class RaySettings(Section):
+    """Settings of engine ray (`engine.ray`)."""
+
+    address: str | None = None  # None: start a local Ray; auto / host:port / ray://host:port
+    max_failures: int = Field(0, ge=0)
+    report_every: int = Field(25, ge=1)  # boosting rounds between Ray Train checkpoints
+    storage_path: str | None = None  # shared storage for Ray Train checkpoints on multi-node runs
+    dashboard: bool = False
+    trainer: Literal["auto", "actors", "ray_train"] = "auto"
+    # How ray workers get their train rows: shipped by the driver through the object store, or read from
+    # the csv/parquet source by each worker with Ray Data. auto: ray_data on a multi-node cluster.
+    train_data: Literal["auto", "object_store", "ray_data"] = "auto"
+
+
+FLAT_RAY_KEYS = tuple(RaySettings.model_fields)
+"""Keys of engine.ray that may also be written directly under engine."""
+
+
+def canonical_key(dotted: str) -> str:
+    """A `--set` key as the schema spells it: engine.address -> engine.ray.address (a flat ray setting),
+    engine.dask.x -> engine.plugins.dask.x (the section of an installed or registered engine)."""
+    from mlscale.engine_names import BUILTIN, known
+
+    parts = dotted.split(".")
+    if len(parts) < 2 or parts[0] != "engine":
+        return dotted
+    if parts[1] in FLAT_RAY_KEYS:
+        return ".".join(["engine", "ray", *parts[1:]])
+    if parts[1] in known() and parts[1] not in BUILTIN:
+        return ".".join(["engine", "plugins", *parts[1:]])
+    return dotted
+
+
+def canonical(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A raw recipe (or profile) mapping with flat ray settings moved into engine.ray (a copy)."""
+    out = dict(raw)
+    engine = out.get("engine")
+    if isinstance(engine, Mapping):
+        out["engine"] = canonical_engine(engine)
+    return out
+
+
+def canonical_engine(engine: Mapping[str, Any]) -> dict[str, Any]:
+    flat = {k: v for k, v in engine.items() if k in FLAT_RAY_KEYS}
+    if not flat:
+        return dict(engine)
+    section = engine.get("ray")
+    nested = dict(section) if isinstance(section, Mapping) else {}
+    if section is not None and not isinstance(section, Mapping):
+        return dict(engine)  # left to validation: "engine.ray must be a mapping"
+    both = sorted(set(flat) & set(nested))
+    if both:
+        raise ValueError(f"engine.{both[0]} and engine.ray.{both[0]} are the same setting: give one of them")
+    rest = {k: v for k, v in engine.items() if k not in FLAT_RAY_KEYS}
+    return {**rest, "ray": {**nested, **flat}}
+
+
+class EngineConfig(Section):
+    name: str = "local"
+    workers: int = Field(1, ge=1)
+    cpus_per_worker: float | None = Field(None, gt=0)  # None: sized from the machine / cluster
+    gpus_per_worker: float = Field(0, ge=0)
+    ray: RaySettings = RaySettings()
+    # sections of installed or registered engines, by engine name, validated by those engines
+    plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sections(cls, raw: Any) -> Any:
+        if not isinstance(raw, Mapping):
+            return raw
+        from mlscale.engine_names import BUILTIN, known
+
+        out = canonical_engine(raw)
+        plugins = {k: out.pop(k) for k in list(out) if k in known() and k not in BUILTIN}
+        for name, section in plugins.items():
+            if not isinstance(section, Mapping):
+                raise ValueError(f"engine.{name} must be a mapping (the settings of engine {name})")
+        if plugins:
+            merged = {k: dict(v) for k, v in dict(out.get("plugins") or {}).items()}
+            for name, section in plugins.items():
+                merged[name] = {**dict(section), **merged.get(name, {})}  # `--set engine.<name>.x` wins
+            out["plugins"] = merged
+        return out
+
+    def with_ray(self, **changes: Any) -> EngineConfig:
+        """A copy with some ray settings changed (model_copy on the engine section would not reach them)."""
+        return self.model_copy(update={"ray": self.ray.model_copy(update=changes)})
+
+    @field_validator("name")
+    @classmethod
+    def _known_engine(cls, value: str) -> str:
+        from mlscale.engine_names import known
+
+        names = list(known())
+        if value not in names:
+            raise ValueError(f"unknown engine {value!r}, expected one of {', '.join(names)}")
+        return value
