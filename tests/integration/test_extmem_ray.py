@@ -21,8 +21,7 @@ def _caches() -> set[str]:
     return {p.name for p in Path(tempfile.gettempdir()).iterdir() if p.name.startswith(CACHE_PREFIX)}
 
 
-def test_ray_external_memory_matches_in_memory(ray_cluster, workdir, monkeypatch):
-    monkeypatch.setattr("mlscale.streamed.BATCH_ROWS", 2_000)  # several batches per worker
+def _source(workdir: Path) -> Path:
     rng = np.random.default_rng(1)
     n = 20_000
     x = rng.normal(size=(n, 6)).astype(np.float32)
@@ -32,6 +31,12 @@ def test_ray_external_memory_matches_in_memory(ray_cluster, workdir, monkeypatch
     data.mkdir()
     for i, rows in enumerate(np.array_split(np.arange(n), 4)):
         frame.iloc[rows].to_parquet(data / f"part-{i}.parquet", index=False)
+    return data
+
+
+def test_ray_external_memory_matches_in_memory(ray_cluster, workdir, monkeypatch):
+    monkeypatch.setattr("mlscale.streamed.BATCH_ROWS", 2_000)  # several batches per worker
+    data = _source(workdir)
     recipe = workdir / "recipe.yaml"
     recipe.write_text(
         yaml.safe_dump(
@@ -57,3 +62,37 @@ def test_ray_external_memory_matches_in_memory(ray_cluster, workdir, monkeypatch
     assert run.data.metrics["rows_train"] == other.data.metrics["rows_train"] == 14_000
     placement = run.data.tags["train.placement"].split(";")
     assert len(placement) == 2
+
+
+def test_ray_tunes_on_external_memory_and_leaves_no_cache(ray_cluster, workdir, monkeypatch):
+    """Each trial builds its cache from the files, in a trial process on either node, and removes it."""
+    monkeypatch.setattr("mlscale.streamed.BATCH_ROWS", 4_000)
+    data = _source(workdir)
+    recipe = workdir / "tune.yaml"
+    recipe.write_text(
+        yaml.safe_dump(
+            {
+                "name": "extmem_ray_tune",
+                "data": {"source": "parquet", "path": str(data), "split": {"valid": 0.1, "test": 0.2}},
+                "train": {"num_boost_round": 40, "early_stopping_rounds": None, "external_memory": "on"},
+                "tune": {"num_samples": 3, "space": {"max_depth": {"randint": [2, 7]}}, "scheduler": "none"},
+                "evaluate": {"reference": "off", "explain": {"enabled": False}},
+                "engine": {"name": "ray", "workers": 2, "ray": {"address": ray_cluster, "trainer": "actors"}},
+            }
+        )
+    )
+    before = _caches()
+    result = mlscale.run(recipe)
+    assert _caches() == before
+    assert result.metrics["test_auc"] > 0.8, result.metrics
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(result.tracking_uri)
+    children = client.search_runs(
+        [client.get_run(result.run_id).info.experiment_id],
+        filter_string=f"tags.`mlflow.parentRunId` = '{result.run_id}'",
+    )
+    assert len(children) == 3
+    assert all(child.data.metrics["valid_auc"] > 0.8 for child in children), [
+        c.data.metrics for c in children
+    ]

@@ -140,16 +140,11 @@ class RayEngine:
             ("cluster", f"{where}: {len(node_cpus)} node(s), {total_cpus:g} CPU, {total_gpus:g} GPU")
         )
         workers, cpus = self._plan_train(plan, total_gpus)
-        if train.external_memory == "on":
-            if trainer_name(self.config) == "ray_train":
-                plan.problems.append(
-                    "train.external_memory: on needs engine.ray.trainer actors (Ray Train's trainer reads Ray "
-                    "Data into memory)"
-                )
-            if tune is not None:
-                plan.problems.append(
-                    "train.external_memory: on cannot tune on engine ray; tune with engine local"
-                )
+        if train.external_memory == "on" and trainer_name(self.config) == "ray_train":
+            plan.problems.append(
+                "train.external_memory: on needs engine.ray.trainer actors (Ray Train's trainer reads Ray "
+                "Data into memory)"
+            )
         if tune is not None:
             self._plan_tune(plan, tune, max(node_cpus))
         if predict is not None:
@@ -287,11 +282,6 @@ class RayEngine:
         """Search `tune.space` with Ray Tune; `resume` continues an interrupted experiment in `state_dir`."""
         from mlscale.engines.ray import tuning
 
-        if data.stream is not None:
-            raise RecipeError(
-                "ray: tuning with train.external_memory is not supported on engine ray; "
-                "tune with engine local, or set train.external_memory: off"
-            )
         layout = self._trial_layout(tune)
         total = self._cluster.cpus if self._cluster else float(os.cpu_count() or 1)
         log.info(

@@ -20,13 +20,12 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from mlscale.data import Dataset, file_format, resolve_files
 from mlscale.engines.ray.layout import PredictLayout
-from mlscale.engines.ray.worker import node_id, use_threads
-from mlscale.errors import DataError, EngineError, MlscaleError
+from mlscale.engines.ray.worker import node_id, unwrap_data_error, use_threads
+from mlscale.errors import DataError, EngineError
 from mlscale.model import Model
 from mlscale.predicting import AtomicTableWriter
 from mlscale.recipe.schema import PredictConfig
 from mlscale.results import OnProgress, Placement, PredictResult
-from mlscale.text import first_line
 
 log = logging.getLogger("mlscale")
 
@@ -213,14 +212,3 @@ def _read_files(batch: pd.DataFrame, fmt: str, batch_size: int) -> Iterator[pd.D
         )
         for record_batch in batches:
             yield record_batch.to_pandas()
-
-
-def unwrap_data_error(exc: BaseException) -> BaseException:
-    """The mlscale error a Ray Data failure wraps (a DataError from a batch), else a one-line EngineError."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, MlscaleError):
-            return seen
-        cause = getattr(seen, "cause", None)
-        seen = cause if isinstance(cause, BaseException) else seen.__cause__
-    return EngineError(f"ray: batch inference failed ({first_line(exc)})")

@@ -17,8 +17,7 @@ import ray
 
 from mlscale.data import file_format, resolve_files
 from mlscale.engines.ray.connection import nodes_missing
-from mlscale.engines.ray.inference import unwrap_data_error
-from mlscale.engines.ray.worker import use_threads
+from mlscale.engines.ray.worker import unwrap_data_error, use_threads
 from mlscale.errors import DataError, RecipeError
 from mlscale.model import Model
 from mlscale.partitioned import PartitionedOutput, PartSummary, write_part

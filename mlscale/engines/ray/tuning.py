@@ -22,7 +22,7 @@ from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter, Searcher
 from ray.tune.search.optuna import OptunaSearch
 
-from mlscale import rules
+from mlscale import extmem, rules
 from mlscale.data import Dataset, FeatureSchema
 from mlscale.engines.ray.layout import TrialLayout
 from mlscale.errors import EngineError
@@ -153,7 +153,7 @@ def _trainable(
     return rtune.with_resources(
         rtune.with_parameters(
             tune_trial,
-            data=(data.x_train, data.y_train, data.x_valid, data.y_valid),
+            data=(data.x_train, data.y_train, data.x_valid, data.y_valid, data.stream),
             settings={
                 "train": train.model_dump(mode="json"),
                 "schema": data.schema.to_dict(),
@@ -227,16 +227,38 @@ class _Report(xgb.callback.TrainingCallback):
 
 
 def tune_trial(config: dict[str, Any], data: Any = None, settings: Any = None) -> None:
-    """One Ray Tune trial: plain xgboost in the trial's process (no Ray Train start-up)."""
-    x, y, xv, yv = data
+    """One Ray Tune trial: plain xgboost in the trial's process (no Ray Train start-up).
+
+    In memory, reused trial actors build the shared matrices once, not per trial. With external memory
+    (`stream`), each trial reads the source into its own page cache and removes it when it ends: a cache
+    kept for the next trial could outlive the actor (Tune kills actors without running cleanup)."""
+    x, y, xv, yv, stream = data
     schema = FeatureSchema.from_dict(settings["schema"])
     train = TrainConfig.model_validate(settings["train"])
     params = xgb_params(train, schema, nthread=settings["nthread"], overrides=dict(config))
-    key = (settings["cache_key"], int(params["max_bin"]), settings["nthread"])
-    if key not in _TRIAL_DMATRICES:  # reused trial actors build the shared matrices once, not per trial
+    nthread, max_bin = settings["nthread"], int(params["max_bin"])
+    if stream is not None:
+        with extmem.cache_dir() as cache:
+            pair = extmem.extmem_pair(stream, schema, xv, yv, cache=cache, nthread=nthread, max_bin=max_bin)
+            try:
+                _fit_and_report(params, pair, (xv, yv), schema, train, settings)
+            finally:
+                extmem.free(*pair)
+        return
+    key = (settings["cache_key"], max_bin, nthread)
+    if key not in _TRIAL_DMATRICES:
         _TRIAL_DMATRICES.clear()
-        _TRIAL_DMATRICES[key] = quantile_pair(x, y, xv, yv, nthread=settings["nthread"], max_bin=key[1])
-    dtrain, dvalid = _TRIAL_DMATRICES[key]
+        _TRIAL_DMATRICES[key] = quantile_pair(x, y, xv, yv, nthread=nthread, max_bin=max_bin)
+    _fit_and_report(params, _TRIAL_DMATRICES[key], (xv, yv), schema, train, settings)
+
+
+def _fit_and_report(
+    params: dict[str, Any], pair: Any, valid: Any, schema: FeatureSchema, train: TrainConfig, settings: Any
+) -> None:
+    """Fit one trial on (train, valid) matrices; its model goes to the store, its valid metrics (on the
+    `valid` rows, features and labels) to Tune."""
+    dtrain, dvalid = pair
+    xv, yv = valid
     every = int(settings.get("report_every", 1))
     callbacks = [_Report(settings["metric"], every, train.num_boost_round)] if settings["asha"] else []
     started = time.perf_counter()

@@ -6,6 +6,9 @@ import threading
 
 import ray
 
+from mlscale.errors import EngineError, MlscaleError
+from mlscale.text import first_line
+
 _THREADS_SET = threading.local()
 
 
@@ -27,3 +30,14 @@ def use_threads(n: int) -> None:
 def node_id() -> str:
     """The Ray node this process runs on."""
     return ray.get_runtime_context().get_node_id()
+
+
+def unwrap_data_error(exc: BaseException) -> BaseException:
+    """The mlscale error a Ray Data failure wraps (a DataError from a batch), else a one-line EngineError."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, MlscaleError):
+            return seen
+        cause = getattr(seen, "cause", None)
+        seen = cause if isinstance(cause, BaseException) else seen.__cause__
+    return EngineError(f"ray: batch inference failed ({first_line(exc)})")
