@@ -17,7 +17,7 @@ from typing import Any
 from mlscale.explaining import contribution_frame
 from mlscale.predicting import predict_in_process
 from mlscale.recipe import Recipe, load_recipe
-from mlscale.recipe.load import with_arguments
+from mlscale.recipe.load import recipe_source, with_arguments
 from mlscale.runner import Progress, log_scored, preflight_scoring
 from mlscale.scoped import restoring
 
@@ -46,7 +46,7 @@ def explain(
     trust_recipe: bool = False,
 ) -> Path:
     """Write the contributions of `input`'s rows under `model`; returns the output path."""
-    source = str(recipe)
+    source = recipe_source(recipe)
     sets = with_arguments(overrides, {"predict.input": input, "predict.model": model})
     loaded: Recipe = load_recipe(recipe, profiles=profiles, overrides=sets, engine=engine)
     assert loaded.predict is not None

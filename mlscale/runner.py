@@ -26,7 +26,7 @@ from mlscale.planning import Plan, check_plan, plan
 from mlscale.predicting import check_output
 from mlscale.promotion import Promotion
 from mlscale.recipe import Recipe, load_recipe, recipe_hash
-from mlscale.recipe.load import with_arguments
+from mlscale.recipe.load import recipe_source, with_arguments
 from mlscale.recipe.trust import require_confirmed
 from mlscale.reference import ReferenceResult
 from mlscale.results import ClusterInfo, PredictResult, TuneResult
@@ -83,7 +83,7 @@ def run(
 ) -> RunResult:
     """Run a recipe end to end and log it to MLflow. Raises MlscaleError subclasses on bad input."""
     total_started = time.perf_counter()
-    source = str(recipe) if not isinstance(recipe, Recipe) else f"<recipe {recipe.name}>"
+    source = recipe_source(recipe)
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, profiles=profiles, overrides=overrides, engine=engine)
     elif engine or overrides:
@@ -267,7 +267,7 @@ def predict(
     trust_recipe: bool = False,
 ) -> Path:
     """Batch inference only, with a model from MLflow or a directory: `mlscale predict`."""
-    source = str(recipe) if not isinstance(recipe, Recipe) else f"<recipe {recipe.name}>"
+    source = recipe_source(recipe)
     if not isinstance(recipe, Recipe):
         arguments = {"predict.input": input, "predict.output": output, "predict.model": model}
         sets = with_arguments(overrides, {k: v for k, v in arguments.items() if v is not None})
