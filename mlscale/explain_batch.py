@@ -10,22 +10,16 @@ Computed in this process, streaming the input batch by batch.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from mlscale import tracking
 from mlscale.explaining import contribution_frame
-from mlscale.predicting import check_output, predict_in_process
+from mlscale.predicting import predict_in_process
 from mlscale.recipe import Recipe, load_recipe
-from mlscale.recipe.load import with_arguments
-from mlscale.recipe.trust import require_confirmed
-from mlscale.runner import Progress, _preflight_predict
+from mlscale.recipe.load import recipe_source, with_arguments
+from mlscale.runner import Progress, log_scored, preflight_scoring
 from mlscale.scoped import restoring
-from mlscale.versions import check_versions
-
-log = logging.getLogger("mlscale")
 
 OUTPUT_NAME = "contributions"
 
@@ -52,24 +46,17 @@ def explain(
     trust_recipe: bool = False,
 ) -> Path:
     """Write the contributions of `input`'s rows under `model`; returns the output path."""
-    source = str(recipe)
+    source = recipe_source(recipe)
     sets = with_arguments(overrides, {"predict.input": input, "predict.model": model})
     loaded: Recipe = load_recipe(recipe, profiles=profiles, overrides=sets, engine=engine)
     assert loaded.predict is not None
     target = output or default_output(loaded.predict.output, loaded.predict.dataset)
     loaded = loaded.model_copy(update={"predict": loaded.predict.model_copy(update={"output": target})})
-    assert loaded.predict is not None
-    require_confirmed(loaded, source, trust=trust_recipe)
-    check_versions(engine=loaded.engine.name)
-    check_output(loaded.predict, loaded.data, where=f"{source}: explain")
-    uri = tracking.resolve_uri(loaded.mlflow.tracking_uri)
-    scoring = _preflight_predict(loaded, uri, source)
-    assert scoring is not None
+    scoring = preflight_scoring(loaded, source, command="explain", trust_recipe=trust_recipe)
+    assert loaded.predict is not None  # preflight_scoring refuses a recipe without one
     result = predict_in_process(
         scoring, loaded.predict, test_frame=None, where=f"{source}: explain", progress=progress,
         scorer=contribution_frame,
     )  # fmt: skip
-    for col, n in result.unseen_categories.items():
-        log.warning("explain: %d value(s) of %r were not seen in training; explained as missing", n, col)
-    log.info("explain: %d rows in %.2fs -> %s", result.rows, result.seconds, result.output)
+    log_scored(result, command="explain", done="explained")
     return result.output

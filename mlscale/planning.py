@@ -15,6 +15,7 @@ from mlscale.errors import RecipeError
 from mlscale.masking import mask_text
 from mlscale.predicting import check_output
 from mlscale.recipe import Recipe, load_recipe
+from mlscale.recipe.load import recipe_source
 from mlscale.recipe.trust import require_confirmed
 from mlscale.results import EnginePlan
 from mlscale.scoped import restoring
@@ -50,7 +51,7 @@ def plan(
     contacted (the plan is made for this machine and says so). Never starts a local Ray instance.
     Raises RecipeError naming the first thing that could never be scheduled.
     """
-    source = str(recipe) if not isinstance(recipe, Recipe) else f"<recipe {recipe.name}>"
+    source = recipe_source(recipe)
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, profiles=profiles, overrides=overrides, engine=engine)
     if recipe.predict is not None:

@@ -24,7 +24,6 @@ from mlscale.model import Model
 from mlscale.partitioned import (
     MANIFEST,
     PartitionedOutput,
-    PartSummary,
     TableSink,
     is_dataset,
     left_by_a_dead_writer,
@@ -162,34 +161,6 @@ def input_rows(predict: PredictConfig, *, test_frame: pd.DataFrame | None, where
     return count_input_rows(predict.input, where=f"{where}.input")
 
 
-def predict_stream(
-    model: Model,
-    predict: PredictConfig,
-    frames: Iterable[pd.DataFrame],
-    *,
-    where: str,
-    progress: OnProgress | None = None,
-    total: int | None = None,
-    scorer: Scorer = _predictions,
-) -> PredictResult:
-    """Predict chunk by chunk and write one output file atomically."""
-    started = time.perf_counter()
-    unseen: dict[str, int] = {}
-    with AtomicTableWriter(predict.output, predict.resolved_format) as writer:
-        if progress is not None:
-            progress("rows", {"done": 0, "total": total})
-        for out in _pipelined(model, predict, frames, unseen, where=where, scorer=scorer):
-            writer.write(out)
-            if progress is not None:
-                progress("rows", {"done": writer.rows, "total": total})
-    return PredictResult(
-        output=Path(predict.output),
-        rows=writer.rows,
-        seconds=time.perf_counter() - started,
-        unseen_categories=unseen,
-    )
-
-
 def input_sources(
     predict: PredictConfig, *, test_frame: pd.DataFrame | None, where: str
 ) -> list[tuple[str | None, Iterator[pd.DataFrame]]]:
@@ -204,44 +175,6 @@ def input_sources(
             yield batch.to_pandas()
 
     return [(f, batches(f)) for f in files]
-
-
-def predict_parts(
-    model: Model,
-    predict: PredictConfig,
-    sources: list[tuple[str | None, Iterator[pd.DataFrame]]],
-    *,
-    where: str,
-    progress: OnProgress | None = None,
-    total: int | None = None,
-    scorer: Scorer = _predictions,
-) -> PredictResult:
-    """Predict each source into its own part file and commit the directory as a whole."""
-    started = time.perf_counter()
-    done = 0
-    parts: list[PartSummary] = []
-    unseen: dict[str, int] = {}
-
-    def predicted(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        nonlocal done
-        for out in _pipelined(model, predict, frames, unseen, where=where, scorer=scorer):
-            done += len(out)
-            if progress is not None:
-                progress("rows", {"done": done, "total": total})
-            yield out
-
-    output = Path(predict.output.rstrip("/") or predict.output)
-    with PartitionedOutput(output, predict.resolved_format) as target:
-        if progress is not None:
-            progress("rows", {"done": 0, "total": total})
-        for index, (source, frames) in enumerate(sources):
-            parts.append(
-                write_part(predicted(frames), target.tmp, index, predict.resolved_format, source=source)
-            )
-        target.commit(parts)
-    return PredictResult(
-        output=output, rows=done, seconds=time.perf_counter() - started, unseen_categories=unseen
-    )
 
 
 def _pipelined(
@@ -278,13 +211,48 @@ def predict_in_process(
     """Predict in this process, streaming: one atomic file, or a partitioned directory when asked.
     Engine local's whole predict, every engine's fallback, and `mlscale explain` (with its scorer)."""
     total = input_rows(predict, test_frame=test_frame, where=where) if progress else None
+    started = time.perf_counter()
+    done = 0
+    unseen: dict[str, int] = {}
+
+    def scored(frames: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        nonlocal done
+        for out in _pipelined(model, predict, frames, unseen, where=where, scorer=scorer):
+            yield out  # counted once the writer has it
+            done += len(out)
+            if progress is not None:
+                progress("rows", {"done": done, "total": total})
+
+    if progress is not None:
+        progress("rows", {"done": 0, "total": total})
     if predict.dataset:
         sources = input_sources(predict, test_frame=test_frame, where=where)
-        return predict_parts(
-            model, predict, sources, where=where, progress=progress, total=total, scorer=scorer
-        )
-    frames = input_frames(predict, test_frame=test_frame, where=where)
-    return predict_stream(model, predict, frames, where=where, progress=progress, total=total, scorer=scorer)
+        output = _write_parts(predict, [(source, scored(frames)) for source, frames in sources])
+    else:
+        output = _write_file(predict, scored(input_frames(predict, test_frame=test_frame, where=where)))
+    return PredictResult(
+        output=output, rows=done, seconds=time.perf_counter() - started, unseen_categories=unseen
+    )
+
+
+def _write_file(predict: PredictConfig, frames: Iterable[pd.DataFrame]) -> Path:
+    """The frames as one output file, written atomically."""
+    with AtomicTableWriter(predict.output, predict.resolved_format) as writer:
+        for frame in frames:
+            writer.write(frame)
+    return Path(predict.output)
+
+
+def _write_parts(predict: PredictConfig, sources: list[tuple[str | None, Iterable[pd.DataFrame]]]) -> Path:
+    """Each source's frames as its own part file; the directory is committed as a whole."""
+    output = Path(predict.output.rstrip("/") or predict.output)
+    with PartitionedOutput(output, predict.resolved_format) as target:
+        parts = [
+            write_part(frames, target.tmp, index, predict.resolved_format, source=source)
+            for index, (source, frames) in enumerate(sources)
+        ]
+        target.commit(parts)
+    return output
 
 
 def explain_in_process(model: Model, x: pd.DataFrame, *, nthread: int | None = None) -> ExplainResult:

@@ -26,10 +26,10 @@ from mlscale.planning import Plan, check_plan, plan
 from mlscale.predicting import check_output
 from mlscale.promotion import Promotion
 from mlscale.recipe import Recipe, load_recipe, recipe_hash
-from mlscale.recipe.load import with_arguments
+from mlscale.recipe.load import recipe_source, with_arguments
 from mlscale.recipe.trust import require_confirmed
 from mlscale.reference import ReferenceResult
-from mlscale.results import ClusterInfo, TuneResult
+from mlscale.results import ClusterInfo, PredictResult, TuneResult
 from mlscale.run_context import Progress, RunContext, Timer
 from mlscale.scoped import restoring
 from mlscale.streamed import prepare_for_training
@@ -83,7 +83,7 @@ def run(
 ) -> RunResult:
     """Run a recipe end to end and log it to MLflow. Raises MlscaleError subclasses on bad input."""
     total_started = time.perf_counter()
-    source = str(recipe) if not isinstance(recipe, Recipe) else f"<recipe {recipe.name}>"
+    source = recipe_source(recipe)
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, profiles=profiles, overrides=overrides, engine=engine)
     elif engine or overrides:
@@ -267,20 +267,13 @@ def predict(
     trust_recipe: bool = False,
 ) -> Path:
     """Batch inference only, with a model from MLflow or a directory: `mlscale predict`."""
-    source = str(recipe) if not isinstance(recipe, Recipe) else f"<recipe {recipe.name}>"
+    source = recipe_source(recipe)
     if not isinstance(recipe, Recipe):
         arguments = {"predict.input": input, "predict.output": output, "predict.model": model}
         sets = with_arguments(overrides, {k: v for k, v in arguments.items() if v is not None})
         recipe = load_recipe(recipe, profiles=profiles, overrides=sets, engine=engine)
-    require_confirmed(recipe, source, trust=trust_recipe)
-    check_versions(engine=recipe.engine.name)
-    uri = tracking.resolve_uri(recipe.mlflow.tracking_uri)
-    if recipe.predict is None or recipe.predict.input is None:
-        raise RecipeError(f"{source}: predict.input is required for mlscale predict (give --input)")
-    check_output(recipe.predict, recipe.data, where=f"{source}: predict")
-    loaded = _preflight_predict(recipe, uri, source)
-    if loaded is None:  # predict.model is set above: _preflight_predict loaded it or raised
-        raise RecipeError(f"{source}: predict.model is required for mlscale predict (give --model)")
+    loaded = preflight_scoring(recipe, source, command="predict", trust_recipe=trust_recipe)
+    assert recipe.predict is not None  # preflight_scoring refuses a recipe without one
     eng = get_engine(recipe.engine)
     timer = Timer(progress)
     try:
@@ -296,7 +289,28 @@ def predict(
             )
     finally:
         eng.stop()
-    for col, n in result.unseen_categories.items():
-        log.warning("predict: %d value(s) of %r were not seen in training; predicted as missing", n, col)
-    log.info("predict: %d rows in %.2fs -> %s", result.rows, result.seconds, result.output)
+    log_scored(result, command="predict", done="predicted")
     return result.output
+
+
+def preflight_scoring(recipe: Recipe, source: str, *, command: str, trust_recipe: bool) -> Model:
+    """What `mlscale predict` and `mlscale explain` (`command`) check before reading a row: a confirmed
+    recipe, known-good versions, a predict input and a safe output, the model and the input's columns.
+    Returns the model."""
+    require_confirmed(recipe, source, trust=trust_recipe)
+    check_versions(engine=recipe.engine.name)
+    uri = tracking.resolve_uri(recipe.mlflow.tracking_uri)
+    if recipe.predict is None or recipe.predict.input is None:
+        raise RecipeError(f"{source}: predict.input is required for mlscale {command} (give --input)")
+    check_output(recipe.predict, recipe.data, where=f"{source}: {command}")
+    model = _preflight_predict(recipe, uri, source)
+    if model is None:  # predict.model is set above: _preflight_predict loaded it or raised
+        raise RecipeError(f"{source}: predict.model is required for mlscale {command} (give --model)")
+    return model
+
+
+def log_scored(result: PredictResult, *, command: str, done: str) -> None:
+    """The log lines of a finished predict or explain: unseen categories (scored as missing), rows, time."""
+    for col, n in result.unseen_categories.items():
+        log.warning("%s: %d value(s) of %r were not seen in training; %s as missing", command, n, col, done)
+    log.info("%s: %d rows in %.2fs -> %s", command, result.rows, result.seconds, result.output)

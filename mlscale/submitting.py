@@ -15,6 +15,7 @@ from typing import Any
 from mlscale.errors import RecipeError
 from mlscale.masking import has_credentials, mask_text
 from mlscale.recipe import Recipe, load_recipe, recipe_yaml
+from mlscale.recipe.load import recipe_source
 from mlscale.recipe.trust import TRUST_ENV, require_confirmed
 from mlscale.scoped import restoring
 
@@ -48,7 +49,7 @@ def submit(
     this machine the job runs this interpreter (no installs); elsewhere it runs `python` and, unless
     pip=False, installs mlscale's requirements in the job's runtime env.
     """
-    source = str(recipe) if not isinstance(recipe, Recipe) else f"<recipe {recipe.name}>"
+    source = recipe_source(recipe)
     if not address.startswith(("http://", "https://")):
         raise RecipeError(
             f"--address must be the Ray dashboard's http://host:port (Jobs API), got {address!r}"

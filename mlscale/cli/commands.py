@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 from typing import Any
 
 import click
@@ -11,7 +12,18 @@ import click
 from mlscale._version import __version__
 from mlscale.cli.display import mask, print_plan, print_table, progress_display, summary
 from mlscale.cli.logs import STATE
-from mlscale.cli.options import LoggedGroup, common, trust_option, trusted, with_recipe_options
+from mlscale.cli.options import (
+    LoggedGroup,
+    RecipeArgs,
+    common,
+    html_option,
+    out_options,
+    profile_option,
+    recipe_argument,
+    set_option,
+    trust_option,
+    trusted,
+)
 from mlscale.masking import mask_secrets, mask_text
 
 
@@ -23,17 +35,10 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("recipe", type=click.Path(dir_okay=False))
-@with_recipe_options
+@recipe_argument
 @click.option("--resume", is_flag=True, help="Continue an interrupted tuning run of this recipe.")
 @common
-def run(
-    recipe: str,
-    engine: str | None,
-    profiles: tuple[str, ...],
-    sets: tuple[str, ...],
-    resume: bool,
-) -> None:
+def run(recipe: RecipeArgs, resume: bool) -> None:
     """Train, tune and predict as the RECIPE says; log everything to MLflow."""
     from mlscale._job import detach_from_ray_working_dir, finish_working_copy
 
@@ -42,37 +47,25 @@ def run(
 
     try:
         with progress_display(enabled=_live()) as progress:
-            result = run_recipe(
-                recipe,
-                engine=engine,
-                profiles=profiles,
-                overrides=list(sets),
-                resume=resume,
-                progress=progress,
-                trust_recipe=trusted(),
-            )
+            result = run_recipe(recipe.path, resume=resume, progress=progress, **recipe.keywords())
     finally:
         finish_working_copy(job_copy)
     summary(result)
 
 
 @cli.command()
-@click.argument("recipe", type=click.Path(dir_okay=False))
-@with_recipe_options
+@recipe_argument
 @common
-def validate(
-    recipe: str,
-    engine: str | None,
-    profiles: tuple[str, ...],
-    sets: tuple[str, ...],
-) -> None:
+def validate(recipe: RecipeArgs) -> None:
     """Validate RECIPE (with profiles and overrides) and print the resolved recipe."""
     import yaml
 
     from mlscale.recipe import load_recipe
     from mlscale.recipe.trust import describe_reach
 
-    resolved = load_recipe(recipe, profiles=profiles, overrides=list(sets), engine=engine)
+    resolved = load_recipe(
+        recipe.path, profiles=recipe.profiles, overrides=recipe.overrides, engine=recipe.engine
+    )
     shown = mask_secrets(resolved.model_dump(mode="json"))  # the recipe as resolved, secrets as ***
     click.echo(yaml.safe_dump(shown, sort_keys=False), nl=False)
     for line in describe_reach(resolved):  # as YAML comments: the output stays a valid recipe
@@ -80,8 +73,7 @@ def validate(
 
 
 @cli.command()
-@click.argument("recipe", type=click.Path(dir_okay=False))
-@with_recipe_options
+@recipe_argument
 @click.option(
     "--address",
     envvar="RAY_API_SERVER_ADDRESS",
@@ -98,30 +90,11 @@ def validate(
     "--pip/--no-pip", default=None, help="Install mlscale's requirements in the job (default: remote only)."
 )
 @common
-def submit(
-    recipe: str,
-    engine: str | None,
-    profiles: tuple[str, ...],
-    sets: tuple[str, ...],
-    address: str,
-    wait: bool,
-    python: str | None,
-    pip: bool | None,
-) -> None:
+def submit(recipe: RecipeArgs, address: str, wait: bool, python: str | None, pip: bool | None) -> None:
     """Run RECIPE as a Ray Job on a cluster; exit with the job's status."""
     from mlscale.submitting import submit as submit_recipe
 
-    job = submit_recipe(
-        recipe,
-        address=address,
-        wait=wait,
-        engine=engine,
-        profiles=profiles,
-        overrides=list(sets),
-        python=python,
-        pip=pip,
-        trust_recipe=trusted(),
-    )
+    job = submit_recipe(recipe.path, address=address, wait=wait, python=python, pip=pip, **recipe.keywords())
     if not wait:
         click.echo(
             f"submitted: {job.job_id} (follow with: ray job logs --address {mask(job.address)} -f {job.job_id})"
@@ -133,25 +106,16 @@ def submit(
 
 
 @cli.command()
-@click.argument("recipe", type=click.Path(dir_okay=False))
-@with_recipe_options
+@recipe_argument
 @click.option("--address", default=None, help="Ray cluster to check against (overrides engine.ray.address).")
 @common
-def plan(
-    recipe: str,
-    engine: str | None,
-    profiles: tuple[str, ...],
-    sets: tuple[str, ...],
-    address: str | None,
-) -> None:
+def plan(recipe: RecipeArgs, address: str | None) -> None:
     """Say what RECIPE would run where, and refuse (exit 2) what the cluster cannot schedule."""
     from mlscale.planning import plan as plan_recipe
 
-    overrides = list(sets) + ([f"engine.ray.address={address}"] if address else [])
-    result = plan_recipe(
-        recipe, engine=engine, profiles=profiles, overrides=overrides, trust_recipe=trusted()
-    )
-    print_plan(result)
+    if address:
+        recipe = replace(recipe, overrides=[*recipe.overrides, f"engine.ray.address={address}"])
+    print_plan(plan_recipe(recipe.path, **recipe.keywords()))
 
 
 model_option = click.option(
@@ -162,7 +126,7 @@ model_option = click.option(
 
 
 @cli.command()
-@click.argument("recipe", type=click.Path(dir_okay=False))
+@recipe_argument
 @model_option
 @click.option(
     "--input",
@@ -171,33 +135,23 @@ model_option = click.option(
     help="File, directory or glob to predict (overrides predict.input).",
 )
 @click.option("--output", default=None, help="Output file (overrides predict.output).")
-@with_recipe_options
 @common
-def predict(
-    recipe: str,
-    model: str,
-    input_path: str | None,
-    output: str | None,
-    engine: str | None,
-    profiles: tuple[str, ...],
-    sets: tuple[str, ...],
-) -> None:
+def predict(recipe: RecipeArgs, model: str, input_path: str | None, output: str | None) -> None:
     """Batch inference with an existing model, streaming the input."""
     from mlscale.runner import predict as run_predict
 
-    _write_output(run_predict, recipe, model=model, input=input_path, output=output, engine=engine,
-                  profiles=profiles, overrides=list(sets))  # fmt: skip
+    _write_output(run_predict, recipe, model=model, input=input_path, output=output)
 
 
-def _write_output(command: Any, recipe: str, **options: Any) -> None:
+def _write_output(command: Any, recipe: RecipeArgs, **options: Any) -> None:
     """predict and explain: run with a progress display, then print the output's path."""
     with progress_display(enabled=_live()) as progress:
-        path = command(recipe, progress=progress, trust_recipe=trusted(), **options)
+        path = command(recipe.path, progress=progress, **recipe.keywords(), **options)
     click.echo(str(path))
 
 
 @cli.command()
-@click.argument("recipe", type=click.Path(dir_okay=False))
+@recipe_argument
 @model_option
 @click.option("--input", "input_path", required=True, help="File, directory or glob whose rows to explain.")
 @click.option(
@@ -206,22 +160,12 @@ def _write_output(command: Any, recipe: str, **options: Any) -> None:
     help="Output file, or a directory ending in / for part files (default: contributions.parquet beside "
     "predict.output).",
 )
-@with_recipe_options
 @common
-def explain(
-    recipe: str,
-    model: str,
-    input_path: str,
-    output: str | None,
-    engine: str | None,
-    profiles: tuple[str, ...],
-    sets: tuple[str, ...],
-) -> None:
+def explain(recipe: RecipeArgs, model: str, input_path: str, output: str | None) -> None:
     """Per-row SHAP contributions (xgboost's own) of an input with an existing model, written like predict."""
     from mlscale.explain_batch import explain as run_explain
 
-    _write_output(run_explain, recipe, model=model, input=input_path, output=output, engine=engine,
-                  profiles=profiles, overrides=list(sets))  # fmt: skip
+    _write_output(run_explain, recipe, model=model, input=input_path, output=output)
 
 
 @cli.command()
@@ -232,9 +176,9 @@ def explain(
 @click.option("--repeat", default=1, show_default=True, type=click.IntRange(1, 100))
 @click.option("--phases", default="train,tune,predict", show_default=True)
 @click.option("--out", "out_dir", default="output/bench", show_default=True, help="Where table and chart go.")
-@click.option("--html", default=None, type=click.Path(dir_okay=False), help="Also write the table as a page.")
-@click.option("--profile", "profiles", multiple=True)
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE")
+@html_option
+@profile_option
+@set_option
 @trust_option
 @common
 def bench(
@@ -267,7 +211,7 @@ def bench(
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Only runs with this tag.")
 @click.option("--tracking-uri", default=None, help="Default: $MLFLOW_TRACKING_URI, then sqlite:///mlflow.db.")
 @click.option("--out", "out_dir", default="output/compare", show_default=True)
-@click.option("--html", default=None, type=click.Path(dir_okay=False), help="Also write the table as a page.")
+@html_option
 @common
 def compare(
     experiment: str | None,
@@ -319,8 +263,7 @@ def _html_page(title: str, table: Any, files: list[Any], html: str | None) -> li
 @click.option("--task", default=None, help="binary, multiclass or regression (default: inferred).")
 @click.option("--target", default=None, help="Target column (default: guessed).")
 @click.option("--name", default=None, help="Recipe name (default: from the data).")
-@click.option("--out", default=None, type=click.Path(dir_okay=False), help="Write here instead of stdout.")
-@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@out_options
 @common
 def init(
     data: str | None,
@@ -339,16 +282,15 @@ def init(
 
 @cli.command()
 @click.argument("recipe", type=click.Path(dir_okay=False))
-@click.option("--profile", "profiles", multiple=True, help="Profile YAML deep-merged over the recipe.")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one field.")
+@profile_option
+@set_option
 @click.option(
     "--image", default=None, help="Container image with mlscale installed (default: rayproject/ray)."
 )
 @click.option("--package", default=None, help="pip requirement for mlscale itself, e.g. a wheel URL.")
 @click.option("--namespace", default=None, help="Kubernetes namespace.")
 @click.option("--name", default=None, help="RayJob name (default: from the recipe).")
-@click.option("--out", default=None, type=click.Path(dir_okay=False), help="Write here instead of stdout.")
-@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@out_options
 @common
 def kuberay(
     recipe: str,

@@ -1,9 +1,11 @@
-"""Options several commands share: -v/-q (also accepted before the command), --trust-recipe, and the
-recipe options (--engine, --profile, --set). -v/-q take effect when the command starts (`LoggedCommand`)."""
+"""Options several commands share: -v/-q (also accepted before the command), --trust-recipe, and RECIPE
+with its options (--engine, --profile, --set). -v/-q take effect when the command starts (`LoggedCommand`)."""
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from dataclasses import dataclass
+from typing import Any, TypedDict
 
 import click
 
@@ -28,11 +30,16 @@ _common = [
 ]  # fmt: skip
 
 
-def common(f: Any) -> Any:
-    """-v/--verbose and -q/--quiet."""
-    for option in reversed(_common):
+def _with(options: list[Any], f: Any) -> Any:
+    """`f` decorated with `options`, listed in --help in that order."""
+    for option in reversed(options):
         f = option(f)
     return f
+
+
+def common(f: Any) -> Any:
+    """-v/--verbose and -q/--quiet."""
+    return _with(_common, f)
 
 
 def _remember_trust(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
@@ -54,23 +61,82 @@ def trusted() -> bool:
     return bool(click.get_current_context().meta.get("mlscale.trust_recipe"))
 
 
+profile_option = click.option(
+    "--profile", "profiles", multiple=True, help="Profile YAML deep-merged over the recipe."
+)
+set_option = click.option(
+    "--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one field, e.g. train.eta=0.1."
+)
 recipe_options = [
     click.option(
         "--engine", "engine", default=None, help="Engine to use (overrides engine.name): local or ray."
     ),
     trust_option,
-    click.option("--profile", "profiles", multiple=True, help="Profile YAML deep-merged over the recipe."),
-    click.option(
-        "--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one field, e.g. train.eta=0.1."
-    ),
+    profile_option,
+    set_option,
 ]
 
 
-def with_recipe_options(f: Any) -> Any:
-    """--engine, --trust-recipe, --profile and --set."""
-    for option in reversed(recipe_options):
-        f = option(f)
-    return f
+class RecipeKeywords(TypedDict):
+    """What runner.run, planning.plan, runner.predict, explain_batch.explain and submitting.submit take
+    besides the recipe path."""
+
+    engine: str | None
+    profiles: tuple[str, ...]
+    overrides: list[str]
+    trust_recipe: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecipeArgs:
+    """RECIPE as a command was given it, with --engine, --profile, --set and --trust-recipe."""
+
+    path: str
+    engine: str | None
+    profiles: tuple[str, ...]
+    overrides: list[str]
+    trust_recipe: bool
+
+    def keywords(self) -> RecipeKeywords:
+        return RecipeKeywords(
+            engine=self.engine,
+            profiles=self.profiles,
+            overrides=self.overrides,
+            trust_recipe=self.trust_recipe,
+        )
+
+
+def recipe_argument(f: Any) -> Any:
+    """RECIPE with --engine, --trust-recipe, --profile and --set, passed as one `recipe: RecipeArgs`."""
+
+    @functools.wraps(f)  # keeps the command's name, help and the options declared below this one
+    def command(
+        recipe: str, engine: str | None, profiles: tuple[str, ...], sets: tuple[str, ...], **rest: Any
+    ) -> Any:
+        args = RecipeArgs(
+            path=recipe, engine=engine, profiles=profiles, overrides=list(sets), trust_recipe=trusted()
+        )
+        return f(args, **rest)
+
+    return click.argument("recipe", type=click.Path(dir_okay=False))(_with(recipe_options, command))
+
+
+html_option = click.option(
+    "--html", default=None, type=click.Path(dir_okay=False), help="Also write the table as a page."
+)
+
+
+def out_options(f: Any) -> Any:
+    """--out and --force, for commands that print generated text (`init`, `kuberay`)."""
+    return _with(
+        [
+            click.option(
+                "--out", default=None, type=click.Path(dir_okay=False), help="Write here instead of stdout."
+            ),
+            click.option("--force", is_flag=True, help="Overwrite --out if it exists."),
+        ],
+        f,
+    )
 
 
 def verbosity() -> tuple[bool, bool]:

@@ -198,6 +198,11 @@ def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, An
     return out
 
 
+def recipe_source(recipe: str | Path | Recipe) -> str:
+    """How messages name a recipe: its path, or `<recipe NAME>` for a Recipe built in Python."""
+    return f"<recipe {recipe.name}>" if isinstance(recipe, Recipe) else str(recipe)
+
+
 def with_arguments(
     overrides: Mapping[str, Any] | Iterable[str] | None, arguments: Mapping[str, Any]
 ) -> dict[str, Any]:

@@ -55,6 +55,12 @@ class _Writer:
             body = f"{body.ljust(_COMMENT_COL - 1)} # {comment}" if fits else f"{body}  # {comment}"
         self.lines.append(body)
 
+    def section(self, about: str, header: str, comment: str = "", *, block_off: bool = False) -> None:
+        """A blank line, what the section is for (as comment prose), then its top-level line."""
+        self.blank()
+        self.prose(about)
+        self.key(0, header, comment, block_off=block_off)
+
     def list_key(
         self, indent: int, key: str, values: list[str], comment: str = "", *, off: bool = False
     ) -> None:
@@ -85,12 +91,12 @@ def render(plan: Plan) -> str:
 
     _render_data(w, plan)
 
-    w.blank()
-    w.prose(
+    w.section(
         "Task: the kind of model, binary | multiclass | regression. Without it, mlscale infers the task "
-        "from the target and logs the inference."
+        "from the target and logs the inference.",
+        f"task: {plan.task}",
+        plan.task_comment,
     )
-    w.key(0, f"task: {plan.task}", plan.task_comment)
     for note in plan.task_notes:
         w.prose(note)
     _render_train(w, plan)
@@ -102,12 +108,11 @@ def render(plan: Plan) -> str:
 
 
 def _render_train(w: _Writer, plan: Plan) -> None:
-    w.blank()
-    w.prose(
+    w.section(
         "Train: one xgboost model (tree_method hist), early-stopped on the valid split. Any other xgboost "
-        "parameter goes in train.params."
+        "parameter goes in train.params.",
+        "train:",
     )
-    w.key(0, "train:")
     w.key(2, "num_boost_round: 1000", "most boosting rounds (early stopping usually ends sooner)")
     w.key(2, "early_stopping_rounds: 20", "stop when the valid metric stalls; null = train every round")
     w.key(2, "eta: 0.1", "learning rate: lower is slower and often better")
@@ -130,13 +135,13 @@ def _render_train(w: _Writer, plan: Plan) -> None:
 
 
 def _render_tune(w: _Writer, plan: Plan) -> None:
-    w.blank()
-    w.prose(
+    w.section(
         "Tune (optional): a hyperparameter search, each trial a nested MLflow run; the best trial's "
         "parameters train the final model. Engine local uses Optuna, ray uses Ray Tune: same space, same "
-        "semantics. Uncomment to use."
+        "semantics. Uncomment to use.",
+        "tune:",
+        block_off=True,
     )
-    w.key(0, "tune:", block_off=True)
     w.key(2, "num_samples: 16", "trials", block_off=True)
     w.key(
         2, f"metric: {DEFAULT_TUNE_METRIC[plan.task]}", "any valid_* metric; mode is inferred", block_off=True
@@ -152,13 +157,12 @@ def _render_tune(w: _Writer, plan: Plan) -> None:
 
 
 def _render_engine(w: _Writer, plan: Plan) -> None:
-    w.blank()
-    w.prose(
+    w.section(
         "Engine: where the same recipe runs. local = plain xgboost in this process; ray = a Ray cluster "
         "(or `mlscale run RECIPE --engine ray` without editing). Profiles (--profile) can override this "
-        "section per environment."
+        "section per environment.",
+        "engine:",
     )
-    w.key(0, "engine:")
     w.key(2, "name: local", "local | ray")
     w.key(2, "workers: 2", "ray: data-parallel xgboost workers, one per node by default", off=True)
     w.key(2, "cpus_per_worker: 2", "null = all the CPUs of a node", off=True)
@@ -169,24 +173,22 @@ def _render_engine(w: _Writer, plan: Plan) -> None:
 
 
 def _render_mlflow(w: _Writer, plan: Plan) -> None:
-    w.blank()
-    w.prose(
+    w.section(
         "MLflow: every run logs params, metrics, timings, plots and the model. Tracking store: "
-        "$MLFLOW_TRACKING_URI, else tracking_uri, else sqlite:///mlflow.db in the working directory."
+        "$MLFLOW_TRACKING_URI, else tracking_uri, else sqlite:///mlflow.db in the working directory.",
+        "mlflow:",
     )
-    w.key(0, "mlflow:")
     w.key(2, f"experiment: {_y(plan.name)}")
     w.key(2, "tracking_uri: http://127.0.0.1:5000", "an MLflow server", off=True)
     w.key(2, f"registered_model: {_y(plan.name)}", "register each run's model under this name", off=True)
 
 
 def _render_data(w: _Writer, plan: Plan) -> None:
-    w.blank()
-    w.prose(
+    w.section(
         "Data: where the table comes from, the column to predict, and how rows are split into train / "
-        "valid (early stopping, tuning) / test (final metrics, default predict input)."
+        "valid (early stopping, tuning) / test (final metrics, default predict input).",
+        "data:",
     )
-    w.key(0, "data:")
     if plan.source == "sklearn":
         w.key(2, "source: sklearn", "csv | parquet | sklearn | synthetic")
         w.key(2, f"dataset: {plan.dataset}", "breast_cancer, wine, digits, diabetes, iris")
@@ -207,15 +209,12 @@ def _render_data(w: _Writer, plan: Plan) -> None:
             w.list_key(2, "exclude", plan.exclude, "never features: id columns, empty columns, leakage")
         else:
             w.key(2, "exclude: [id_column]", "columns that must not be features (ids, leakage)", off=True)
-        if plan.missing_target:
-            w.key(2, "missing_target: drop", "rows without a target are left out and counted; or error")
-        else:
-            w.key(
-                2,
-                "missing_target: drop",
-                "rows without a target are left out and counted; or error",
-                off=True,
-            )
+        w.key(
+            2,
+            "missing_target: drop",
+            "rows without a target are left out and counted; or error",
+            off=not plan.missing_target,
+        )
         kept = [c for c in plan.all_features if c not in plan.exclude]
         flow = _y(kept)
         if len(flow) <= 90:
@@ -247,12 +246,11 @@ def _render_data(w: _Writer, plan: Plan) -> None:
 
 
 def _render_predict(w: _Writer, plan: Plan) -> None:
-    w.blank()
-    w.prose(
+    w.section(
         "Predict: batch inference with the trained model, streamed in batches and written atomically. "
-        "Without input it scores the test split. Delete the section to train only."
+        "Without input it scores the test split. Delete the section to train only.",
+        "predict:",
     )
-    w.key(0, "predict:")
     w.key(
         2, f"output: {_y(f'output/{plan.name}/predictions.parquet')}", ".parquet or .csv; plots/ go beside it"
     )

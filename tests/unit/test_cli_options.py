@@ -1,4 +1,5 @@
-"""-v/-q are accepted before the command (the group) and after it (the command)."""
+"""-v/-q are accepted before the command (the group) and after it (the command); RECIPE and its options
+reach the runner as given."""
 
 from __future__ import annotations
 
@@ -27,3 +28,29 @@ def test_quiet_before_or_after_the_command(args, capsys, cli_state):
     code, _, _ = cli_in_process(args, capsys)
     assert code == 0
     assert STATE.quiet and not STATE.verbose
+
+
+@pytest.mark.parametrize("trust", [[], ["--trust-recipe"]])
+def test_recipe_options_reach_the_runner_and_plan_address_is_one_more_override(
+    trust, capsys, cli_state, monkeypatch
+):
+    from mlscale.errors import RecipeError
+
+    seen: dict = {}
+
+    def fake_plan(recipe, **keywords):
+        seen.update(recipe=recipe, **keywords)
+        raise RecipeError("planned")
+
+    monkeypatch.setattr("mlscale.planning.plan", fake_plan)
+    args = ["plan", RECIPE, "--engine", "ray", "--profile", "p.yaml", "--set", "train.eta=0.1", "--address",
+            "ray://h:10001", *trust]  # fmt: skip
+    code, _, err = cli_in_process(args, capsys)
+    assert code == 2 and "planned" in err
+    assert seen == {
+        "recipe": RECIPE,
+        "engine": "ray",
+        "profiles": ("p.yaml",),
+        "overrides": ["train.eta=0.1", "engine.ray.address=ray://h:10001"],
+        "trust_recipe": bool(trust),
+    }

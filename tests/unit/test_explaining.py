@@ -202,3 +202,15 @@ def test_a_slice_column_not_in_the_data_is_refused_at_load(explain_setup, capsys
     assert code == 2
     assert "recipe.yaml: evaluate.slices: column 'c_natve' not found (did you mean 'c_native'?)" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_mlscale_explain_logs_unseen_categories_and_rows(explain_setup, capsys, cli_state) -> None:
+    workdir, _ = explain_setup
+    frame = pd.read_parquet(workdir / "input.parquet")
+    frame.loc[:2, "c_native"] = "purple"
+    frame.to_parquet(workdir / "unseen.parquet")
+    code, _, err = cli_in_process(["explain", "recipe.yaml", "--model", "model", "--input", "unseen.parquet"],
+                                    capsys)  # fmt: skip
+    assert code == 0, err
+    assert "explain: 3 value(s) of 'c_native' were not seen in training; explained as missing" in err
+    assert "explain: 200 rows in " in err and "-> out/contributions.parquet" in err
