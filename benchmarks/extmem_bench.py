@@ -77,6 +77,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", default="1000000,4000000", help="comma-separated row counts")
     parser.add_argument("--modes", default="off,on")
+    parser.add_argument("--off-up-to", type=int, default=None, help="skip mode off above this many rows")
     parser.add_argument("--engine", default="local")
     parser.add_argument("--workers", type=int, default=1, help="engine.workers (ray: one worker per shard)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/extmem_bench.md"))
@@ -90,6 +91,8 @@ def main() -> None:
             data = write_table(cwd / f"data_{rows}", rows)
             path = recipe(cwd / f"recipe_{rows}.yaml", data, args.engine, args.workers)
             for mode in modes:
+                if mode == "off" and args.off_up_to is not None and rows > args.off_up_to:
+                    continue
                 experiment = f"extmem_{rows}_{mode}"
                 run = ["run", str(path), "-q", "--set", f"train.external_memory={mode}",
                        "--set", f"mlflow.experiment={experiment}"]  # fmt: skip
@@ -116,7 +119,9 @@ def _report(
         "# extmem_bench",
         "",
         f"`.venv/bin/python benchmarks/extmem_bench.py --rows {','.join(map(str, sizes))} "
-        f"--modes {','.join(modes)} --engine {args.engine} --workers {args.workers}` ({machine}; 28 float32 features, "
+        f"--modes {','.join(modes)} --engine {args.engine} --workers {args.workers}"
+        + (f" --off-up-to {args.off_up_to}" if args.off_up_to is not None else "")
+        + f"` ({machine}; 28 float32 features, "
         "100 rounds, depth 8, valid/test 1 % each; peak = PSS of the whole process tree)",
         "",
         "peak MB is the whole tree's PSS; anon is its anonymous part (heap: what needs RAM), file its "
@@ -133,7 +138,7 @@ def _report(
         )
     if {"on", "off"} <= set(modes):
         lines += ["", "| rows | peak on/off | seconds on/off | AUC on - off (points) |", "|---|---|---|---|"]
-        for rows in sizes:
+        for rows in [n for n in sizes if (n, "off") in results and (n, "on") in results]:
             on, off = results[rows, "on"], results[rows, "off"]
             lines.append(
                 f"| {rows:,} | {on['peak_mb'] / off['peak_mb']:.2f} | {on['seconds'] / off['seconds']:.2f} | "
@@ -152,7 +157,7 @@ def _report(
                 )
     if len(sizes) > 1:
         lines += ["", f"peak growth {sizes[0]:,} → {sizes[-1]:,} rows:"]
-        for mode in modes:
+        for mode in [m for m in modes if (sizes[0], m) in results and (sizes[-1], m) in results]:
             first, last = results[sizes[0], mode]["peak_mb"], results[sizes[-1], mode]["peak_mb"]
             anon0, anon1 = results[sizes[0], mode]["anon_mb"], results[sizes[-1], mode]["anon_mb"]
             lines.append(

@@ -27,7 +27,7 @@ from mlscale.data.prepare import categorical_levels, encode_target, feature_colu
 from mlscale.data.split import split_counts
 from mlscale.errors import DataError
 from mlscale.recipe.schema import Recipe
-from mlscale.streaming import BATCH_ROWS, BatchStart, TrainStream, read_batches, split_batch
+from mlscale.streaming import BatchStart, TrainStream, batch_rows, read_batches, source_columns, split_batch
 
 log = logging.getLogger("mlscale")
 
@@ -94,7 +94,8 @@ def prepare_streamed(recipe: Recipe, *, source: str) -> Dataset:
     fmt = file_format(list(paths), cfg.source)
     profile = _Profile()
     try:
-        for file, chunk, frame in read_batches(paths, fmt, BATCH_ROWS):
+        rows = batch_rows(source_columns(paths[0], fmt))
+        for file, chunk, frame in read_batches(paths, fmt, rows):
             profile.add(frame, file, chunk, cfg.target, set(cfg.categorical or []))
     except (OSError, ValueError, pd.errors.ParserError) as exc:
         raise DataError(f"{where}.path: cannot read {cfg.path} as {fmt} ({_first_line(exc)})") from exc
@@ -112,7 +113,7 @@ def prepare_streamed(recipe: Recipe, *, source: str) -> Dataset:
     categories = categorical_levels(table, features, cfg, where)
     task = recipe.task or infer_task(y_raw)[0]
     classes, _ = encode_target(y_raw, task, recipe, where, source)
-    stream = _stream(recipe, profile, paths, fmt, classes, where)
+    stream = _stream(recipe, profile, (paths, fmt, rows), classes, where)
     data = _second_pass(
         recipe, stream, features, categories, task, classes, where, inferred=recipe.task is None
     )
@@ -131,9 +132,15 @@ def _check_missing_target(profile: _Profile, target: str, rule: str, where: str)
 
 
 def _stream(
-    recipe: Recipe, profile: _Profile, paths: tuple[str, ...], fmt: str, classes: list[Any] | None, where: str
+    recipe: Recipe,
+    profile: _Profile,
+    read: tuple[tuple[str, ...], str, int],
+    classes: list[Any] | None,
+    where: str,
 ) -> TrainStream:
-    """The split plan and each batch's class counts before it."""
+    """The split plan and each batch's class counts before it; `read`: the (paths, format, rows per batch)
+    the profile pass read with, which every later pass repeats."""
+    paths, fmt, per_batch = read
     split = recipe.data.split
     raw = None if classes is None else _raw_classes(profile.counts, classes)
     n = profile.rows - profile.missing_target
@@ -156,7 +163,7 @@ def _stream(
     return TrainStream(
         paths=paths,
         fmt=fmt,
-        batch_rows=BATCH_ROWS,
+        batch_rows=per_batch,
         target=recipe.data.target,
         classes=None if raw is None else tuple(raw),
         split_column=split.column,

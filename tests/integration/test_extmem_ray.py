@@ -35,7 +35,7 @@ def _source(workdir: Path) -> Path:
 
 
 def test_ray_external_memory_matches_in_memory(ray_cluster, workdir, monkeypatch):
-    monkeypatch.setattr("mlscale.streamed.BATCH_ROWS", 2_000)  # several batches per worker
+    monkeypatch.setattr("mlscale.streamed.batch_rows", lambda columns: 2_000)  # several batches per worker
     data = _source(workdir)
     recipe = workdir / "recipe.yaml"
     recipe.write_text(
@@ -66,7 +66,7 @@ def test_ray_external_memory_matches_in_memory(ray_cluster, workdir, monkeypatch
 
 def test_ray_tunes_on_external_memory_and_leaves_no_cache(ray_cluster, workdir, monkeypatch):
     """Each trial builds its cache from the files, in a trial process on either node, and removes it."""
-    monkeypatch.setattr("mlscale.streamed.BATCH_ROWS", 4_000)
+    monkeypatch.setattr("mlscale.streamed.batch_rows", lambda columns: 4_000)
     data = _source(workdir)
     recipe = workdir / "tune.yaml"
     recipe.write_text(

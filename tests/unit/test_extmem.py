@@ -66,7 +66,7 @@ def _recipe(path: Path, fmt: str, tmp_path: Path, **train: object) -> Path:
 @pytest.fixture
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     """Many batches per file, so ranks carry over from batch to batch and file to file."""
-    monkeypatch.setattr("mlscale.streamed.BATCH_ROWS", 256)
+    monkeypatch.setattr("mlscale.streamed.batch_rows", lambda columns: 256)
 
 
 @pytest.mark.parametrize(
@@ -245,3 +245,19 @@ def test_bad_values_are_one_line_errors(
     code, _, err = _run(["run", str(path), *args], capsys)
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and message in lines[0], err
+
+
+def test_batches_hold_about_the_same_bytes_whatever_the_width(tmp_path: Path) -> None:
+    """Few, large pages for a narrow table (xgboost keeps state per page), bounded batches for a wide one."""
+    from mlscale.streaming import MAX_BATCH_ROWS, MIN_BATCH_ROWS, batch_rows, source_columns
+
+    assert batch_rows(29) == 289_262
+    assert batch_rows(1) == MAX_BATCH_ROWS and batch_rows(100_000) == MIN_BATCH_ROWS
+    frame = pd.DataFrame({f"c{i}": [1.0, 2.0] for i in range(5)})
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    frame.to_parquet(tmp_path / "t.parquet")
+    assert (
+        source_columns(str(tmp_path / "t.csv"), "csv")
+        == source_columns(str(tmp_path / "t.parquet"), "parquet")
+        == 5
+    )
