@@ -9,7 +9,7 @@ memory per byte of file. A ray worker holds its shard's features and matrix: `BA
 x 9 x features`. With external memory a process holds batches in flight, the valid and test splits, and
 xgboost's per-row training state and cache pages as it reads them: `BASE_BYTES + EXTMEM_FIXED_BYTES +
 rows x EXTMEM_ROW_BYTES + (valid + test share) x rows x 8 x columns`, fitted to benchmarks/extmem_bench.py
-(614 MB at 1M x 28, 886 MB at 4M x 28; benchmarks/results/extmem_bench.md).
+(849 MB at 5M x 28, 1705 MB at 20M x 28; benchmarks/results/extmem_bench.md).
 
 `auto` switches on when the in-memory estimate on the driver exceeds `AUTO_SHARE` of the memory available
 on this machine (psutil's `available`); the environment variable `MLSCALE_MEMORY_BUDGET_MB` replaces that
@@ -28,8 +28,8 @@ from mlscale.recipe.schema import Recipe
 AUTO_SHARE = 0.5
 BASE_BYTES = 300 * 2**20  # python, pandas, pyarrow, xgboost and sklearn imported (measured: ~290 MB)
 CSV_BYTES_PER_FILE_BYTE = 4
-EXTMEM_FIXED_BYTES = 220 * 2**20  # batches in flight and the matrix build (measured, see above)
-EXTMEM_ROW_BYTES = 90  # per train row with external memory: gradients, predictions, row positions, pages
+EXTMEM_FIXED_BYTES = 250 * 2**20  # batches in flight and the matrix build (measured, see above)
+EXTMEM_ROW_BYTES = 57  # per train row with external memory: xgboost's gradients, predictions, row positions
 BUDGET_ENV = "MLSCALE_MEMORY_BUDGET_MB"
 STREAMABLE = ("csv", "parquet")
 
