@@ -27,8 +27,8 @@ def batch_rows(columns: int) -> int:
     """Rows per batch for a source of `columns` columns: about BATCH_BYTES of float64 values (pandas' width).
 
     xgboost's external memory caches one page per batch and keeps state per page while it trains: with 28
-    features, 4M rows trained in 65,536-row pages held 505 MB of anonymous memory, in 262,144-row pages
-    374 MB, in 1M-row pages 336 MB (xgboost 3.2, 100 rounds, depth 8). A batch is itself held a few times
+    features, 4M rows trained in 65,536-row pages left 446 MB of anonymous memory, in 262,144-row pages
+    368 MB, in 1M-row pages 306 MB (benchmarks/extmem_pages.py). A batch is itself held a few times
     in flight (pandas, typed features, xgboost's copy), so batches stay bounded: 289,262 rows at 29 columns.
     A parquet batch never spans two files: smaller files make smaller pages."""
     return int(min(MAX_BATCH_ROWS, max(MIN_BATCH_ROWS, BATCH_BYTES // (8 * max(1, columns)))))
