@@ -102,7 +102,7 @@ print(f"predictions: {local.output_path}")
 RAY_MD = """\
 ## The same on `ray`
 
-No `engine.address`: mlscale starts a private Ray instance on 127.0.0.1 (a few seconds, reported as
+No `engine.ray.address`: mlscale starts a private Ray instance on 127.0.0.1 (a few seconds, reported as
 `time_startup_s`), trains with one xgboost actor per node, tunes with Ray Tune, scores with Ray Data, and shuts
 the instance down again because it started it. A connection that already exists in the notebook (your own
 `ray.init(...)`) is used instead and left open."""
@@ -161,12 +161,12 @@ CLIENT_MD = """\
 ## An existing cluster from a notebook: Ray Client (`ray://`)
 
 On the cluster's head node, `ray start --head --ray-client-server-port=10001` runs a Ray Client server; set
-`engine.address` to `ray://<head>:10001` and the notebook stays the driver while the work runs on the cluster.
+`engine.ray.address` to `ray://<head>:10001` and the notebook stays the driver while the work runs on the cluster.
 mlscale ships itself to the cluster (`runtime_env` `py_modules`), so the cluster needs only the same Python,
 Ray and xgboost versions. The same recipe, with one more override:
 
 ```python
-mlscale.run(RECIPE, engine="ray", overrides={"engine.address": "ray://<head>:10001"})
+mlscale.run(RECIPE, engine="ray", overrides={"engine.ray.address": "ray://<head>:10001"})
 ```
 
 **Token authentication** (Ray ≥ 2.59, on by default): the head wrote its token to `~/.ray/auth_token`. The
@@ -195,7 +195,7 @@ CLIENT_ADDRESS = os.environ.get("MLSCALE_RAY_CLIENT_ADDRESS")  # e.g. "ray://hea
 # os.environ["RAY_AUTH_TOKEN"] = "..."  # the head's ~/.ray/auth_token; never commit it
 if CLIENT_ADDRESS:
     on_cluster = mlscale.run(
-        RECIPE, engine="ray", overrides=overrides("ray-client", **{"engine.address": CLIENT_ADDRESS})
+        RECIPE, engine="ray", overrides=overrides("ray-client", **{"engine.ray.address": CLIENT_ADDRESS})
     )
     c = on_cluster.cluster
     print(f"run {on_cluster.run_id} via Ray Client: {c.nodes} node(s), {c.cpus:g} CPU; {c.layout}")
