@@ -74,9 +74,9 @@ def canonical_engine(engine: Mapping[str, Any]) -> dict[str, Any]:
     if not flat:
         return dict(engine)
     section = engine.get("ray")
-    nested = dict(section) if isinstance(section, Mapping) else {}
     if section is not None and not isinstance(section, Mapping):
         return dict(engine)  # left to validation: "engine.ray must be a mapping"
+    nested = dict(section or {})
     both = sorted(set(flat) & set(nested))
     if both:
         raise ValueError(f"engine.{both[0]} and engine.ray.{both[0]} are the same setting: give one of them")
@@ -101,7 +101,8 @@ class EngineConfig(Section):
         from mlscale.engine_names import BUILTIN, known
 
         out = canonical_engine(raw)
-        plugins = {k: out.pop(k) for k in list(out) if k in known() and k not in BUILTIN}
+        installed = set(known()) - set(BUILTIN)  # one entry-point scan, not one per key
+        plugins = {k: out.pop(k) for k in list(out) if k in installed}
         for name, section in plugins.items():
             if not isinstance(section, Mapping):
                 raise ValueError(f"engine.{name} must be a mapping (the settings of engine {name})")
