@@ -81,6 +81,13 @@ class Model:
         booster.load_model(bytearray(raw))
         return cls(booster=booster, schema=FeatureSchema.from_dict(meta["schema"]), info=meta.get("info", {}))
 
+    def with_threads(self, nthread: int) -> Model:
+        """An independent copy predicting with `nthread` threads (one per concurrent scoring thread:
+        xgboost's prediction is thread-safe, but its thread count is a setting of the booster)."""
+        booster = self.booster.copy()
+        booster.set_param({"nthread": nthread})
+        return Model(booster=booster, schema=self.schema, info=self.info)
+
     # -- prediction --------------------------------------------------------------------
     def raw_predict(self, x: pd.DataFrame) -> np.ndarray:
         """Probabilities (classification) or values (regression) for an already typed frame."""
@@ -106,7 +113,7 @@ class Model:
         task, classes = self.schema.task, self.schema.classes
         if task == "regression":
             return {"prediction": np.asarray(raw, dtype=np.float64)}
-        labels = np.asarray(classes, dtype=object)
+        labels = _labels(classes)
         if task == "binary":
             proba = np.asarray(raw, dtype=np.float64).reshape(-1)
             pred = labels[(proba >= 0.5).astype(int)]
@@ -116,8 +123,18 @@ class Model:
         return {"prediction": _tidy(labels[best]), "probability": matrix[np.arange(len(best)), best]}
 
 
+def _labels(classes: list[Any] | None) -> np.ndarray:
+    """The class labels as an array to index: of their own dtype when they share one type (no per-row
+    Python objects to convert back), else objects (tidied after indexing)."""
+    if classes and len({type(c) for c in classes}) == 1 and isinstance(classes[0], (int, float, str)):
+        return np.asarray(classes)
+    return np.asarray(classes, dtype=object)
+
+
 def _tidy(values: np.ndarray) -> np.ndarray:
     """Class labels back to a concrete dtype (ints stay ints) so parquet and csv agree."""
+    if values.dtype != object:
+        return values
     try:
         return np.asarray(values.tolist())
     except (TypeError, ValueError):

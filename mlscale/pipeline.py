@@ -3,17 +3,21 @@
 pyarrow (read, parquet encode) and xgboost (predict) release the GIL, so a stage in a background thread
 runs in parallel with the others. `ahead(items)` produces `items` in a daemon thread, at most `depth`
 ahead of the consumer; an exception in the producer is raised in the consumer, unchanged; a consumer
-that stops early (an error, Ctrl-C) stops the producer at its next item.
+that stops early (an error, Ctrl-C) stops the producer at its next item. `ordered_map(fn, items)` runs
+`fn` on several items at once and yields the results in the items' order.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 class _Failed:
@@ -70,3 +74,22 @@ def ahead(items: Iterable[T], *, depth: int = 2) -> Iterator[T]:
     finally:
         producer.stopped.set()
         producer.thread.join(timeout=5)
+
+
+def ordered_map(fn: Callable[[T], U], items: Iterable[T], *, workers: int) -> Iterator[U]:
+    """fn(item) for every item, on `workers` threads, yielded in the items' order, with at most
+    `workers` + 1 items in flight. `items` is consumed in the caller's thread. An exception in `fn` is
+    raised here, unchanged; a consumer that stops early waits for the calls already running."""
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mlscale-map")
+    inflight: deque[Future[U]] = deque()
+    try:
+        for item in items:
+            inflight.append(pool.submit(fn, item))
+            if len(inflight) > workers:
+                yield inflight.popleft().result()
+        while inflight:
+            yield inflight.popleft().result()
+    finally:
+        for future in inflight:
+            future.cancel()
+        pool.shutdown(wait=True)

@@ -24,14 +24,16 @@ from mlscale.model import Model
 from mlscale.partitioned import (
     MANIFEST,
     PartitionedOutput,
+    PartSummary,
     TableSink,
     is_dataset,
     left_by_a_dead_writer,
-    write_part,
+    part_name,
 )
-from mlscale.pipeline import ahead
+from mlscale.pipeline import ahead, ordered_map
 from mlscale.recipe.schema import DataConfig, PredictConfig
 from mlscale.results import ExplainedPart, ExplainResult, OnProgress, PredictResult
+from mlscale.scoring_threads import ThreadModels, scoring_threads
 
 
 def check_output(predict: PredictConfig, data: DataConfig, *, where: str) -> None:
@@ -151,7 +153,7 @@ def input_frames(
         return
     _, batches = iter_input_batches(predict.input, batch_size=predict.batch_size, where=f"{where}.input")
     for batch in batches:
-        yield batch.to_pandas()
+        yield batch.to_pandas(split_blocks=True)
 
 
 def input_rows(predict: PredictConfig, *, test_frame: pd.DataFrame | None, where: str) -> int | None:
@@ -172,29 +174,47 @@ def input_sources(
     def batches(path: str) -> Iterator[pd.DataFrame]:
         _, stream = iter_input_batches(path, batch_size=predict.batch_size, where=f"{where}.input")
         for batch in stream:
-            yield batch.to_pandas()
+            yield batch.to_pandas(split_blocks=True)
 
     return [(f, batches(f)) for f in files]
+
+
+Tagged = tuple[int, pd.DataFrame]
+"""A frame with the index of the input part (file) it belongs to."""
+
+
+def _tagged(sources: list[tuple[str | None, Iterator[pd.DataFrame]]]) -> Iterator[Tagged]:
+    for index, (_, frames) in enumerate(sources):
+        for frame in frames:
+            yield index, frame
 
 
 def _pipelined(
     model: Model,
     predict: PredictConfig,
-    frames: Iterable[pd.DataFrame],
+    frames: Iterable[Tagged],
     unseen: dict[str, int],
     *,
     where: str,
     scorer: Scorer,
-) -> Iterator[pd.DataFrame]:
+    cpus: int,
+) -> Iterator[Tagged]:
     """Prediction frames, with reading, predicting and the caller's writing overlapped (threads): the
-    next batch is read while this one is predicted, and predicted while the caller writes the last."""
+    next batches are read while these are predicted, several at once (a model copy per thread, across
+    file boundaries), and predicted while the caller writes the last; in the input's order."""
+    workers, nthread = scoring_threads(cpus, cpus)
+    models = ThreadModels(model, nthread)
 
-    def predicted() -> Iterator[pd.DataFrame]:
-        for frame in ahead(frames):
-            out, new_unseen = scorer(model, frame, id_columns=predict.id_columns, where=f"{where}.input")
+    def score(item: Tagged) -> tuple[int, pd.DataFrame, dict[str, int]]:
+        index, frame = item
+        out, new = scorer(models.get(), frame, id_columns=predict.id_columns, where=f"{where}.input")
+        return index, out, new
+
+    def predicted() -> Iterator[Tagged]:
+        for index, out, new_unseen in ordered_map(score, ahead(frames), workers=workers):
             for col, n in new_unseen.items():
                 unseen[col] = unseen.get(col, 0) + n
-            yield out
+            yield index, out
 
     return ahead(predicted())
 
@@ -207,18 +227,26 @@ def predict_in_process(
     where: str,
     progress: OnProgress | None = None,
     scorer: Scorer = _predictions,
+    cpus: int | None = None,
 ) -> PredictResult:
     """Predict in this process, streaming: one atomic file, or a partitioned directory when asked.
-    Engine local's whole predict, every engine's fallback, and `mlscale explain` (with its scorer)."""
+    Batches are scored on `cpus` threads (default: all). Engine local's whole predict, every engine's
+    fallback, and `mlscale explain` (with its scorer)."""
     total = input_rows(predict, test_frame=test_frame, where=where) if progress else None
     started = time.perf_counter()
     done = 0
     unseen: dict[str, int] = {}
+    if predict.dataset:
+        sources = input_sources(predict, test_frame=test_frame, where=where)
+    else:
+        sources = [(None, input_frames(predict, test_frame=test_frame, where=where))]
+    threads = cpus or os.cpu_count() or 1
+    scored = _pipelined(model, predict, _tagged(sources), unseen, where=where, scorer=scorer, cpus=threads)
 
-    def scored(frames: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    def counted() -> Iterator[Tagged]:
         nonlocal done
-        for out in _pipelined(model, predict, frames, unseen, where=where, scorer=scorer):
-            yield out  # counted once the writer has it
+        for index, out in scored:
+            yield index, out  # counted once the writer has it
             done += len(out)
             if progress is not None:
                 progress("rows", {"done": done, "total": total})
@@ -226,10 +254,9 @@ def predict_in_process(
     if progress is not None:
         progress("rows", {"done": 0, "total": total})
     if predict.dataset:
-        sources = input_sources(predict, test_frame=test_frame, where=where)
-        output = _write_parts(predict, [(source, scored(frames)) for source, frames in sources])
+        output = _write_parts(predict, counted(), [source for source, _ in sources])
     else:
-        output = _write_file(predict, scored(input_frames(predict, test_frame=test_frame, where=where)))
+        output = _write_file(predict, (out for _, out in counted()))
     return PredictResult(
         output=output, rows=done, seconds=time.perf_counter() - started, unseen_categories=unseen
     )
@@ -243,13 +270,26 @@ def _write_file(predict: PredictConfig, frames: Iterable[pd.DataFrame]) -> Path:
     return Path(predict.output)
 
 
-def _write_parts(predict: PredictConfig, sources: list[tuple[str | None, Iterable[pd.DataFrame]]]) -> Path:
-    """Each source's frames as its own part file; the directory is committed as a whole."""
+def _write_parts(predict: PredictConfig, frames: Iterable[Tagged], sources: list[str | None]) -> Path:
+    """Each source's frames (in order, tagged with the source's index) as its own part file, one
+    source with no rows as an empty part; the directory is committed as a whole."""
     output = Path(predict.output.rstrip("/") or predict.output)
-    with PartitionedOutput(output, predict.resolved_format) as target:
+    fmt = predict.resolved_format
+    with PartitionedOutput(output, fmt) as target:
+        sinks = [TableSink(target.tmp / part_name(i, fmt), fmt) for i in range(len(sources))]
+        try:
+            current = 0
+            for index, frame in frames:
+                for finished in sinks[current:index]:
+                    finished.close()  # an earlier source is complete: its file is done
+                current = index
+                sinks[index].write(frame)
+        finally:
+            for sink in sinks[current:]:
+                sink.close()
         parts = [
-            write_part(frames, target.tmp, index, predict.resolved_format, source=source)
-            for index, (source, frames) in enumerate(sources)
+            PartSummary(file=sink.path.name, rows=sink.rows, source=source, columns=sink.columns)
+            for sink, source in zip(sinks, sources, strict=True)
         ]
         target.commit(parts)
     return output

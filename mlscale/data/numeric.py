@@ -26,8 +26,7 @@ def numeric(values: pd.Series) -> Any:
     if values.dtype.kind == "f":
         # xgboost refuses ±inf ("Input data contains `inf`"), and so values past float32's range, which it
         # stores them in: like NaN, both mean "unknown" here
-        array = values.to_numpy()
-        too_big = ~(np.abs(array) <= FLOAT32_MAX) & ~np.isnan(array)
+        too_big = np.abs(values.to_numpy()) > FLOAT32_MAX  # NaN compares False: stays NaN
         if too_big.any():
             values = values.mask(too_big)
     return values

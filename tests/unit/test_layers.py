@@ -66,6 +66,7 @@ RANK = {
     "mlscale._pyfunc_model": 6,
     "mlscale.partitioned": 1,
     "mlscale.pipeline": 0,
+    "mlscale.scoring_threads": 6,  # scoring on several threads: per-thread models, several files at once
     "mlscale.predicting": 7,
     "mlscale.engines": 7,  # the registry: names to import paths, imported lazily
     "mlscale.engines.ray.layout": 7,  # pure: no ray, shared by plan and the run

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from mlscale import RecipeError
 from mlscale.data import prepare
 from mlscale.engines.local import LocalEngine
 from mlscale.partitioned import MANIFEST, read_manifest
-from mlscale.predicting import check_output
+from mlscale.predicting import check_output, predict_in_process
 from mlscale.recipe.load import validate
 from mlscale.recipe.schema import EngineConfig, PredictConfig
 
@@ -124,3 +125,35 @@ def test_output_checks_for_a_partitioned_output(tmp_path: Path) -> None:
     with pytest.raises(RecipeError, match=r"holds the predict input file"):
         check_output(PredictConfig(input=str(inputs / "part-00000.parquet"), output=f"{inputs}/"), data,
                      where="r.yaml: predict")  # fmt: skip
+
+
+def test_parts_scored_on_several_threads_are_those_of_one_thread(setup) -> None:
+    """Batches of several files scored on four threads (across file boundaries, an empty file among them)
+    give the parts one thread gives: same files, rows, order and predictions."""
+    model, inputs, tmp = setup
+    _table(0, 9).drop(columns=["label"]).to_parquet(inputs / "f1b.parquet")  # no rows at all
+    threads: dict[int, set[int]] = {1: set(), 4: set()}
+    first_four = threading.Barrier(4, timeout=10)  # the first four batches are scored at the same time
+    calls = iter(range(1000))
+
+    results = {}
+    for cpus in (1, 4):
+
+        def scorer(m, frame, cpus=cpus, **kw):
+            threads[cpus].add(threading.get_ident())
+            if cpus == 4 and next(calls) < 4:
+                first_four.wait()
+            return m.predict_frame(frame, **kw)
+
+        config = PredictConfig(input=str(inputs), output=f"{tmp}/scored{cpus}/", id_columns=["row_id"],
+                               batch_size=20)  # fmt: skip
+        results[cpus] = predict_in_process(model, config, test_frame=None, where="r.yaml: predict",
+                                           scorer=scorer, cpus=cpus)  # fmt: skip
+    assert results[1].rows == results[4].rows == 196
+    assert (len(threads[1]), len(threads[4])) == (1, 4)
+    one, four = read_manifest(tmp / "scored1"), read_manifest(tmp / "scored4")
+    assert [f["rows"] for f in four["files"]] == [f["rows"] for f in one["files"]] == [120, 1, 0, 75]
+    for f in one["files"]:
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(tmp / "scored4" / f["file"]), pd.read_parquet(tmp / "scored1" / f["file"])
+        )

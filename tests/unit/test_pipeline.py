@@ -9,7 +9,7 @@ import time
 import pytest
 
 from mlscale.errors import DataError
-from mlscale.pipeline import ahead
+from mlscale.pipeline import ahead, ordered_map
 
 
 def test_items_arrive_in_order_and_are_produced_in_another_thread():
@@ -68,3 +68,39 @@ def test_a_consumer_that_stops_early_stops_the_producer():
     time.sleep(0.3)
     assert len(produced) == count <= 5
     assert not any(t.name == "mlscale-ahead" for t in threading.enumerate())
+
+
+def test_ordered_map_keeps_the_order_and_runs_items_at_once():
+    """Two calls meet at a barrier (one at a time, it would break after 5 s); calls that finish out of
+    order still come back in the items' order."""
+    threads: set[str] = set()
+    both = threading.Barrier(2, timeout=5)
+
+    def work(i: int) -> int:
+        threads.add(threading.current_thread().name)
+        both.wait()
+        time.sleep(0.02 if i % 2 else 0.05)  # the odd item of each pair finishes first
+        return i * i
+
+    assert list(ordered_map(work, range(10), workers=2)) == [i * i for i in range(10)]
+    assert len(threads) == 2 and all(t.startswith("mlscale-map") for t in threads)
+
+
+def test_ordered_map_raises_a_calls_error_unchanged_and_stops_submitting():
+    submitted: list[int] = []
+
+    def items():
+        for i in range(100):
+            submitted.append(i)
+            yield i
+
+    def work(i: int) -> int:
+        if i == 3:
+            raise DataError("input.csv: column x is missing")
+        return i
+
+    got = []
+    with pytest.raises(DataError, match="column x is missing"):
+        for item in ordered_map(work, items(), workers=2):
+            got.append(item)
+    assert got == [0, 1, 2] and len(submitted) < 10

@@ -52,7 +52,7 @@ def _predict_file(
 
     def predicted() -> Any:
         for batch in batches:
-            out, new = model.predict_frame(batch.to_pandas(), id_columns=settings["id_columns"],
+            out, new = model.predict_frame(batch.to_pandas(split_blocks=True), id_columns=settings["id_columns"],
                                            where=settings["where"])  # fmt: skip
             for col, n in new.items():
                 unseen[col] = unseen.get(col, 0) + n
