@@ -10,6 +10,10 @@ pool -> ordered, atomic parquet; Ray started once, reported apart), and both wit
 (local: one part per file from this process; ray: one task per file reads, predicts and writes its part).
 Ray Data's actors take the CPUs before each ray partitioned call, so its Ray workers start cold (process
 start and imports, as in a fresh `mlscale predict`); the call repeated at once shows them warm.
+
+The floor: CPU seconds of `inplace_predict` against those of reading the input and writing an output of
+the same shape without predicting (the same batches, feature typing and parquet writer). With every CPU
+busy, a file-to-file path can reach at most predict / (predict + I/O) of the in-memory rate.
 """
 
 from __future__ import annotations
@@ -72,6 +76,34 @@ def bench_setup(rows: int) -> tuple[Path, Any, Any, Any, Any]:
     return source, local, model, data, x
 
 
+def io_only(model: Any, source: Path, out: Path) -> None:
+    """Read every input batch, type its features and write an output of the prediction's shape, one part
+    per file: a file-to-file path's work, less the prediction."""
+    import numpy as np
+    import pandas as pd
+
+    from mlscale.data import iter_input_batches
+    from mlscale.partitioned import TableSink
+
+    rng = np.random.default_rng(0)
+    for i, path in enumerate(sorted(source.glob("*.parquet"))):
+        _, batches = iter_input_batches(str(path), batch_size=65536, where="bench")
+        sink = TableSink(out / f"io-{i}.parquet", "parquet")
+        for batch in batches:
+            frame = batch.to_pandas(split_blocks=True)
+            model.schema.frame(frame)
+            n = len(frame)
+            sink.write(pd.DataFrame({"row_id": frame["row_id"].to_numpy(), "prediction": rng.integers(0, 2, n),
+                                     "probability": rng.random(n)}))  # fmt: skip
+        sink.close()
+
+
+def cpu_seconds(fn: Any) -> float:
+    started = time.process_time()
+    fn()
+    return time.process_time() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=2_000_000)
@@ -101,10 +133,13 @@ def main() -> None:
                 # the same again at once: the worker processes the previous call started are still there
                 ("ray partitioned (warm workers)", ray_engine, parts),
             )
+            cpu: dict[str, list[float]] = {}
             for _ in range(args.repeat):
                 t = time.perf_counter()
                 model.booster.inplace_predict(x)
                 times.setdefault("inplace_predict (in memory)", []).append(time.perf_counter() - t)
+                cpu.setdefault("predict", []).append(cpu_seconds(lambda: model.booster.inplace_predict(x)))
+                cpu.setdefault("io", []).append(cpu_seconds(lambda: io_only(model, source, Path(tmp))))
                 for name, engine, cfg in contenders:
                     t = time.perf_counter()
                     result = engine.predict(model, cfg, data=None, where="bench")
@@ -130,6 +165,9 @@ def main() -> None:
     print(f"ray partitioned / inplace_predict (target >= 0.8): {rate['ray partitioned'] / ceiling:.2f}")
     warm = rate["ray partitioned (warm workers)"] / ceiling
     print(f"ray partitioned, warm workers / inplace_predict: {warm:.2f}")
+    predict_cpu, io_cpu = statistics.median(cpu["predict"]), statistics.median(cpu["io"])
+    print(f"\nfloor: inplace_predict {predict_cpu:.2f} CPU s, reading + writing without predicting {io_cpu:.2f} "
+          f"CPU s; a file-to-file path reaches at most {predict_cpu / (predict_cpu + io_cpu):.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -221,7 +221,7 @@ def test_killed_train_worker_retries_from_checkpoint(ray_cluster, workdir):
             "data.synthetic.n_rows": 50000,
             "tune": None,
             "predict": None,
-            "train.num_boost_round": 200,
+            "train.num_boost_round": 60,
             "train.max_depth": 6,
             "engine.name": "ray",
             "engine.address": ray_cluster,
@@ -238,8 +238,8 @@ def test_killed_train_worker_retries_from_checkpoint(ray_cluster, workdir):
     assert run.data.metrics["train_failures"] >= 1
     resumed = run.data.metrics["train_resumed_from_round"]
     assert resumed >= 10 and resumed % 10 == 0, resumed  # from a checkpoint, not from round 0
-    assert run.data.metrics["rounds"] == 200
-    assert len(rounds) > 2 and rounds[-1] == 200 and all(1 <= r <= 200 for r in rounds)  # Ray Train path too
+    assert run.data.metrics["rounds"] == 60
+    assert len(rounds) > 2 and rounds[-1] == 60 and all(1 <= r <= 60 for r in rounds)  # Ray Train path too
     assert result.metrics["test_auc"] > 0.8
 
 
