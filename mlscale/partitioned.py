@@ -70,7 +70,10 @@ class TableSink:
     def write(self, frame: pd.DataFrame) -> None:
         import pyarrow as pa
 
-        table = pa.Table.from_pandas(frame, preserve_index=False)
+        self.write_table(pa.Table.from_pandas(frame, preserve_index=False))
+
+    def write_table(self, table: Any) -> None:
+        """Append a pyarrow Table (cast to the first one's schema)."""
         if self._writer is None:
             self.schema = table.schema
             if self.fmt == "parquet":
@@ -86,7 +89,7 @@ class TableSink:
         elif table.schema != self.schema:
             table = table.cast(self.schema)
         self._writer.write_table(table)
-        self.rows += len(frame)
+        self.rows += table.num_rows
 
     def close(self) -> None:
         if self._writer is not None:

@@ -125,6 +125,10 @@ class AtomicTableWriter:
     def write(self, frame: pd.DataFrame) -> None:
         self._sink.write(frame)
 
+    def write_table(self, table: Any) -> None:
+        """Append a pyarrow Table."""
+        self._sink.write_table(table)
+
     def __enter__(self) -> AtomicTableWriter:
         return self
 

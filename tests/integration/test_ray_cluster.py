@@ -125,8 +125,9 @@ def _client(result):
     return MlflowClient(result.tracking_uri)
 
 
-def test_predict_actors_on_both_nodes(ray_cluster, workdir):
-    """Ray Data inference from a parquet directory spreads its actor pool over both nodes."""
+def test_predict_tasks_on_both_nodes(ray_cluster, workdir):
+    """Inference from a parquet directory into one file: a task per input file, spread over both nodes;
+    the driver writes every row once, in the input's order (file by file)."""
     from sklearn.datasets import load_breast_cancer
 
     frame = load_breast_cancer(as_frame=True).frame
@@ -164,8 +165,8 @@ def test_predict_actors_on_both_nodes(ray_cluster, workdir):
         "done": len(frame),
         "total": len(frame),
     }
-    assert sorted(out["row_id"]) == list(range(len(frame)))
-    assert len(result.placement) == 2  # actors ran on both nodes
+    assert out["row_id"].tolist() == [r for i in range(4) for r in frame["row_id"].iloc[i::4]]
+    assert len(result.placement) == 4 and len({p.node for p in result.placement}) == 2  # both nodes
     assert sum(p.rows or 0 for p in result.placement) == len(frame)
     local, _ = model.predict_frame(
         frame.set_index("row_id").loc[out["row_id"]].reset_index(), id_columns=["row_id"]
@@ -173,6 +174,42 @@ def test_predict_actors_on_both_nodes(ray_cluster, workdir):
     pd.testing.assert_series_equal(
         out["probability"], local["probability"], check_names=False, check_dtype=False
     )
+
+
+@pytest.mark.parametrize("output", ["out.parquet", "parts/"])
+def test_a_bad_input_file_fails_the_predict_and_leaves_no_output(ray_cluster, workdir, output):
+    """One of three input files lacks a feature: its task's DataError reaches the caller as one line, the
+    other tasks are cancelled and nothing is left under the output's name or as a temp file."""
+    from sklearn.datasets import load_breast_cancer
+
+    from mlscale.data import prepare
+    from mlscale.engines.local import LocalEngine
+    from mlscale.engines.ray import RayEngine
+    from mlscale.errors import DataError
+    from mlscale.recipe import EngineConfig, PredictConfig, load_recipe
+
+    frame = load_breast_cancer(as_frame=True).frame
+    frame.columns = [c.replace(" ", "_") for c in frame.columns]
+    recipe = load_recipe(f"{mlscale_root()}/recipes/breast_cancer.yaml", overrides={"tune": None})
+    data = prepare(recipe, frame, source="r.yaml")
+    model = LocalEngine(EngineConfig()).train(data, recipe.train).model
+    inputs = workdir / "in"
+    inputs.mkdir()
+    features = frame.drop(columns=["target"])
+    for i in range(3):
+        part = features.iloc[i::3]
+        (part.drop(columns=["mean_radius"]) if i == 1 else part).to_parquet(inputs / f"part{i}.parquet")
+    engine = RayEngine(EngineConfig(name="ray", address=ray_cluster))
+    engine.start()
+    try:
+        cfg = PredictConfig(input=str(inputs), output=str(workdir / output), batch_size=50)
+        with pytest.raises(
+            DataError, match=r"^r\.yaml: predict\.input: missing feature column\(s\) 'mean_radius'$"
+        ):
+            engine.predict(model, cfg, data=None, where="r.yaml: predict")
+    finally:
+        engine.stop()
+    assert sorted(p.name for p in workdir.iterdir() if p.name != "mlflow.db") == ["in"]
 
 
 def _registered_checkpoint(storage) -> bool:

@@ -9,7 +9,8 @@ do are imported by the methods that use them.
 - Training: `actors` (trainer_actors.py, default without retries) or `ray_train` (trainer_ray_train.py,
   default when engine.ray.max_failures > 0); train rows through the object store or read by each worker
   (train_data.py); rounds for the display (progress.py).
-- Tuning (tuning.py): Ray Tune function trials, ASHA, resumable. Inference (inference.py): Ray Data.
+- Tuning (tuning.py): Ray Tune function trials, ASHA, resumable. Inference: a task per input file (parts.py),
+  Ray Data for the test split (inference.py).
 """
 
 from __future__ import annotations
@@ -301,13 +302,19 @@ class RayEngine:
         where: str,
         progress: OnProgress | None = None,
     ) -> PredictResult:
-        """Predict with an actor pool over Ray Data (in this process over Ray Client)."""
+        """Input files: one Ray task per file (parts.py). The test split: an actor pool over Ray Data.
+        Over Ray Client: in this process."""
         test_frame = None if data is None else data.test_frame
         total = input_rows(predict, test_frame=test_frame, where=where) if progress else None
-        if predict.dataset and predict.input is not None and not self._client_mode():
-            from mlscale.engines.ray.parts import predict_files
+        if predict.input is not None and not self._client_mode():
+            from mlscale.engines.ray import parts
 
-            return predict_files(model, predict, where=where, progress=progress, total=total)
+            if predict.dataset:
+                return parts.predict_files(model, predict, where=where, progress=progress, total=total)
+            cpus = self._cluster.cpus if self._cluster else float(os.cpu_count() or 1)
+            return parts.predict_files_to_one(
+                model, predict, where=where, progress=progress, total=total, in_flight=max(2, int(2 * cpus))
+            )
         if predict.dataset or self._client_mode():
             # The test split's parts (already in this process); or Ray Client, where Ray Data cannot run
             # ('Worker' object has no attribute 'core_worker', ray-project/ray#48682): predict here,

@@ -1,15 +1,21 @@
-"""Partitioned inference on a cluster: one Ray task per input file reads it, predicts it and writes its
-own part file; only small summaries come back to the driver, which commits the directory.
+"""Inference on a cluster from input files: one Ray task per input file (spread over the nodes) reads it
+and predicts it. The model travels once (`ray.put`) and is loaded once per worker process.
 
-No Ray Data, no rows through the driver or the object store: the driver's link and a single writer no
-longer bound the job. The model travels once (`ray.put`) and is loaded once per worker process. On a
-multi-node cluster the output directory must be one every node sees (shared filesystem): probed first.
+- Partitioned output: each task writes its own part file; only small summaries come back to the
+  driver, which commits the directory. No rows through the driver or the object store: the driver's link
+  and a single writer do not bound the job. On a multi-node cluster the output directory must be one
+  every node sees (shared filesystem): probed first.
+- One output file: each task streams its predictions back (a generator task: id and prediction
+  columns, not the features, as an Arrow table per batch); the driver writes them in the input's order,
+  atomically, with a bounded number of files in flight.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
+from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,31 +42,70 @@ def _model(raw: bytes, meta: dict[str, Any]) -> Model:
     return _MODELS[key]
 
 
-@ray.remote(num_cpus=1)
+def _predicted(model: Model, path: str, settings: dict[str, Any], unseen: dict[str, int]) -> Iterator[Any]:
+    """One input file's predictions, batch by batch (unseen-category counts added to `unseen`)."""
+    import pyarrow.dataset as pads
+
+    batches = pads.dataset([path], format=file_format([path])).to_batches(
+        batch_size=settings["batch_size"], batch_readahead=1, fragment_readahead=1
+    )
+    for batch in batches:
+        out, new = model.predict_frame(batch.to_pandas(split_blocks=True), id_columns=settings["id_columns"],
+                                       where=settings["where"])  # fmt: skip
+        for col, n in new.items():
+            unseen[col] = unseen.get(col, 0) + n
+        yield out
+
+
+@ray.remote(num_cpus=1, scheduling_strategy="SPREAD")
 def _predict_file(
     raw: bytes, meta: dict[str, Any], path: str, directory: str, index: int, settings: dict[str, Any]
 ) -> tuple[PartSummary, str]:
     """Read one input file in batches, predict, write part `index`; (its summary, this node's id)."""
-    import pyarrow.dataset as pads
-
     use_threads(1)
-    model = _model(raw, meta)
     unseen: dict[str, int] = {}
-    batches = pads.dataset([path], format=file_format([path])).to_batches(
-        batch_size=settings["batch_size"], batch_readahead=1, fragment_readahead=1
-    )
-
-    def predicted() -> Any:
-        for batch in batches:
-            out, new = model.predict_frame(batch.to_pandas(split_blocks=True), id_columns=settings["id_columns"],
-                                           where=settings["where"])  # fmt: skip
-            for col, n in new.items():
-                unseen[col] = unseen.get(col, 0) + n
-            yield out
-
-    summary = write_part(predicted(), directory, index, settings["format"], source=path)
+    frames = _predicted(_model(raw, meta), path, settings, unseen)
+    summary = write_part(frames, directory, index, settings["format"], source=path)
     done = PartSummary(summary.file, summary.rows, summary.source, unseen, summary.columns)
     return done, ray.get_runtime_context().get_node_id()
+
+
+@ray.remote(num_cpus=1, scheduling_strategy="SPREAD")
+def _stream_file(raw: bytes, meta: dict[str, Any], path: str, settings: dict[str, Any]) -> Iterator[Any]:
+    """A generator task: one input file's predictions as a pyarrow Table per batch (id and prediction
+    columns, not the features), then (its summary, this node's id)."""
+    import pyarrow as pa
+
+    use_threads(1)
+    unseen: dict[str, int] = {}
+    rows = 0
+    for frame in _predicted(_model(raw, meta), path, settings, unseen):
+        rows += len(frame)
+        yield pa.Table.from_pandas(frame, preserve_index=False)
+    yield PartSummary("", rows, path, unseen), ray.get_runtime_context().get_node_id()
+
+
+def _settings(predict: PredictConfig, where: str) -> dict[str, Any]:
+    return {"batch_size": predict.batch_size, "id_columns": list(predict.id_columns),
+            "where": f"{where}.input", "format": predict.resolved_format}  # fmt: skip
+
+
+def _unseen(parts: list[PartSummary]) -> dict[str, int]:
+    unseen: dict[str, int] = {}
+    for part in parts:
+        for col, n in part.unseen.items():
+            unseen[col] = unseen.get(col, 0) + n
+    return unseen
+
+
+def _get(ref: Any, others: Any) -> Any:
+    """A task's result; its error (a DataError comes wrapped) cancels the other tasks and is raised."""
+    try:
+        return ray.get(ref)
+    except Exception as exc:
+        for other in others:
+            ray.cancel(other)
+        raise unwrap_data_error(exc) from exc
 
 
 def predict_files(
@@ -72,8 +117,7 @@ def predict_files(
         raise RecipeError(f"{where}.input: a partitioned prediction needs an input to read")
     files = resolve_files(predict.input, where=f"{where}.input")
     output = Path(predict.output.rstrip("/") or predict.output)
-    settings = {"batch_size": predict.batch_size, "id_columns": list(predict.id_columns),
-                "where": f"{where}.input", "format": predict.resolved_format}  # fmt: skip
+    settings = _settings(predict, where)
     raw, meta = model.to_bytes()
     with PartitionedOutput(output, predict.resolved_format) as target:
         marker = target.tmp / ".probe"
@@ -91,32 +135,68 @@ def predict_files(
             for i, f in enumerate(files)
         }
         results: dict[int, tuple[PartSummary, str]] = {}
-        done = 0
         if progress is not None:
             progress("rows", {"done": 0, "total": total})
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
-                try:
-                    results[pending.pop(ref)] = ray.get(ref)
-                except Exception as exc:  # a task's DataError (e.g. a missing feature column) comes wrapped
-                    for other in pending:
-                        ray.cancel(other)
-                    raise unwrap_data_error(exc) from exc
-            done = sum(summary.rows for summary, _ in results.values())
+                results[pending.pop(ref)] = _get(ref, pending)
             if progress is not None:
-                progress("rows", {"done": done, "total": total})
+                progress("rows", {"done": sum(r[0].rows for r in results.values()), "total": total})
         parts = [results[i][0] for i in range(len(files))]
         target.commit(parts)
-    unseen: dict[str, int] = {}
-    for part in parts:
-        for col, n in part.unseen.items():
-            unseen[col] = unseen.get(col, 0) + n
     placement = [Placement(rows=summary.rows, node=node) for summary, node in results.values()]
-    return PredictResult(
-        output=output,
-        rows=sum(p.rows for p in parts),
-        seconds=time.perf_counter() - started,
-        unseen_categories=unseen,
-        placement=placement,
-    )
+    return PredictResult(output=output, rows=sum(p.rows for p in parts), seconds=time.perf_counter() - started,
+                         unseen_categories=_unseen(parts), placement=placement)  # fmt: skip
+
+
+def predict_files_to_one(
+    model: Model,
+    predict: PredictConfig,
+    *,
+    where: str,
+    progress: OnProgress | None,
+    total: int | None,
+    in_flight: int,
+) -> PredictResult:
+    """Predict every file of `predict.input` in its own generator task; the driver writes the streamed
+    predictions into one file, in the input's order, atomically. At most `in_flight` files are predicted
+    or waiting to be written at once (their batches wait in the object store, which spills to disk)."""
+    from mlscale.predicting import AtomicTableWriter  # the driver's only: workers import less
+
+    started = time.perf_counter()
+    assert predict.input is not None
+    files = resolve_files(predict.input, where=f"{where}.input")
+    settings = _settings(predict, where)
+    raw, meta = model.to_bytes()
+    raw_ref = ray.put(raw)
+    todo = iter(files)
+    window: deque[Any] = deque()
+    parts: list[PartSummary] = []
+    placement: list[Placement] = []
+
+    def submit() -> None:
+        for path in todo:
+            window.append(_stream_file.remote(raw_ref, meta, path, settings))
+            if len(window) >= in_flight:
+                return
+
+    with AtomicTableWriter(predict.output, predict.resolved_format) as writer:
+        if progress is not None:
+            progress("rows", {"done": 0, "total": total})
+        submit()
+        while window:
+            stream = window.popleft()
+            submit()
+            for ref in stream:
+                item = _get(ref, [stream, *window])
+                if isinstance(item, tuple):
+                    summary, node = item
+                    parts.append(summary)
+                    placement.append(Placement(rows=summary.rows, node=node))
+                    continue
+                writer.write_table(item)
+                if progress is not None:
+                    progress("rows", {"done": writer.rows, "total": total})
+    return PredictResult(output=Path(predict.output), rows=writer.rows, seconds=time.perf_counter() - started,
+                         unseen_categories=_unseen(parts), placement=placement)  # fmt: skip

@@ -33,11 +33,16 @@ def node_id() -> str:
 
 
 def unwrap_data_error(exc: BaseException) -> BaseException:
-    """The mlscale error a Ray Data failure wraps (a DataError from a batch), else a one-line EngineError."""
+    """The mlscale error a task or Ray Data failure wraps (a DataError from a batch), else a one-line
+    EngineError. A RayTaskError's class also derives from its cause's (so it is a DataError too), but its
+    message is the worker's traceback: the cause itself is returned, with its own one-line message."""
     seen: BaseException | None = exc
     while seen is not None:
+        cause = getattr(seen, "cause", None)
+        if isinstance(cause, BaseException) and cause is not seen:
+            seen = cause
+            continue
         if isinstance(seen, MlscaleError):
             return seen
-        cause = getattr(seen, "cause", None)
-        seen = cause if isinstance(cause, BaseException) else seen.__cause__
+        seen = seen.__cause__
     return EngineError(f"ray: batch inference failed ({first_line(exc)})")
