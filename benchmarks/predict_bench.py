@@ -7,11 +7,9 @@ benchmarks/data/. The model: engine local on 200k rows of the same distribution,
 Contenders alternate (A B C A B C): `inplace_predict` on the whole input already in memory (the ceiling),
 engine local (pyarrow batches -> predict on a thread per CPU -> atomic parquet), engine ray (a generator
 task per file streams its predictions to the driver, which writes them in order; Ray started once,
-reported apart), the former ray path through Ray Data (read tasks -> actor pool -> ordered, atomic
-parquet) for reference, and both engines with a partitioned output (local: one part per file from this
-process; ray: one task per file reads, predicts and writes its part). Ray Data's actors take the CPUs
-before the first ray call, so its Ray workers start cold (process start and imports, as in a fresh
-`mlscale predict`); the calls after it find them warm.
+reported apart), and both engines with a partitioned output (local: one part per file from this process;
+ray: one task per file reads, predicts and writes its part). The first ray call runs on cold workers
+(process start and imports, as in a fresh `mlscale predict`), the calls after it find them warm.
 
 The floor: CPU seconds of `inplace_predict` against those of reading the input and writing an output of
 the same shape without predicting (the same batches, feature typing and parquet writer). With every CPU
@@ -100,6 +98,18 @@ def io_only(model: Any, source: Path, out: Path) -> None:
         sink.close()
 
 
+def retire_idle_workers() -> None:
+    """Make the next ray call start cold (as a fresh `mlscale predict`, whose workers start and import for
+    the first task): tasks that take every CPU end with `max_calls=1`, so their workers exit."""
+    import ray
+
+    def _exit() -> None:
+        return None
+
+    exit_worker = ray.remote(num_cpus=1, max_calls=1)(_exit)
+    ray.get([exit_worker.remote() for _ in range(int(ray.cluster_resources().get("CPU", 1)))])
+
+
 def cpu_seconds(fn: Any) -> float:
     started = time.process_time()
     fn()
@@ -127,17 +137,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             single = PredictConfig(input=str(source), output=f"{tmp}/out.parquet", id_columns=["row_id"])
             parts = PredictConfig(input=str(source), output=f"{tmp}/parts/", id_columns=["row_id"])
-            from mlscale.engines.ray.inference import predict_ray_data
-            from mlscale.engines.ray.layout import predict_layout
-
-            def through_ray_data(m: Any, cfg: Any, data: Any, where: str) -> Any:
-                return predict_ray_data(m, cfg, predict_layout(ray_engine._node_cpus), data=data, where=where,
-                                        progress=None, total=None)  # fmt: skip
-
             contenders = (
                 ("local", local.predict, single),
-                # Ray Data's actors take the CPUs: the next call's Ray workers start cold
-                ("ray through Ray Data", through_ray_data, single),
                 ("ray (cold workers)", ray_engine.predict, single),
                 # the same again at once: the worker processes the previous call started are still there
                 ("ray (warm workers)", ray_engine.predict, single),
@@ -152,6 +153,8 @@ def main() -> None:
                 cpu.setdefault("predict", []).append(cpu_seconds(lambda: model.booster.inplace_predict(x)))
                 cpu.setdefault("io", []).append(cpu_seconds(lambda: io_only(model, source, Path(tmp))))
                 for name, predict, cfg in contenders:
+                    if name == "ray (cold workers)":
+                        retire_idle_workers()  # not timed
                     t = time.perf_counter()
                     result = predict(model, cfg, data=None, where="bench")
                     times.setdefault(name, []).append(time.perf_counter() - t)

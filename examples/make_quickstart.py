@@ -103,8 +103,8 @@ RAY_MD = """\
 ## The same on `ray`
 
 No `engine.ray.address`: mlscale starts a private Ray instance on 127.0.0.1 (a few seconds, reported as
-`time_startup_s`), trains with one xgboost actor per node, tunes with Ray Tune, scores with Ray Data, and shuts
-the instance down again because it started it. A connection that already exists in the notebook (your own
+`time_startup_s`), trains with one xgboost actor per node, tunes with Ray Tune, predicts the test split in
+this process (input files: a Ray task per file), and shuts the instance down again because it started it. A connection that already exists in the notebook (your own
 `ray.init(...)`) is used instead and left open."""
 
 RAY_CELL = """\
@@ -184,9 +184,9 @@ mlscale uses that connection and leaves it open.
 
 The cell below runs only when `MLSCALE_RAY_CLIENT_ADDRESS` is set (e.g. `ray://127.0.0.1:10001`).
 
-Training and tuning run on the cluster. Ray Data does not work over Ray Client
-([ray#48682](https://github.com/ray-project/ray/issues/48682)), so with a `ray://` address the `predict`
-phase streams in this process instead, reading and writing paths on this machine. To run everything on the
+Training and tuning run on the cluster. With a `ray://` address the `predict` phase streams in this
+process, reading and writing paths on this machine (the cluster's nodes may not see them; Ray Data does
+not work over Ray Client either: [ray#48682](https://github.com/ray-project/ray/issues/48682)). To run everything on the
 cluster, submit the run as a Ray Job: `mlscale submit RECIPE --address http://<head>:8265`."""
 
 CLIENT_CELL = """\

@@ -355,7 +355,13 @@ def test_plan_checks_the_cluster_and_run_refuses_before_any_mlflow_run(ray_clust
     steps = dict(ok.engine.steps)
     assert steps["cluster"] == f"{ray_cluster}: 2 node(s), 2 CPU, 0 GPU"
     assert steps["train"] == "2 worker(s) x 1 CPU on cpu (actors)"
-    assert steps["predict"].startswith("2 actor(s) x 0.5 CPU, one per node")
+    assert steps["predict"] == "the test split in this process, batches of 65536 rows"
+    pd.DataFrame({"mean_radius": [1.0]}).to_parquet(workdir / "in.parquet")
+    with_input = {"engine.address": ray_cluster, "predict.input": str(workdir / "in.parquet")}
+    files = plan(recipe, engine="ray", overrides=with_input)
+    assert dict(files.engine.steps)["predict"] == (
+        "a task per input file x 1 CPU over 2 node(s), the driver writes one file in order; batches of 65536 rows"
+    )
     too_big = {"engine.address": ray_cluster, "engine.workers": 3, "engine.cpus_per_worker": 1}
     with pytest.raises(mlscale.RecipeError, match="does not fit the cluster"):
         mlscale.run(recipe, engine="ray", overrides=too_big)

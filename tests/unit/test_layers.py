@@ -77,7 +77,6 @@ RANK = {
     "mlscale.engines.ray.trainer_actors": 10,
     "mlscale.engines.ray.trainer_ray_train": 10,
     "mlscale.engines.ray.tuning": 10,
-    "mlscale.engines.ray.inference": 10,
     "mlscale.engines.ray.parts": 11,
     "mlscale.engines.ray.explain": 10,  # SHAP in Ray tasks
     "mlscale.engines.ray.engine": 12,  # the facade

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from mlscale.engines.base import ClusterInfo, TrainResult, TuneResult
-from mlscale.engines.ray.layout import TrainLayout, predict_layout, train_layout, trial_layout
+from mlscale.engines.ray.layout import TrainLayout, train_layout, trial_layout
 from mlscale.errors import RecipeError
 from mlscale.recipe import EngineConfig, TrainConfig, TuneConfig
 
@@ -40,11 +40,6 @@ def test_trials_are_sized_to_free_cpus_and_never_exceed_the_samples():
     assert trial_layout(cfg, max_concurrent=None, num_samples=2, total_cpus=8).limit == 2
     capped = trial_layout(cfg, max_concurrent=6, num_samples=8, total_cpus=4)
     assert (capped.limit, capped.at_once) == (6, 4)
-
-
-def test_one_predictor_per_node():
-    assert predict_layout([4.0, 2.0]) == predict_layout([2.0, 4.0])
-    assert (predict_layout([4.0, 2.0]).actors, predict_layout([]).actors) == (2, 1)
 
 
 @pytest.fixture

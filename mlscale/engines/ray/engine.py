@@ -4,13 +4,13 @@ This module imports no ray at load time (`mlscale plan` without an address never
 do are imported by the methods that use them.
 
 - Connection (connection.py): a private local Ray on 127.0.0.1, a `ray start` cluster, or Ray Client.
-- Layout (layout.py, pure): workers x CPUs x threads, trial concurrency, inference actors; `plan` and the
+- Layout (layout.py, pure): workers x CPUs x threads, trial concurrency; `plan` and the
   run use the same functions.
 - Training: `actors` (trainer_actors.py, default without retries) or `ray_train` (trainer_ray_train.py,
   default when engine.ray.max_failures > 0); train rows through the object store or read by each worker
   (train_data.py); rounds for the display (progress.py).
-- Tuning (tuning.py): Ray Tune function trials, ASHA, resumable. Inference: a task per input file (parts.py),
-  Ray Data for the test split (inference.py).
+- Tuning (tuning.py): Ray Tune function trials, ASHA, resumable. Inference: a task per input file
+  (parts.py); the test split, already in this process, is predicted here.
 """
 
 from __future__ import annotations
@@ -38,10 +38,8 @@ from mlscale.engines.base import (
     TuneResult,
 )
 from mlscale.engines.ray.layout import (
-    PREDICTOR_CPUS,
     TrainLayout,
     TrialLayout,
-    predict_layout,
     train_layout,
     trainer_name,
     trial_layout,
@@ -220,22 +218,18 @@ class RayEngine:
         )
 
     def _plan_predict(self, plan: EnginePlan, predict: PredictConfig, node_cpus: list[float]) -> None:
+        batches = f"batches of {predict.batch_size} rows"
         if self._client_mode():
+            plan.steps.append(("predict", f"in this process over Ray Client, {batches}"))
+        elif predict.input is None:
+            plan.steps.append(("predict", f"the test split in this process, {batches}"))
+        else:
+            writes = "each writes its part" if predict.dataset else "the driver writes one file in order"
             plan.steps.append(
-                ("predict", f"in this process over Ray Client, batches of {predict.batch_size} rows")
-            )
-            return
-        layout = predict_layout(node_cpus)
-        plan.steps.append(
-            (
-                "predict",
-                f"{layout.actors} actor(s) x {layout.cpus:g} CPU, one per node; batches of {predict.batch_size} rows",
-            )
-        )
-        if min(node_cpus) < PREDICTOR_CPUS:
-            plan.problems.append(
-                f"predict: every node needs {PREDICTOR_CPUS:g} free CPU for an inference actor, "
-                f"the smallest has {min(node_cpus):g}"
+                (
+                    "predict",
+                    f"a task per input file x 1 CPU over {len(node_cpus)} node(s), {writes}; {batches}",
+                )
             )
 
     # -- train -------------------------------------------------------------------------
@@ -302,32 +296,22 @@ class RayEngine:
         where: str,
         progress: OnProgress | None = None,
     ) -> PredictResult:
-        """Input files: one Ray task per file (parts.py). The test split: an actor pool over Ray Data.
-        Over Ray Client: in this process."""
+        """Input files: one Ray task per file (parts.py). The test split (already in this process's
+        memory) and anything over Ray Client: in this process."""
         test_frame = None if data is None else data.test_frame
-        total = input_rows(predict, test_frame=test_frame, where=where) if progress else None
         if predict.input is not None and not self._client_mode():
             from mlscale.engines.ray import parts
 
+            total = input_rows(predict, test_frame=test_frame, where=where) if progress else None
             if predict.dataset:
                 return parts.predict_files(model, predict, where=where, progress=progress, total=total)
             cpus = self._cluster.cpus if self._cluster else float(os.cpu_count() or 1)
             return parts.predict_files_to_one(
                 model, predict, where=where, progress=progress, total=total, in_flight=max(2, int(2 * cpus))
             )
-        if predict.dataset or self._client_mode():
-            # The test split's parts (already in this process); or Ray Client, where Ray Data cannot run
-            # ('Worker' object has no attribute 'core_worker', ray-project/ray#48682): predict here,
-            # reading and writing local paths.
-            if self._client_mode():
-                log.info("predict: Ray Client (ray://) cannot run Ray Data; predicting in this process")
-            return predict_in_process(model, predict, test_frame=test_frame, where=where, progress=progress)
-        from mlscale.engines.ray.inference import predict_ray_data
-
-        layout = predict_layout(self._node_cpus)
-        return predict_ray_data(
-            model, predict, layout, data=data, where=where, progress=progress, total=total
-        )
+        if self._client_mode() and predict.input is not None:
+            log.info("predict: over Ray Client (ray://) the input is read and predicted in this process")
+        return predict_in_process(model, predict, test_frame=test_frame, where=where, progress=progress)
 
     # -- explain -----------------------------------------------------------------------
     def explain(self, model: Model, x: pd.DataFrame) -> ExplainResult:

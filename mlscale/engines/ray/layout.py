@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from mlscale.errors import RecipeError
 from mlscale.recipe.schema import EngineConfig
 
-PREDICTOR_CPUS = 0.5
-"""CPUs each inference actor holds: fractional, so Ray Data's read tasks always find a CPU beside them."""
 READ_CPUS = 0.25
 """CPUs a training worker leaves to the Ray Data tasks that read its train shard (else: a hang)."""
 RAY_TRAIN_HEADROOM_CPUS = 0.5
@@ -38,15 +36,6 @@ class TrialLayout:
     limit: int
     at_once: int
     basis_cpus: float  # the CPUs the limit was sized from (free ones on a shared cluster)
-
-
-@dataclass(frozen=True)
-class PredictLayout:
-    """Inference actors: one per node with CPUs, each with a fractional CPU and whole-CPU threads."""
-
-    actors: int
-    cpus: float
-    threads: int
 
 
 def trainer_name(config: EngineConfig) -> str:
@@ -118,9 +107,3 @@ def trial_layout(
     fit = max(1, int(basis // per_trial))
     limit = min(max_concurrent or fit, num_samples)
     return TrialLayout(cpus_per_trial=per_trial, limit=limit, at_once=min(limit, fit), basis_cpus=basis)
-
-
-def predict_layout(node_cpus: list[float]) -> PredictLayout:
-    """One inference actor per node with CPUs, each using the smallest node's whole CPUs as threads."""
-    nodes = node_cpus or [1.0]
-    return PredictLayout(actors=max(1, len(nodes)), cpus=PREDICTOR_CPUS, threads=max(1, int(min(nodes))))

@@ -1,4 +1,4 @@
-"""Helpers that run inside Ray worker processes (training workers, trials, inference actors)."""
+"""Helpers that run inside Ray worker processes (training workers, trials, inference tasks)."""
 
 from __future__ import annotations
 
