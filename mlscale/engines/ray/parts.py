@@ -15,7 +15,8 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -98,14 +99,24 @@ def _unseen(parts: list[PartSummary]) -> dict[str, int]:
     return unseen
 
 
-def _get(ref: Any, others: Any) -> Any:
-    """A task's result; its error (a DataError comes wrapped) cancels the other tasks and is raised."""
+def _get(ref: Any) -> Any:
+    """A task's result; its error is raised as the mlscale error it wraps (a DataError comes wrapped)."""
     try:
         return ray.get(ref)
     except Exception as exc:
-        for other in others:
-            ray.cancel(other)
         raise unwrap_data_error(exc) from exc
+
+
+@contextmanager
+def _cancelled_on_error(tasks: Callable[[], Iterable[Any]]) -> Iterator[None]:
+    """On any error (a task's, the writer's, Ctrl-C), cancel the tasks still running: on a shared
+    cluster they would otherwise go on predicting for nobody."""
+    try:
+        yield
+    except BaseException:
+        for task in tasks():
+            ray.cancel(task)
+        raise
 
 
 def predict_files(
@@ -137,12 +148,13 @@ def predict_files(
         results: dict[int, tuple[PartSummary, str]] = {}
         if progress is not None:
             progress("rows", {"done": 0, "total": total})
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            for ref in ready:
-                results[pending.pop(ref)] = _get(ref, pending)
-            if progress is not None:
-                progress("rows", {"done": sum(r[0].rows for r in results.values()), "total": total})
+        with _cancelled_on_error(lambda: list(pending)):
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                for ref in ready:
+                    results[pending.pop(ref)] = _get(ref)
+                if progress is not None:
+                    progress("rows", {"done": sum(r[0].rows for r in results.values()), "total": total})
         parts = [results[i][0] for i in range(len(files))]
         target.commit(parts)
     placement = [Placement(rows=summary.rows, node=node) for summary, node in results.values()]
@@ -185,18 +197,20 @@ def predict_files_to_one(
         if progress is not None:
             progress("rows", {"done": 0, "total": total})
         submit()
-        while window:
-            stream = window.popleft()
-            submit()
-            for ref in stream:
-                item = _get(ref, [stream, *window])
-                if isinstance(item, tuple):
-                    summary, node = item
-                    parts.append(summary)
-                    placement.append(Placement(rows=summary.rows, node=node))
-                    continue
-                writer.write_table(item)
-                if progress is not None:
-                    progress("rows", {"done": writer.rows, "total": total})
+        with _cancelled_on_error(lambda: window):
+            while window:
+                stream = window[0]
+                for ref in stream:
+                    item = _get(ref)
+                    if isinstance(item, tuple):
+                        summary, node = item
+                        parts.append(summary)
+                        placement.append(Placement(rows=summary.rows, node=node))
+                        continue
+                    writer.write_table(item)
+                    if progress is not None:
+                        progress("rows", {"done": writer.rows, "total": total})
+                window.popleft()
+                submit()
     return PredictResult(output=Path(predict.output), rows=writer.rows, seconds=time.perf_counter() - started,
                          unseen_categories=_unseen(parts), placement=placement)  # fmt: skip
