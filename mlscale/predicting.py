@@ -206,7 +206,7 @@ def _pipelined(
     """Prediction frames, with reading, predicting and the caller's writing overlapped (threads): the
     next batches are read while these are predicted, several at once (a model copy per thread, across
     file boundaries), and predicted while the caller writes the last; in the input's order."""
-    workers, nthread = scoring_threads(cpus, cpus)
+    workers, nthread = scoring_threads(cpus)
     models = ThreadModels(model, nthread)
 
     def score(item: Tagged) -> tuple[int, pd.DataFrame, dict[str, int]]:

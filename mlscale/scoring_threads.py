@@ -14,10 +14,10 @@ from mlscale.model import Model
 MAX_THREADS = 8  # scoring threads at most: past that, the Python parts of a batch queue on the GIL
 
 
-def scoring_threads(items: int, cpus: int) -> tuple[int, int]:
-    """(items scored at once, xgboost threads each): one item per CPU up to MAX_THREADS, the CPUs shared
-    out evenly between them."""
-    workers = max(1, min(items, cpus, MAX_THREADS))
+def scoring_threads(cpus: int) -> tuple[int, int]:
+    """(batches scored at once, xgboost threads each): one per CPU up to MAX_THREADS, the CPUs shared out
+    evenly between them."""
+    workers = max(1, min(cpus, MAX_THREADS))
     return workers, max(1, cpus // workers)
 
 

@@ -71,10 +71,10 @@ def test_each_thread_scores_with_its_own_copy_and_thread_count() -> None:
 
 
 def test_scoring_threads_share_out_the_cpus() -> None:
-    assert scoring_threads(8, 2) == (2, 1)
-    assert scoring_threads(1, 16) == (1, 16)
-    assert scoring_threads(100, 32) == (8, 4)  # at most 8 threads, the CPUs shared out
-    assert scoring_threads(0, 1) == (1, 1)
+    assert scoring_threads(2) == (2, 1)
+    assert scoring_threads(16) == (8, 2)
+    assert scoring_threads(32) == (8, 4)  # at most 8 threads, the CPUs shared out
+    assert scoring_threads(0) == (1, 1)
 
 
 def test_parquet_output_uses_dictionaries_for_text_only(tmp_path) -> None:

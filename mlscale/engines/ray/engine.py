@@ -102,6 +102,10 @@ class RayEngine:
         """CPUs of each node with CPUs, largest first (this machine's before start)."""
         return self._node_cpus or [float(os.cpu_count() or 1)]
 
+    def _total_cpus(self) -> float:
+        """The cluster's CPUs (this machine's before `start`)."""
+        return self._cluster.cpus if self._cluster else float(os.cpu_count() or 1)
+
     def _shared_cluster(self) -> bool:
         return self._cluster is not None and not self._cluster.started_here
 
@@ -113,7 +117,7 @@ class RayEngine:
         return layout
 
     def _trial_layout(self, tune: TuneConfig) -> TrialLayout:
-        total = self._cluster.cpus if self._cluster else float(os.cpu_count() or 1)
+        total = self._total_cpus()
         free = None
         if self._shared_cluster():  # connected: ray is imported already
             from mlscale.engines.ray import connection
@@ -278,7 +282,7 @@ class RayEngine:
         from mlscale.engines.ray import tuning
 
         layout = self._trial_layout(tune)
-        total = self._cluster.cpus if self._cluster else float(os.cpu_count() or 1)
+        total = self._total_cpus()
         log.info(
             "tune: up to %d trial(s) at once (%g of %g CPU free)", layout.limit, layout.basis_cpus, total
         )
@@ -305,9 +309,9 @@ class RayEngine:
             total = input_rows(predict, test_frame=test_frame, where=where) if progress else None
             if predict.dataset:
                 return parts.predict_files(model, predict, where=where, progress=progress, total=total)
-            cpus = self._cluster.cpus if self._cluster else float(os.cpu_count() or 1)
+            in_flight = max(2, int(2 * self._total_cpus()))
             return parts.predict_files_to_one(
-                model, predict, where=where, progress=progress, total=total, in_flight=max(2, int(2 * cpus))
+                model, predict, where=where, progress=progress, total=total, in_flight=in_flight
             )
         if self._client_mode() and predict.input is not None:
             log.info("predict: over Ray Client (ray://) the input is read and predicted in this process")

@@ -22,7 +22,7 @@ from typing import Any
 
 import ray
 
-from mlscale.data import file_format, resolve_files
+from mlscale.data import iter_input_batches, resolve_files
 from mlscale.engines.ray.connection import nodes_missing
 from mlscale.engines.ray.worker import unwrap_data_error, use_threads
 from mlscale.errors import DataError, RecipeError
@@ -45,11 +45,7 @@ def _model(raw: bytes, meta: dict[str, Any]) -> Model:
 
 def _predicted(model: Model, path: str, settings: dict[str, Any], unseen: dict[str, int]) -> Iterator[Any]:
     """One input file's predictions, batch by batch (unseen-category counts added to `unseen`)."""
-    import pyarrow.dataset as pads
-
-    batches = pads.dataset([path], format=file_format([path])).to_batches(
-        batch_size=settings["batch_size"], batch_readahead=1, fragment_readahead=1
-    )
+    _, batches = iter_input_batches(path, batch_size=settings["batch_size"], where=settings["where"])
     for batch in batches:
         out, new = model.predict_frame(batch.to_pandas(split_blocks=True), id_columns=settings["id_columns"],
                                        where=settings["where"])  # fmt: skip
