@@ -87,7 +87,7 @@ def finish_working_copy(copy: WorkingCopy | None) -> None:
 
 def _sweep_stale_libs(tmp: Path) -> None:
     """Remove package copies whose job process on this host is gone (killed with SIGKILL)."""
-    from mlscale.partitioned import left_by_a_dead_writer
+    from mlscale.written import left_by_a_dead_writer
 
     for path in tmp.glob(f"{LIB_PREFIX}*"):
         owner = path.name[len(LIB_PREFIX) :].rpartition(".")[0]  # '<host>-<pid>'

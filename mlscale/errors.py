@@ -71,3 +71,9 @@ class RegistryError(MlscaleError):
     """The tracking store has no model registry, which mlflow.registered_model and mlflow.promote need."""
 
     exit_code = 2
+
+
+class OutputError(MlscaleError):
+    """An output path that would replace the tracking store, or a file mlscale did not write."""
+
+    exit_code = 2

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from mlscale.explaining import contribution_frame
+from mlscale.outputs import read_files
 from mlscale.predicting import predict_in_process
 from mlscale.recipe import Recipe, load_recipe
 from mlscale.recipe.load import recipe_source, with_arguments
-from mlscale.runner import Progress, log_scored, preflight_scoring
+from mlscale.runner import Progress, Scoring, log_scored, preflight_scoring
 from mlscale.scoped import restoring
 
 OUTPUT_NAME = "contributions"
@@ -44,15 +45,19 @@ def explain(
     overrides: Mapping[str, Any] | Iterable[str] | None = None,
     progress: Progress | None = None,
     trust_recipe: bool = False,
+    overwrite: bool = False,
 ) -> Path:
-    """Write the contributions of `input`'s rows under `model`; returns the output path."""
+    """Write the contributions of `input`'s rows under `model`; returns the output path. `overwrite`:
+    replace an existing output that mlscale did not write (`--overwrite`)."""
     source = recipe_source(recipe)
     sets = with_arguments(overrides, {"predict.input": input, "predict.model": model})
     loaded: Recipe = load_recipe(recipe, profiles=profiles, overrides=sets, engine=engine)
     assert loaded.predict is not None
     target = output or default_output(loaded.predict.output, loaded.predict.dataset)
     loaded = loaded.model_copy(update={"predict": loaded.predict.model_copy(update={"output": target})})
-    scoring = preflight_scoring(loaded, source, command="explain", trust_recipe=trust_recipe)
+    reads = read_files(recipe, profiles)
+    checks = Scoring(command="explain", trust_recipe=trust_recipe, overwrite=overwrite, reads=reads)
+    scoring = preflight_scoring(loaded, source, checks)
     assert loaded.predict is not None  # preflight_scoring refuses a recipe without one
     result = predict_in_process(
         scoring, loaded.predict, test_frame=None, where=f"{source}: explain", progress=progress,

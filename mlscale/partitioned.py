@@ -1,7 +1,7 @@
 """Partitioned prediction output: a directory of part files that appears, or is replaced, as a whole.
 
 Writers (the driver, or each cluster worker) put their part files in a temporary sibling directory
-(`.<name>.tmp-<host>-<pid>`); the driver writes `_manifest.json` last (every part, its rows and its
+(`.<name>.tmp-<host>-<pid>.<random>`, mode 0700, see `mlscale.written`); the driver writes `_manifest.json` last (every part, its rows and its
 source) and renames the directory into place. A reader that finds a manifest finds every part it
 names; a crash leaves only the temporary directory, which the next run removes; a rerun replaces the
 previous result. Part files keep the order of their input file, so `part-00003` holds the predictions
@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -23,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from mlscale.errors import DataError
+from mlscale.written import new_temp_dir, publish, remove_dead_writers_temps
 
 MANIFEST = "_manifest.json"
 
@@ -58,11 +58,13 @@ def is_dataset(path: str | Path) -> bool:
 
 
 class TableSink:
-    """Append pandas frames to one parquet or csv file (no rename: the caller decides when it counts)."""
+    """Append pandas frames to one parquet or csv file (no rename: the caller decides when it counts):
+    `path`, or the open binary `file` given for it (which the caller closes)."""
 
-    def __init__(self, path: str | Path, fmt: str) -> None:
+    def __init__(self, path: str | Path, fmt: str, *, file: Any = None) -> None:
         self.path = Path(path)
         self.fmt = fmt
+        self._file = file
         self._writer: Any = None
         self.schema: Any = None
         self.rows = 0
@@ -76,16 +78,15 @@ class TableSink:
         """Append a pyarrow Table (cast to the first one's schema)."""
         if self._writer is None:
             self.schema = table.schema
+            where = str(self.path) if self._file is None else self._file
             if self.fmt == "parquet":
                 import pyarrow.parquet as pq
 
-                self._writer = pq.ParquetWriter(
-                    str(self.path), self.schema, use_dictionary=_dictionary(table)
-                )
+                self._writer = pq.ParquetWriter(where, self.schema, use_dictionary=_dictionary(table))
             else:
                 import pyarrow.csv as pacsv
 
-                self._writer = pacsv.CSVWriter(str(self.path), self.schema)
+                self._writer = pacsv.CSVWriter(where, self.schema)
         elif table.schema != self.schema:
             table = table.cast(self.schema)
         self._writer.write_table(table)
@@ -94,7 +95,7 @@ class TableSink:
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
-        elif not self.path.exists():
+        elif self._file is None and not self.path.exists():
             self.path.write_bytes(b"")  # no rows at all: still a file
 
     @property
@@ -124,13 +125,8 @@ class PartitionedOutput:
         self.fmt = fmt
         self.meta = dict(meta or {})
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        prefix = f".{self.path.name}.tmp-"
-        for other in self.path.parent.glob(f"{prefix}*"):
-            if other.is_dir() and left_by_a_dead_writer(other.name.removeprefix(prefix)):
-                shutil.rmtree(other, ignore_errors=True)  # a crashed run's parts
-        self.tmp = self.path.parent / f"{prefix}{socket.gethostname()}-{os.getpid()}"
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        self.tmp.mkdir()
+        remove_dead_writers_temps(self.path)  # a crashed run's parts
+        self.tmp = new_temp_dir(self.path)
 
     def commit(self, parts: list[PartSummary]) -> None:
         """Write the manifest last, then swap the directory into place (replacing an earlier result)."""
@@ -149,9 +145,9 @@ class PartitionedOutput:
         (self.tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
         old = None
         if self.path.exists():
-            old = self.path.parent / f".{self.path.name}.old-{socket.gethostname()}-{os.getpid()}"
+            old = new_temp_dir(self.path)  # an empty directory a rename may replace
             os.replace(self.path, old)
-        os.replace(self.tmp, self.path)
+        publish(self.tmp, self.path)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
 
@@ -161,24 +157,6 @@ class PartitionedOutput:
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if exc_type is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-def left_by_a_dead_writer(suffix: str) -> bool:
-    """Whether a temp file's writer, named by '<host>-<pid>' (or '<pid>' before hosts were named), is
-    gone: a process of this host that no longer exists. A PID says nothing about another machine's
-    processes (shared storage), so their temp files stay."""
-    host, _, pid = suffix.rpartition("-")
-    if not pid.isdigit() or host not in ("", socket.gethostname()):
-        return False
-    if int(pid) == os.getpid():
-        return True  # this process's own, from an earlier write that failed
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # e.g. PermissionError: it exists, as another user's process
-        return False
-    return False
 
 
 def read_manifest(path: str | Path) -> dict[str, Any]:

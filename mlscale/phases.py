@@ -20,6 +20,7 @@ from mlscale.assessing import assess
 from mlscale.data import Dataset, describe_encodings, encoding_table
 from mlscale.masking import mask_secrets
 from mlscale.model import Model
+from mlscale.outputs import plots_dir
 from mlscale.recipe import Recipe, recipe_yaml
 from mlscale.recipe.schema import TuneConfig
 from mlscale.reference import fit_reference, shortfall
@@ -241,9 +242,7 @@ def _log_plots(ctx: RunContext) -> list[Path]:
     recipe without predict, only in the run (their temp folder is removed once logged)."""
     recipe, tracker = ctx.recipe, ctx.tracker
     if recipe.predict is not None:
-        plots = _plots(
-            ctx.model, ctx.data, ctx.history, ctx.tune_result, Path(recipe.predict.output).parent / "plots"
-        )
+        plots = _plots(ctx.model, ctx.data, ctx.history, ctx.tune_result, plots_dir(recipe.predict))
         for p in plots:
             tracker.log_artifact(p, "plots")
         return plots

@@ -13,7 +13,7 @@ from mlscale.data import describe_source
 from mlscale.engines import get_engine
 from mlscale.errors import RecipeError
 from mlscale.masking import mask_text
-from mlscale.predicting import check_output
+from mlscale.outputs import check_outputs, read_files
 from mlscale.recipe import Recipe, load_recipe
 from mlscale.recipe.load import recipe_source
 from mlscale.recipe.trust import require_confirmed
@@ -43,19 +43,21 @@ def plan(
     profiles: Iterable[str | Path] = (),
     overrides: Mapping[str, Any] | Iterable[str] | None = None,
     trust_recipe: bool = False,
+    overwrite: bool = False,
 ) -> Plan:
     """Pre-flight: check a recipe against the data and the cluster without training anything.
 
     Connects to `engine.ray.address` when the user gave or confirmed it (`--address`, `--set`, a profile,
     `trust_recipe`) to see the cluster's real resources; an address only the recipe names is not
     contacted (the plan is made for this machine and says so). Never starts a local Ray instance.
-    Raises RecipeError naming the first thing that could never be scheduled.
+    Raises RecipeError naming the first thing that could never be scheduled, and refuses the outputs
+    `mlscale run` would refuse (`overwrite` as there).
     """
-    source = recipe_source(recipe)
+    source, reads = recipe_source(recipe), read_files(recipe, profiles)
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, profiles=profiles, overrides=overrides, engine=engine)
-    if recipe.predict is not None:
-        check_output(recipe.predict, recipe.data, where=f"{source}: predict")
+    store = tracking.resolve_uri(recipe.mlflow.tracking_uri)
+    check_outputs(recipe, source, command="plan", store=store, overwrite=overwrite, reads=reads)
     check_versions(engine=recipe.engine.name)
     summary = describe_source(recipe.data, source=source)
     planned = recipe
@@ -77,8 +79,7 @@ def plan(
         )
     engine_plan.steps.append(("memory", memory_plan.for_recipe(recipe, summary, source=source).describe()))
     check_plan(engine_plan, source)
-    uri = mask_text(tracking.resolve_uri(recipe.mlflow.tracking_uri))
-    return Plan(recipe=recipe, source=source, data=summary, engine=engine_plan, tracking_uri=uri)
+    return Plan(recipe=recipe, source=source, data=summary, engine=engine_plan, tracking_uri=mask_text(store))
 
 
 def check_plan(engine_plan: EnginePlan, source: str) -> None:

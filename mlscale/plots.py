@@ -7,6 +7,20 @@ from typing import Any
 
 import numpy as np
 
+from mlscale.written import PNG_SOFTWARE, atomic_file
+
+PLOT_FILES = (
+    "feature_importance.png",
+    "learning_curve.png",
+    "predicted_vs_truth.png",
+    "roc_pr.png",
+    "confusion_matrix.png",
+    "predicted_vs_actual.png",
+    "tune_trials.png",
+    "tune_params.png",
+)
+"""Every file `run_plots` may write (a rerun's output check looks at each)."""
+
 
 class _Figures:
     """pyplot's subplots/close, without pyplot: no global backend switch, so a notebook's inline
@@ -29,8 +43,10 @@ def _plt() -> _Figures:
 
 
 def _save(fig: Any, path: Path) -> Path:
+    """Write the figure atomically, marked as mlscale's (so a rerun may replace it, see `mlscale.written`)."""
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    with atomic_file(path) as f:
+        fig.savefig(f, format="png", dpi=90, metadata={"Software": PNG_SOFTWARE})
     _plt().close(fig)
     return path
 

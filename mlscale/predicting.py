@@ -1,15 +1,15 @@
 """Batch inference output: one file, written under a temporary name and renamed when complete.
 
 A reader never sees a half-written file under the final name; a crash leaves only a
-`.<name>.tmp-<host>-<pid>` file, which the next writer on that host removes once that process is gone.
-A small manifest (`<output>.manifest.json`) records rows and schema.
+`.<name>.tmp-<host>-<pid>.<random>` file (mode 0600, see `mlscale.written`), which the next writer on that
+host removes once that process is gone. A small manifest (`<output>.manifest.json`) names the file and
+records rows and schema: it is also how a rerun knows the file is mlscale's to replace.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -18,79 +18,20 @@ from typing import Any
 import pandas as pd
 
 from mlscale.data import count_input_rows, iter_input_batches, resolve_files
-from mlscale.errors import DataError, RecipeError
+from mlscale.errors import DataError
 from mlscale.explaining import contributions
 from mlscale.model import Model
 from mlscale.partitioned import (
-    MANIFEST,
     PartitionedOutput,
     PartSummary,
     TableSink,
-    is_dataset,
-    left_by_a_dead_writer,
     part_name,
 )
 from mlscale.pipeline import ahead, ordered_map
-from mlscale.recipe.schema import DataConfig, PredictConfig
+from mlscale.recipe.schema import PredictConfig
 from mlscale.results import ExplainedPart, ExplainResult, OnProgress, PredictResult
 from mlscale.scoring_threads import ThreadModels, scoring_threads
-
-
-def check_output(predict: PredictConfig, data: DataConfig, *, where: str) -> None:
-    """Refuse, before anything runs, an output that would destroy an input or fail after all the work:
-    the predict input or the training data itself (symlinks and hard links too), a file inside an input
-    directory (the next run would read it as input), an existing directory, a path under a file."""
-    output = predict.output.rstrip("/") or predict.output
-    if predict.dataset and os.path.exists(output) and not is_dataset(output):
-        raise RecipeError(
-            f"{where}.output: {output} exists and is not a partitioned prediction output (no {MANIFEST}); "
-            "give a new directory"
-        )
-    if not predict.dataset and os.path.isdir(output):
-        example = os.path.join(output, "predictions.parquet")
-        raise RecipeError(
-            f"{where}.output: {output} is a directory; give a file path such as {example}, or set "
-            "predict.partitioned: true for part files"
-        )
-    blocker = next((p for p in Path(output).parents if p.exists()), None)
-    if blocker is not None and not blocker.is_dir():
-        raise RecipeError(f"{where}.output: {output} cannot be created: {blocker} is a file, not a directory")
-    target = Path(output).resolve()
-    inputs = [("the predict input", predict.input)]
-    if data.source in ("csv", "parquet"):
-        inputs.append(("the training data", data.path))
-    for what, spec in inputs:
-        if spec is None:
-            continue
-        for f in _files(spec):
-            if _same_file(target, f):
-                named = f"{what} {f}" if what == "the predict input" else f"{what} (data.path {f})"
-                raise RecipeError(
-                    f"{where}.output: {output} is {named}; write the predictions to another file"
-                )
-        inside = next((f for f in _files(spec) if target in f.parents), None)
-        if predict.dataset and inside is not None:
-            raise RecipeError(
-                f"{where}.output: {output} holds {what} file {inside}; write the predictions elsewhere"
-            )
-        folder = Path(spec).resolve()
-        if folder.is_dir() and folder in target.parents:
-            raise RecipeError(
-                f"{where}.output: {output} is inside {what} directory {folder}; write the predictions outside it"
-            )
-
-
-def _files(spec: str) -> list[Path]:
-    """The real paths of the files an input (file, directory or glob) names; none when it names none."""
-    try:
-        return [Path(f).resolve() for f in resolve_files(spec, where="")]
-    except DataError:  # a missing input is reported where it is read, with its own message
-        return []
-
-
-def _same_file(target: Path, f: Path) -> bool:
-    return target == f or (target.exists() and os.path.samefile(target, f))  # samefile: hard links
-
+from mlscale.written import atomic_file, manifest_of, new_temp_file, publish, remove_dead_writers_temps
 
 Scorer = Callable[..., tuple[pd.DataFrame, dict[str, int]]]
 """What turns raw rows into output rows: `Model.predict_frame` (predictions) or
@@ -111,12 +52,10 @@ class AtomicTableWriter:
         self.path = Path(path)
         self.fmt = fmt
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        prefix = f".{self.path.name}.tmp-"
-        for other in self.path.parent.glob(f"{prefix}*"):
-            if other.is_file() and left_by_a_dead_writer(other.name.removeprefix(prefix)):
-                other.unlink(missing_ok=True)  # a killed run's; a live writer's stays
-        self.tmp = self.path.parent / f"{prefix}{socket.gethostname()}-{os.getpid()}"
-        self._sink = TableSink(self.tmp, fmt)
+        remove_dead_writers_temps(self.path)  # a killed run's; a live writer's stay
+        fd, self.tmp = new_temp_file(self.path)
+        self._file = os.fdopen(fd, "wb")
+        self._sink = TableSink(self.tmp, fmt, file=self._file)
 
     @property
     def rows(self) -> int:
@@ -133,16 +72,25 @@ class AtomicTableWriter:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        self._sink.close()
-        if exc_type is not None:
-            self.tmp.unlink(missing_ok=True)
-            return
-        manifest = self.path.parent / f"{self.path.name}.manifest.json"
-        manifest.unlink(missing_ok=True)
-        os.replace(self.tmp, self.path)
-        manifest.write_text(
-            json.dumps({"rows": self.rows, "format": self.fmt, "columns": self._sink.columns})
-        )
+        manifest = manifest_of(self.path)
+        try:
+            self._sink.close()
+            if exc_type is not None:
+                return
+            self._file.flush()
+            manifest.unlink(missing_ok=True)
+            publish(self.tmp, self.path, fd=self._file.fileno())
+        finally:
+            self._file.close()
+            self.tmp.unlink(missing_ok=True)  # renamed away already when published
+        summary = {
+            "file": self.path.name,
+            "rows": self.rows,
+            "format": self.fmt,
+            "columns": self._sink.columns,
+        }
+        with atomic_file(manifest, "w", encoding="utf-8") as f:
+            json.dump(summary, f)
 
 
 def input_frames(

@@ -21,9 +21,9 @@ from mlscale.errors import DataError, MlscaleError, RecipeError
 from mlscale.interrupts import terminated
 from mlscale.masking import mask_text
 from mlscale.model import Model
+from mlscale.outputs import check_outputs, read_files
 from mlscale.phases import PHASES
 from mlscale.planning import Plan, check_plan, plan
-from mlscale.predicting import check_output
 from mlscale.promotion import Promotion
 from mlscale.recipe import Recipe, load_recipe, recipe_hash
 from mlscale.recipe.load import recipe_source, with_arguments
@@ -80,19 +80,20 @@ def run(
     parent_run_id: str | None = None,
     progress: Progress | None = None,
     trust_recipe: bool = False,
+    overwrite: bool = False,
 ) -> RunResult:
-    """Run a recipe end to end and log it to MLflow. Raises MlscaleError subclasses on bad input."""
+    """Run a recipe end to end and log it to MLflow. Raises MlscaleError subclasses on bad input.
+    `overwrite`: replace existing files at the run's outputs that mlscale did not write (`--overwrite`)."""
     total_started = time.perf_counter()
-    source = recipe_source(recipe)
+    source, reads = recipe_source(recipe), read_files(recipe, profiles)
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, profiles=profiles, overrides=overrides, engine=engine)
     elif engine or overrides:
         raise MlscaleError("run(): pass engine/overrides with a recipe path, or build the Recipe yourself")
     require_confirmed(recipe, source, trust=trust_recipe)
-    if recipe.predict is not None:
-        check_output(recipe.predict, recipe.data, where=f"{source}: predict")
-    versions = check_versions(engine=recipe.engine.name)
     uri = tracking.resolve_uri(recipe.mlflow.tracking_uri)
+    check_outputs(recipe, source, command="run", store=uri, overwrite=overwrite, reads=reads)
+    versions = check_versions(engine=recipe.engine.name)
     tracking.check_reachable(uri)
     if recipe.mlflow.registered_model:
         registry.check_registry(uri, where=f"{source}: mlflow.registered_model")
@@ -265,14 +266,17 @@ def predict(
     overrides: Mapping[str, Any] | Iterable[str] | None = None,
     progress: Progress | None = None,
     trust_recipe: bool = False,
+    overwrite: bool = False,
 ) -> Path:
-    """Batch inference only, with a model from MLflow or a directory: `mlscale predict`."""
-    source = recipe_source(recipe)
+    """Batch inference only, with a model from MLflow or a directory: `mlscale predict`. `overwrite`:
+    replace an existing output that mlscale did not write (`--overwrite`)."""
+    source, reads = recipe_source(recipe), read_files(recipe, profiles)
     if not isinstance(recipe, Recipe):
         arguments = {"predict.input": input, "predict.output": output, "predict.model": model}
         sets = with_arguments(overrides, {k: v for k, v in arguments.items() if v is not None})
         recipe = load_recipe(recipe, profiles=profiles, overrides=sets, engine=engine)
-    loaded = preflight_scoring(recipe, source, command="predict", trust_recipe=trust_recipe)
+    checks = Scoring(command="predict", trust_recipe=trust_recipe, overwrite=overwrite, reads=reads)
+    loaded = preflight_scoring(recipe, source, checks)
     assert recipe.predict is not None  # preflight_scoring refuses a recipe without one
     eng = get_engine(recipe.engine)
     timer = Timer(progress)
@@ -293,16 +297,27 @@ def predict(
     return result.output
 
 
-def preflight_scoring(recipe: Recipe, source: str, *, command: str, trust_recipe: bool) -> Model:
-    """What `mlscale predict` and `mlscale explain` (`command`) check before reading a row: a confirmed
-    recipe, known-good versions, a predict input and a safe output, the model and the input's columns.
+@dataclass(frozen=True)
+class Scoring:
+    """How `mlscale predict` or `mlscale explain` (`command`) was asked to check its recipe and output."""
+
+    command: str
+    trust_recipe: bool
+    overwrite: bool
+    reads: list[tuple[str, Path]]  # the recipe and profile files (`read_files`)
+
+
+def preflight_scoring(recipe: Recipe, source: str, checks: Scoring) -> Model:
+    """What `mlscale predict` and `mlscale explain` check before reading a row: a confirmed recipe,
+    known-good versions, a predict input and a safe output, the model and the input's columns.
     Returns the model."""
-    require_confirmed(recipe, source, trust=trust_recipe)
+    command = checks.command
+    require_confirmed(recipe, source, trust=checks.trust_recipe)
     check_versions(engine=recipe.engine.name)
     uri = tracking.resolve_uri(recipe.mlflow.tracking_uri)
     if recipe.predict is None or recipe.predict.input is None:
         raise RecipeError(f"{source}: predict.input is required for mlscale {command} (give --input)")
-    check_output(recipe.predict, recipe.data, where=f"{source}: {command}")
+    check_outputs(recipe, source, command=command, store=uri, overwrite=checks.overwrite, reads=checks.reads)
     model = _preflight_predict(recipe, uri, source)
     if model is None:  # predict.model is set above: _preflight_predict loaded it or raised
         raise RecipeError(f"{source}: predict.model is required for mlscale {command} (give --model)")

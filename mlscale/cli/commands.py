@@ -18,6 +18,7 @@ from mlscale.cli.options import (
     common,
     html_option,
     out_options,
+    overwrite_option,
     profile_option,
     recipe_argument,
     set_option,
@@ -37,8 +38,9 @@ def cli() -> None:
 @cli.command()
 @recipe_argument
 @click.option("--resume", is_flag=True, help="Continue an interrupted tuning run of this recipe.")
+@overwrite_option
 @common
-def run(recipe: RecipeArgs, resume: bool) -> None:
+def run(recipe: RecipeArgs, resume: bool, overwrite: bool) -> None:
     """Train, tune and predict as the RECIPE says; log everything to MLflow."""
     from mlscale._job import detach_from_ray_working_dir, finish_working_copy
 
@@ -47,7 +49,9 @@ def run(recipe: RecipeArgs, resume: bool) -> None:
 
     try:
         with progress_display(enabled=_live()) as progress:
-            result = run_recipe(recipe.path, resume=resume, progress=progress, **recipe.keywords())
+            result = run_recipe(
+                recipe.path, resume=resume, overwrite=overwrite, progress=progress, **recipe.keywords()
+            )
     finally:
         finish_working_copy(job_copy)
     summary(result)
@@ -108,14 +112,15 @@ def submit(recipe: RecipeArgs, address: str, wait: bool, python: str | None, pip
 @cli.command()
 @recipe_argument
 @click.option("--address", default=None, help="Ray cluster to check against (overrides engine.ray.address).")
+@overwrite_option
 @common
-def plan(recipe: RecipeArgs, address: str | None) -> None:
+def plan(recipe: RecipeArgs, address: str | None, overwrite: bool) -> None:
     """Say what RECIPE would run where, and refuse (exit 2) what the cluster cannot schedule."""
     from mlscale.planning import plan as plan_recipe
 
     if address:
         recipe = replace(recipe, overrides=[*recipe.overrides, f"engine.ray.address={address}"])
-    print_plan(plan_recipe(recipe.path, **recipe.keywords()))
+    print_plan(plan_recipe(recipe.path, overwrite=overwrite, **recipe.keywords()))
 
 
 model_option = click.option(
@@ -135,12 +140,15 @@ model_option = click.option(
     help="File, directory or glob to predict (overrides predict.input).",
 )
 @click.option("--output", default=None, help="Output file (overrides predict.output).")
+@overwrite_option
 @common
-def predict(recipe: RecipeArgs, model: str, input_path: str | None, output: str | None) -> None:
+def predict(
+    recipe: RecipeArgs, model: str, input_path: str | None, output: str | None, overwrite: bool
+) -> None:
     """Batch inference with an existing model, streaming the input."""
     from mlscale.runner import predict as run_predict
 
-    _write_output(run_predict, recipe, model=model, input=input_path, output=output)
+    _write_output(run_predict, recipe, model=model, input=input_path, output=output, overwrite=overwrite)
 
 
 def _write_output(command: Any, recipe: RecipeArgs, **options: Any) -> None:
@@ -160,12 +168,13 @@ def _write_output(command: Any, recipe: RecipeArgs, **options: Any) -> None:
     help="Output file, or a directory ending in / for part files (default: contributions.parquet beside "
     "predict.output).",
 )
+@overwrite_option
 @common
-def explain(recipe: RecipeArgs, model: str, input_path: str, output: str | None) -> None:
+def explain(recipe: RecipeArgs, model: str, input_path: str, output: str | None, overwrite: bool) -> None:
     """Per-row SHAP contributions (xgboost's own) of an input with an existing model, written like predict."""
     from mlscale.explain_batch import explain as run_explain
 
-    _write_output(run_explain, recipe, model=model, input=input_path, output=output)
+    _write_output(run_explain, recipe, model=model, input=input_path, output=output, overwrite=overwrite)
 
 
 @cli.command()

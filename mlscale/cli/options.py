@@ -121,6 +121,12 @@ def recipe_argument(f: Any) -> Any:
     return click.argument("recipe", type=click.Path(dir_okay=False))(_with(recipe_options, command))
 
 
+overwrite_option = click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace existing output files that mlscale did not write (its own are always replaced).",
+)
+
 html_option = click.option(
     "--html", default=None, type=click.Path(dir_okay=False), help="Also write the table as a page."
 )

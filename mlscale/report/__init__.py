@@ -18,19 +18,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("mlscale")
 
-REPORT_FILE = "report.html"
-DEFAULT_DIR = Path("output")
-
-
-def report_path(recipe: Recipe) -> Path:
-    """Beside the predictions (predict.output's folder), else output/report.html."""
-    folder = Path(recipe.predict.output).parent if recipe.predict is not None else DEFAULT_DIR
-    return folder / REPORT_FILE
-
 
 def write_run_report(tracker: RunTracker, recipe: Recipe, data: Dataset) -> Path | None:
     """Log what only the run knows (data profile, constant baseline), build the page from the run, write it
     beside the predictions and log it. A failure here is a warning: the model and metrics are logged."""
+    from mlscale.outputs import REPORT_FILE, report_path
     from mlscale.report.collect import collect
     from mlscale.report.profile import constant_baseline, profile_section
     from mlscale.report.render import write_html
@@ -53,6 +45,7 @@ def write_run_report(tracker: RunTracker, recipe: Recipe, data: Dataset) -> Path
 
 def rebuild(ref: str, *, tracking_uri: str | None = None, out: str | Path | None = None) -> Path:
     """`mlscale report RUN_OR_URI`: the run's page, from MLflow alone."""
+    from mlscale.outputs import DEFAULT_DIR
     from mlscale.report.collect import collect
     from mlscale.report.render import write_html
     from mlscale.tracking import check_reachable, resolve_uri

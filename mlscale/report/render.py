@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from mlscale.report.page import ReportData
+from mlscale.written import atomic_file
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"  # the template's meta tag, verbatim
 
@@ -41,23 +40,9 @@ def cell(value: Any) -> str:
 
 
 def write_html(page: ReportData, path: str | Path) -> Path:
-    """Render and write atomically (temp file in the same directory, then rename)."""
+    """Render and write atomically (a 0600 temp file beside it, renamed with the mode open() would give)."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     html = render(page)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(html)
-        os.chmod(tmp, 0o666 & ~_umask())  # as open() would create it (mkstemp makes it 0600)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(target, "w", encoding="utf-8") as f:
+        f.write(html)
     return target
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -20,6 +20,7 @@ EXPECTED_ALL = [
     "EngineError",
     "MlscaleError",
     "ModelError",
+    "OutputError",
     "Recipe",
     "RecipeError",
     "RegistryError",

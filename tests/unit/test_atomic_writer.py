@@ -1,11 +1,16 @@
 """AtomicTableWriter with two writers to one output: a live writer's temp file is never removed by the
-other; temp files of writers that died (a killed run) are removed by the next one."""
+other; temp files of writers that died (a killed run) are removed by the next one. The temp file is made
+at once, exclusively, mode 0600, under a name no one can guess: a symlink planted there is not followed."""
 
 from __future__ import annotations
 
+import itertools
+import os
 import socket
+import stat
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,7 +45,12 @@ def _write(out: Path) -> None:
 
 def test_a_live_writers_temp_file_is_kept(tmp_path: Path, live_pid: int) -> None:
     out = tmp_path / "p.parquet"
-    theirs = [tmp_path / f".p.parquet.tmp-{HOST}-{live_pid}", tmp_path / f".p.parquet.tmp-{live_pid}"]
+    theirs = [
+        tmp_path / f".p.parquet.tmp-{HOST}-{live_pid}.k2_x9abc",
+        tmp_path / f".p.parquet.tmp-{HOST}-{live_pid}.12345678",  # the random part may be digits only
+        tmp_path / f".p.parquet.tmp-{HOST}-{live_pid}",  # as older versions named them
+        tmp_path / f".p.parquet.tmp-{live_pid}",
+    ]
     for f in theirs:
         f.write_bytes(b"half written by another process")
     _write(out)
@@ -50,7 +60,11 @@ def test_a_live_writers_temp_file_is_kept(tmp_path: Path, live_pid: int) -> None
 
 def test_a_dead_writers_temp_file_is_removed(tmp_path: Path, dead_pid: int) -> None:
     out = tmp_path / "p.parquet"
-    stale = [tmp_path / f".p.parquet.tmp-{HOST}-{dead_pid}", tmp_path / f".p.parquet.tmp-{dead_pid}"]
+    stale = [
+        tmp_path / f".p.parquet.tmp-{HOST}-{dead_pid}.k2_x9abc",
+        tmp_path / f".p.parquet.tmp-{HOST}-{dead_pid}",
+        tmp_path / f".p.parquet.tmp-{dead_pid}",
+    ]
     for f in stale:
         f.write_bytes(b"left by a killed run")
     _write(out)
@@ -60,14 +74,54 @@ def test_a_dead_writers_temp_file_is_removed(tmp_path: Path, dead_pid: int) -> N
 def test_another_hosts_temp_file_is_kept(tmp_path: Path, dead_pid: int) -> None:
     """On shared storage a PID says nothing about a process on another machine."""
     out = tmp_path / "p.parquet"
-    theirs = tmp_path / f".p.parquet.tmp-other-host.example-{dead_pid}"
-    theirs.write_bytes(b"another machine's writer")
+    theirs = [
+        tmp_path / f".p.parquet.tmp-other-host.example-{dead_pid}",
+        tmp_path / f".p.parquet.tmp-other-host.example-{dead_pid}.k2_x9abc",
+    ]
+    for f in theirs:
+        f.write_bytes(b"another machine's writer")
     _write(out)
-    assert theirs.exists()
+    assert all(f.exists() for f in theirs)
 
 
-def test_the_temp_file_names_this_host_and_process(tmp_path: Path) -> None:
-    import os
+def test_the_temp_file_names_this_host_and_process_and_a_random_part(tmp_path: Path) -> None:
+    first = AtomicTableWriter(tmp_path / "p.parquet", "parquet")
+    second = AtomicTableWriter(tmp_path / "p.parquet", "parquet")
+    prefix = f".p.parquet.tmp-{HOST}-{os.getpid()}."
+    assert first.tmp.name.startswith(prefix) and second.tmp.name.startswith(prefix)
+    assert first.tmp != second.tmp
+    with first, second:
+        pass
 
-    writer = AtomicTableWriter(tmp_path / "p.parquet", "parquet")
-    assert writer.tmp.name == f".p.parquet.tmp-{HOST}-{os.getpid()}"
+
+def test_the_temp_file_exists_at_once_mode_0600_until_renamed(tmp_path: Path) -> None:
+    out = tmp_path / "p.parquet"
+    with AtomicTableWriter(out, "parquet") as writer:
+        made = os.lstat(writer.tmp)  # made by the constructor: no moment where the name is free
+        assert stat.S_ISREG(made.st_mode) and stat.S_IMODE(made.st_mode) == 0o600
+        writer.write(pd.DataFrame({"prediction": [1, 0]}))
+        assert stat.S_IMODE(os.lstat(writer.tmp).st_mode) == 0o600
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~mask  # as open() would have made it
+    assert stat.S_IMODE(Path(f"{out}.manifest.json").stat().st_mode) == 0o666 & ~mask
+
+
+def test_a_symlink_planted_at_the_temp_name_is_not_followed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    victim = tmp_path / "authorized_keys"
+    victim.write_text("ssh-ed25519 AAAA me@host\n")
+    drawn = tempfile._get_candidate_names()
+    names = itertools.chain(["planted", "free"], drawn)  # the names tempfile draws, made known to plant one
+    monkeypatch.setattr(tempfile, "_get_candidate_names", lambda: names)
+    own = f".p.parquet.tmp-{HOST}-{os.getpid()}"
+    (tmp_path / f"{own}.planted").symlink_to(victim)
+    out = tmp_path / "p.parquet"
+    with AtomicTableWriter(out, "parquet") as writer:
+        if not os.path.lexists(tmp_path / own):  # a name without a random part would be guessed
+            (tmp_path / own).symlink_to(victim)
+        writer.write(pd.DataFrame({"prediction": [1, 0]}))
+    assert victim.read_text() == "ssh-ed25519 AAAA me@host\n"
+    assert writer.tmp.name == f"{own}.free"
+    assert len(pd.read_parquet(out)) == 2 and not out.is_symlink()

@@ -53,4 +53,32 @@ def test_recipe_options_reach_the_runner_and_plan_address_is_one_more_override(
         "profiles": ("p.yaml",),
         "overrides": ["train.eta=0.1", "engine.ray.address=ray://h:10001"],
         "trust_recipe": bool(trust),
+        "overwrite": False,
     }
+
+
+COMMANDS = {
+    # command and its arguments besides RECIPE, the function it calls
+    "run": ([], "mlscale.runner.run"),
+    "plan": ([], "mlscale.planning.plan"),
+    "predict": (["--model", "m", "--input", "in.csv"], "mlscale.runner.predict"),
+    "explain": (["--model", "m", "--input", "in.csv"], "mlscale.explain_batch.explain"),
+}
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+@pytest.mark.parametrize("flag", [[], ["--overwrite"]])
+def test_overwrite_reaches_every_command_that_writes_outputs(command, flag, capsys, cli_state, monkeypatch):
+    from mlscale.errors import RecipeError
+
+    seen: dict = {}
+
+    def fake(recipe, **keywords):
+        seen.update(keywords)
+        raise RecipeError("stopped")
+
+    arguments, target = COMMANDS[command]
+    monkeypatch.setattr(target, fake)
+    code, _, err = cli_in_process([command, RECIPE, *arguments, *flag], capsys)
+    assert code == 2 and "stopped" in err
+    assert seen["overwrite"] is bool(flag)

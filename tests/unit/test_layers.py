@@ -64,9 +64,11 @@ RANK = {
     "mlscale.reference": 6,
     "mlscale.extmem": 6.5,  # xgboost DataIter and ExtMemQuantileDMatrix
     "mlscale._pyfunc_model": 6,
+    "mlscale.written": 0.6,  # temp files renamed into place; the marks of a file mlscale wrote
     "mlscale.partitioned": 1,
     "mlscale.pipeline": 0,
     "mlscale.scoring_threads": 6,  # scoring on several threads: per-thread models, several files at once
+    "mlscale.outputs": 6.9,  # where a command writes, and whether it may (the pre-flight output check)
     "mlscale.predicting": 7,
     "mlscale.engines": 7,  # the registry: names to import paths, imported lazily
     "mlscale.engines.ray.layout": 7,  # pure: no ray, shared by plan and the run

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import stat
 import threading
 from pathlib import Path
 
@@ -15,8 +17,9 @@ import pytest
 from mlscale import RecipeError
 from mlscale.data import prepare
 from mlscale.engines.local import LocalEngine
-from mlscale.partitioned import MANIFEST, read_manifest
-from mlscale.predicting import check_output, predict_in_process
+from mlscale.outputs import check_output
+from mlscale.partitioned import MANIFEST, PartitionedOutput, read_manifest, write_part
+from mlscale.predicting import predict_in_process
 from mlscale.recipe.load import validate
 from mlscale.recipe.schema import EngineConfig, PredictConfig
 
@@ -107,6 +110,19 @@ def test_a_dead_writers_temp_directory_is_removed(setup) -> None:
     (stale / "part-00000.parquet").write_text("half")
     _predict(model, inputs, f"{tmp}/scored/")
     assert not stale.exists()
+
+
+def test_the_temporary_directory_is_private_under_a_drawn_name(tmp_path: Path) -> None:
+    target = PartitionedOutput(tmp_path / "scored", "parquet")
+    with target:
+        assert target.tmp.name.startswith(f".scored.tmp-{socket.gethostname()}-{os.getpid()}.")
+        assert stat.S_IMODE(os.lstat(target.tmp).st_mode) == 0o700  # no one else lists or plants parts
+        target.commit([write_part([_table(3, 0)], target.tmp, 0, "parquet")])
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "scored").stat().st_mode) == 0o777 & ~mask  # as mkdir would make it
+    assert len(pd.read_parquet(tmp_path / "scored" / "part-00000.parquet")) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scored"]
 
 
 def test_output_checks_for_a_partitioned_output(tmp_path: Path) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -121,6 +123,20 @@ def test_the_page_is_written_atomically_and_readable(tmp_path) -> None:
     assert target.read_text().startswith("<!DOCTYPE html>")
     assert target.stat().st_mode & 0o044  # others may read it, as a plain open() would make it
     assert [p.name for p in target.parent.iterdir()] == ["report.html"]  # no temp file left
+
+
+def test_writing_the_page_leaves_the_umask_alone(tmp_path, monkeypatch) -> None:
+    """os.umask reads the mask only by setting it: for that moment every file any thread creates would be
+    world-writable. The page's mode comes from the file system instead, as a plain open() gives it."""
+    real = os.umask
+    calls: list[int] = []
+    monkeypatch.setattr(os, "umask", lambda mask: calls.append(mask) or real(mask))
+    target = tmp_path / "report.html"
+    write_html(ReportData(title="t", facts=[], sections=[]), target)
+    assert calls == []
+    mask = real(0o022)
+    real(mask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~mask
 
 
 CASES = {
