@@ -197,13 +197,6 @@ def test_the_cli_never_touches_engines():
     assert touched == set()
 
 
-def test_recipe_names_exactly_the_registered_engines():
-    from mlscale.engines import ENGINES
-    from mlscale.recipe.engine_config import ENGINE_NAMES
-
-    assert list(ENGINE_NAMES) == list(ENGINES)
-
-
 def test_a_ray_worker_running_a_predict_part_does_not_import_the_whole_engine():
     """A cold Ray worker imports the module of its task: Ray Data, Tune and Train cost it ~0.7 s more."""
     import subprocess
