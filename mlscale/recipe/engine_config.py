@@ -23,6 +23,7 @@ from pydantic import Field, field_validator, model_validator
 
 from mlscale.recipe.section import Section
 
+
 class RaySettings(Section):
     """Settings of engine ray (`engine.ray`)."""
 
