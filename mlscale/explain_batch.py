@@ -19,7 +19,8 @@ from mlscale.outputs import read_files
 from mlscale.predicting import predict_in_process
 from mlscale.recipe import Recipe, load_recipe
 from mlscale.recipe.load import recipe_source, with_arguments
-from mlscale.runner import Progress, Scoring, log_scored, preflight_scoring
+from mlscale.results import OnProgress
+from mlscale.runner import Scoring, log_scored, preflight_scoring
 from mlscale.scoped import restoring
 
 OUTPUT_NAME = "contributions"
@@ -43,7 +44,7 @@ def explain(
     engine: str | None = None,
     profiles: Iterable[str | Path] = (),
     overrides: Mapping[str, Any] | Iterable[str] | None = None,
-    progress: Progress | None = None,
+    progress: OnProgress | None = None,
     trust_recipe: bool = False,
     overwrite: bool = False,
 ) -> Path:
