@@ -25,9 +25,6 @@ from pydantic import Field, field_validator, model_validator
 from mlscale.recipe.endpoint import Guard
 from mlscale.recipe.section import Section
 
-ENGINE_NAMES = ("local", "ray")
-"""The built-in engines; a recipe may also name an installed or registered one (`mlscale.engine_names`)."""
-
 
 class RaySettings(Section):
     """Settings of engine ray (`engine.ray`)."""
