@@ -51,7 +51,10 @@ def explain(
     """Write the contributions of `input`'s rows under `model`; returns the output path. `overwrite`:
     replace an existing output that mlscale did not write (`--overwrite`)."""
     source = recipe_source(recipe)
-    sets = with_arguments(overrides, {"predict.input": input, "predict.model": model})
+    arguments = {"predict.input": input, "predict.model": model}
+    if output is not None:  # given here, so confirmed (the default is derived from predict.output)
+        arguments["predict.output"] = output
+    sets = with_arguments(overrides, arguments)
     loaded: Recipe = load_recipe(recipe, profiles=profiles, overrides=sets, engine=engine)
     assert loaded.predict is not None
     target = output or default_output(loaded.predict.output, loaded.predict.dataset)

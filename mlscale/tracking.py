@@ -22,6 +22,7 @@ from mlscale.categories import canonical
 from mlscale.errors import TrackingError
 from mlscale.masking import MASK, mask_secrets, mask_text
 from mlscale.model import Model
+from mlscale.recipe.endpoint import checked_uri, parse_uri
 from mlscale.results import TrialResult
 
 log = logging.getLogger("mlscale")
@@ -35,6 +36,7 @@ MAX_KEY_LENGTH = 250  # MLflow's limit for metric, param and tag names
 def resolve_uri(recipe_uri: str | None) -> str:
     """MLFLOW_TRACKING_URI, then the recipe, then sqlite:///mlflow.db in the working directory."""
     uri = os.environ.get("MLFLOW_TRACKING_URI") or recipe_uri or DEFAULT_URI
+    checked_uri(uri, "tracking URI" if uri == recipe_uri else "MLFLOW_TRACKING_URI")  # exit 2 if ambiguous
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         uri = "sqlite:///" + str(Path(uri.removeprefix("sqlite:///")).resolve())
     return uri
@@ -109,12 +111,10 @@ def _health_request(uri: str) -> Any:
     client sends them: left in the host part, urllib takes 'alice:s3cr3t@host' for the host."""
     import base64
     import urllib.request
-    from urllib.parse import unquote, urlsplit, urlunsplit
+    from urllib.parse import unquote, urlunsplit
 
-    parts = urlsplit(uri)
-    host, port = parts.hostname, parts.port  # raise ValueError for a bad port
-    if not host:
-        raise ValueError("no host")
+    parts = parse_uri(uri).parts  # the parse the trust rule decided on; ValueError for no host, a bad port
+    host, port = parts.hostname or "", parts.port
     netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port is not None else "")
     url = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/") + "/health", "", ""))
     headers = {}

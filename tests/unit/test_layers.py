@@ -22,10 +22,11 @@ RANK = {
     "mlscale.interrupts": 0,
     "mlscale.text": 0,  # one-line message helpers: first line, did you mean
     "mlscale.report_section": 1,  # the report/<section>/section.json contract
+    "mlscale.recipe.endpoint": 0.4,  # URIs and cluster addresses, parsed once for trust and connection
     "mlscale.recipe.section": 0.5,  # the base of every recipe section
     "mlscale.recipe.engine_config": 0.8,  # the engine section and each engine's settings
     "mlscale.recipe.schema": 1,
-    "mlscale.recipe.trust": 1,
+    "mlscale.recipe.trust": 1.5,  # what a recipe names on its own needs confirmation
     "mlscale.categories": 1,
     "mlscale.splitting": 1,  # the per-row train/valid/test rule
     "mlscale.streaming": 2,  # source batches and their split, for external memory
