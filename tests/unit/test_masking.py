@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from mlscale.masking import mask_secrets, mask_text, strip_credentials
+from mlscale.masking import (
+    credentials_problem,
+    mask_secrets,
+    mask_text,
+    mask_uri,
+    strip_credentials,
+    strip_uri,
+)
 
 SECRET = "s3cr3t"
 
@@ -83,6 +90,71 @@ def test_mask_secrets_masks_keys_and_values() -> None:
 )
 def test_strip_credentials_removes_them_all(text: str, expected: str) -> None:
     assert strip_credentials({"a": [text]}) == ({"a": [expected]}, 1)
+
+
+# --- a corpus of credentialed URIs: every secret is masked however it is written and wherever it is -----
+
+# URI -> mask_uri(URI). Each secret holds SECRET; '/', '?', '#', '@' and '%' in a password, tokens as the
+# user, as the password of an empty user (':token@'), in the query and in the fragment.
+CORPUS = {
+    "http://alice:s3cr3t@127.0.0.1:5000": "http://alice:***@127.0.0.1:5000",
+    "http://alice:hunter/2s3cr3t@127.0.0.1:5000": "http://alice:***@127.0.0.1:5000",
+    "http://alice:a/b/s3cr3t@127.0.0.1:5000/x": "http://alice:***@127.0.0.1:5000/x",
+    "http://alice:pa#s3cr3t@h:5000/x": "http://alice:***@h:5000/x",
+    "http://alice:pa?s3cr3t@h/x?v=1": "http://alice:***@h/x?v=1",
+    "http://alice:p@s3cr3t@h": "http://alice:***@h",
+    "http://alice:p@ss/s3cr3t@h": "http://alice:***@h",
+    "http://alice:p%2F%40%23s3cr3t%25@h": "http://alice:***@h",
+    "http://:s3cr3t@127.0.0.1:5000": "http://:***@127.0.0.1:5000",
+    "https://s3cr3t@github.com/org/repo.git": "https://***@github.com/org/repo.git",
+    "https://ghp_s3cr3t@github.com/org/repo@v1.0": "https://***@github.com/org/repo@v1.0",
+    "https://h/x?token=s3cr3t": "https://h/x?token=***",
+    "https://h/x?v=1&access_token=s3cr3t;sig=s3cr3t": "https://h/x?v=1&access_token=***;sig=***",
+    "https://h/x?X-Amz-Signature=s3cr3t#access_token=s3cr3t": "https://h/x?X-Amz-Signature=***#access_token=***",
+    "https://alice:s3cr3t@h/x?api_key=s3cr3t": "https://alice:***@h/x?api_key=***",
+    "HTTP://Alice:s3cr3t@H": "HTTP://Alice:***@H",
+    "http://alice:s3cr3t@[::1]:5000": "http://alice:***@[::1]:5000",
+    "http://alice:s3cr3t@[::1": "http://alice:***@[::1",
+}  # fmt: skip
+# How a URI shows up in a line: quoted, in brackets, ending a sentence, in JSON, in a repr, two in a row.
+CONTEXTS = [
+    "{}", "got '{}'", 'got "{}"', "({})", "see {}.", "[{}], next", "{{'uri': '{}', 'n': 1}}",
+    '{{"a":"http://host/p","uri":"{}"}}', "{},{}", "uri={}\n", "error: {}: refused",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("uri", list(CORPUS))
+def test_mask_uri_over_the_corpus(uri: str) -> None:
+    assert mask_uri(uri) == CORPUS[uri]
+    assert mask_uri(CORPUS[uri]) == CORPUS[uri]  # idempotent
+    assert SECRET not in strip_uri(uri)
+
+
+@pytest.mark.parametrize("context", CONTEXTS)
+@pytest.mark.parametrize("uri", list(CORPUS))
+def test_mask_text_over_the_corpus_in_every_context(uri: str, context: str) -> None:
+    text = context.format(uri, uri)
+    masked = mask_text(text)
+    assert SECRET not in masked
+    assert mask_text(masked) == masked
+    assert CORPUS[uri] in masked or context in ("{},{}",)
+    assert SECRET not in strip_credentials(text)[0]
+
+
+@pytest.mark.parametrize(
+    ("uri", "problem"),
+    [
+        ("http://alice:hunter/2@127.0.0.1:5000", True),
+        ("http://alice:pa#ss@h", True),
+        ("http://alice:pa?ss@h", True),
+        ("http://alice:p%2F@h", False),
+        ("http://alice:p@ss@h", False),
+        ("http://127.0.0.1:5000/x?email=a@b.com", False),
+        ("http://127.0.0.1:5000", False),
+    ],
+)
+def test_credentials_problem_names_unencoded_delimiters(uri: str, problem: bool) -> None:
+    assert (credentials_problem(uri) is not None) == problem
 
 
 # --- the CLI: error lines, --verbose tracebacks, `mlscale validate`, logs ------------------------------
