@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlscale import promotion, registry, state, tracking
+from mlscale import promotion, registry, state, tracking, tracking_models
 from mlscale.data import Dataset, input_columns
 from mlscale.engines import get_engine
 from mlscale.errors import DataError, MlscaleError, RecipeError
@@ -235,7 +235,7 @@ def _preflight_predict(recipe: Recipe, uri: str, source: str, data: Dataset | No
         return None
     model = None
     if p.model is not None:
-        model = tracking.load_model(p.model, tracking_uri=uri, where=f"{source}: predict.model")
+        model = tracking_models.load_model(p.model, tracking_uri=uri, where=f"{source}: predict.model")
     if p.input is not None:
         columns = input_columns(p.input, where=f"{source}: predict.input")
     elif data is not None:

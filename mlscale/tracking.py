@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mlscale.categories import canonical
-from mlscale.errors import ModelError, TrackingError
+from mlscale.errors import TrackingError
 from mlscale.masking import MASK, mask_secrets, mask_text
 from mlscale.model import Model
 from mlscale.results import TrialResult
@@ -425,40 +425,6 @@ def _finite(v: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return f == f and f not in (float("inf"), float("-inf"))
-
-
-def load_model(ref: str, *, tracking_uri: str, where: str = "predict.model") -> Model:
-    """An mlscale Model from a path, a run id, runs:/ or models:/ URI (never from anywhere else)."""
-    if Path(ref).is_dir():
-        local = Path(ref)
-        if (local / "artifacts" / "mlscale_model").is_dir():
-            local = local / "artifacts" / "mlscale_model"
-        return Model.load(local)
-    import mlflow
-
-    uri = ref
-    if re.fullmatch(r"[0-9a-f]{32}", ref):
-        uri = f"runs:/{ref}/model"
-    if not uri.startswith(("runs:/", "models:/")):
-        raise ModelError(f"{where}: {ref!r} is not a model directory, a run id, or a runs:/ or models:/ URI")
-    # Downloaded into a directory of ours, removed once the model is in memory (MLflow's own default is
-    # a fresh temp directory per call, never removed).
-    with tempfile.TemporaryDirectory(prefix="mlscale-model-") as tmp, scoped_tracking_uri(tracking_uri):
-        first, second = Path(tmp, "pyfunc"), Path(tmp, "plain")
-        first.mkdir()
-        second.mkdir()
-        try:
-            local_dir = mlflow.artifacts.download_artifacts(
-                artifact_uri=uri.rstrip("/") + "/artifacts/mlscale_model", dst_path=str(first)
-            )
-        except Exception as exc:
-            try:  # a plain model directory logged as artifacts (trial models)
-                local_dir = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(second))
-            except Exception:
-                raise ModelError(
-                    f"{where}: model {ref!r} not found at {mask_text(tracking_uri)} ({_short(exc)})"
-                ) from exc
-        return Model.load(local_dir)
 
 
 def _short(exc: BaseException) -> str:

@@ -121,7 +121,7 @@ def plan(recipe: RecipeArgs, address: str | None) -> None:
 model_option = click.option(
     "--model",
     required=True,
-    help="runs:/<id>/model, models:/<name>/<version|latest>, a run id or a directory.",
+    help="runs:/<id>/model, models:/m-<id>, models:/<name>/<version|latest>, models:/<name>@<alias>, a run id or a directory.",
 )
 
 

@@ -90,6 +90,7 @@ RANK = {
     "mlscale.report.tuning": 10,
     "mlscale.report.collect": 11,
     "mlscale.report": 12,  # run-time hook, `mlscale report`, compare/bench --html
+    "mlscale.tracking_models": 8.5,  # a logged model back from MLflow (every model URI form)
     "mlscale.registry": 8.5,  # the model registry: part of the tracking layer
     "mlscale.promotion": 9,  # gated promotion: the rule, re-scoring, and the aliases through registry
     "mlscale.jobs": 9,  # Ray Jobs submission: uses the ray connection's token handling
@@ -118,7 +119,13 @@ OWNERS = {
     "ray": (RAY_ENGINE - {"mlscale.engines.ray.layout"}) | {"mlscale.jobs"},
     # the tracking layer (tracking writes, tracking_runs reads, registry: model versions and aliases);
     # _pyfunc_model is loaded by MLflow itself
-    "mlflow": {"mlscale.tracking", "mlscale.tracking_runs", "mlscale.registry", "mlscale._pyfunc_model"},
+    "mlflow": {
+        "mlscale.tracking",
+        "mlscale.tracking_runs",
+        "mlscale.tracking_models",
+        "mlscale.registry",
+        "mlscale._pyfunc_model",
+    },
 }
 
 
