@@ -48,7 +48,7 @@ class RunResult:
 
     run_id: str
     experiment: str
-    tracking_uri: str
+    tracking_uri: str  # where the run was logged, its credentials masked (as in every output of mlscale)
     metrics: dict[str, float]
     timings: dict[str, float]
     model: Model
@@ -187,7 +187,7 @@ def _run_phases(ctx: RunContext) -> RunResult:
     return RunResult(
         run_id=tracker.run_id,
         experiment=tracker.experiment,
-        tracking_uri=tracker.uri,
+        tracking_uri=mask_text(tracker.uri),
         metrics=ctx.metrics,
         timings=dict(ctx.timer.timings),
         model=ctx.model,

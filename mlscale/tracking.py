@@ -20,7 +20,8 @@ from typing import Any
 
 from mlscale.categories import canonical
 from mlscale.errors import TrackingError
-from mlscale.masking import MASK, mask_secrets, mask_text
+from mlscale.masking import MASK, credentials_problem, mask_secrets, mask_text
+from mlscale.mlflow_lines import mlflow_lines
 from mlscale.model import Model
 from mlscale.results import TrialResult
 
@@ -111,6 +112,9 @@ def _health_request(uri: str) -> Any:
     import urllib.request
     from urllib.parse import unquote, urlsplit, urlunsplit
 
+    problem = credentials_problem(uri)  # http://alice:hunter/2@h is the host 'alice' with the port 'hunter'
+    if problem:
+        raise ValueError(problem)
     parts = urlsplit(uri)
     host, port = parts.hostname, parts.port  # raise ValueError for a bad port
     if not host:
@@ -301,6 +305,7 @@ class RunTracker:
         except Exception as exc:
             log.warning("mlflow: could not log metrics of failing run %s (%s)", self.run_id, exc)
 
+    @mlflow_lines()
     def finish(self, status: str = "FINISHED", error: str | None = None) -> None:
         if self.run_id is None:
             return
@@ -318,6 +323,7 @@ class RunTracker:
         return self.run_id
 
     # -- trials ------------------------------------------------------------------------
+    @mlflow_lines()
     def log_trial(self, trial: TrialResult) -> str:
         """One nested child run per trial; an already logged trial (resume) is not logged twice."""
         if trial.trial_id in self._child_runs:
@@ -354,6 +360,7 @@ class RunTracker:
         return rid
 
     # -- the model ---------------------------------------------------------------------
+    @mlflow_lines()
     def log_model(self, model: Model, *, example: Any = None, registered_model: str | None = None) -> str:
         """Log the model as a pyfunc (models-from-code + xgboost UBJ + schema); returns its URI."""
         import mlflow

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
+
+from mlscale.masking import mask_secrets
 
 NUMBERS = (int, float, int | None, float | None)
 
@@ -19,3 +22,8 @@ class Section(BaseModel):
         if isinstance(value, bool) and cls.model_fields[info.field_name].annotation in NUMBERS:
             raise ValueError(f"expected a number, got {value}")
         return value
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """A section as Python prints it (a RunResult in a notebook) shows no credentials."""
+        for name, value in super().__repr_args__():
+            yield name, mask_secrets(value, name or "")

@@ -215,13 +215,61 @@ def test_validate_prints_secrets_masked(recipe: Path, capsys: pytest.CaptureFixt
 
 def test_log_lines_are_masked(capsys: pytest.CaptureFixture[str]) -> None:
     from mlscale.cli.logs import setup_logging as _setup_logging
+    from mlscale.scoped import restored
 
-    environ = dict(os.environ)
-    try:
+    with restored():  # the environment and the loggers as they were
         _setup_logging(verbose=False, quiet=False)
         logging.getLogger("mlscale").warning("reading https://u:%s@h/x", SECRET)
-    finally:
-        os.environ.clear()
-        os.environ.update(environ)
     err = capsys.readouterr().err
     assert SECRET not in err and "https://u:***@h/x" in err
+
+
+def test_mlflow_lines_go_to_the_debug_log_masked(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What MLflow prints by itself (its `eprint`: "Created version '1' of model 'm'.", a URL) reaches
+    neither stdout nor stderr, but mlscale's debug log, masked; MLflow's switches are put back."""
+    from logging.handlers import BufferingHandler
+
+    from mlflow.utils.logging_utils import eprint
+
+    from mlscale.mlflow_lines import mlflow_lines
+    from mlscale.scoped import restored
+
+    monkeypatch.setenv("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "false")
+    monkeypatch.delenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", raising=False)
+    logged = BufferingHandler(100)
+    with restored():
+        logger = logging.getLogger("mlscale")
+        logger.handlers[:], logger.propagate = [logged], False
+        logger.setLevel(logging.DEBUG)
+        with mlflow_lines():
+            assert os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] == "true"
+            eprint("Created version '1' of model 'm'.")
+            print(f"View run r at: http://alice:{SECRET}@127.0.0.1:5000/#/experiments/1")
+    assert capsys.readouterr() == ("", "")
+    assert [(r.levelno, r.getMessage()) for r in logged.buffer] == [
+        (logging.DEBUG, "Created version '1' of model 'm'."),
+        (logging.DEBUG, "View run r at: http://alice:***@127.0.0.1:5000/#/experiments/1"),
+    ]
+    assert os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] == "false"
+    assert "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR" not in os.environ
+
+
+def test_errors_and_recipes_as_python_prints_them_hold_no_credentials(recipe: Path) -> None:
+    """An exception the library raises, and a recipe shown in a notebook, never show a password; the
+    recipe still holds it, to connect with."""
+    import pickle
+
+    import mlscale
+    from mlscale.errors import TrackingError
+
+    error = TrackingError(f"mlflow: cannot reach http://alice:hunter/2{SECRET}@h:5000")
+    assert SECRET not in str(error) + repr(error) + str(pickle.loads(pickle.dumps(error)))
+    uri = f"http://alice:{SECRET}@127.0.0.1:5000"
+    loaded = mlscale.load_recipe(
+        recipe, overrides={"mlflow.tracking_uri": uri, "train.params": {"api_token": SECRET}}
+    )
+    assert SECRET not in repr(loaded) + str(loaded) + repr(loaded.mlflow)
+    assert "tracking_uri='http://alice:***@127.0.0.1:5000'" in repr(loaded.mlflow)
+    assert loaded.mlflow.tracking_uri == uri and loaded.train.params == {"api_token": SECRET}
