@@ -390,6 +390,8 @@ def format_validation_error(exc: ValidationError) -> str:
         return f"{path} {simple[kind]}, got {got}"
     if kind == "literal_error":
         expected = str(ctx.get("expected", "")).replace("'", "")
+        if isinstance(err.get("input"), bool):  # `scheduler: off`: YAML 1.1 made it a boolean
+            got = f"{got.lower()} (YAML reads a bare on/off/yes/no as true/false)"
         return f"{path} must be one of {expected}, got {got}"
     if kind == "string_pattern_mismatch":
         return f"{path} must be letters, digits, '_', '.' or '-' (starting with a letter or digit), got {got}"

@@ -147,12 +147,6 @@ class TrainConfig(_Section):
     external_memory: Literal["auto", "on", "off"] = "auto"
     params: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("external_memory", mode="before")
-    @classmethod
-    def _yaml_on_off(cls, value: Any) -> Any:
-        """YAML reads a bare on / off as true / false."""
-        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
-
     @field_validator("params")
     @classmethod
     def _no_shadowing(cls, value: dict[str, Any]) -> dict[str, Any]:
