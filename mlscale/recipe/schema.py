@@ -175,10 +175,19 @@ class SearchDim(_Section):
     """One dimension of a search space. randint is [low, high) like Ray Tune."""
 
     kind: SpaceKind
-    low: float | None = None
-    high: float | None = None
+    low: int | float | None = None  # an int for randint (validate prints randint: [2, 10], not 2.0)
+    high: int | float | None = None
     q: float | None = None
     values: list[Any] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _randint_bounds_as_ints(cls, raw: Any) -> Any:
+        """randint's bounds 2.0 and 10.0 are 2 and 10 (runs after `_from_short_form`, declared below)."""
+        if not (isinstance(raw, dict) and raw.get("kind") == "randint"):
+            return raw
+        whole = {k: int(v) for k in ("low", "high") if _is_int(v := raw.get(k)) and isinstance(v, float)}
+        return {**raw, **whole}
 
     @model_validator(mode="before")
     @classmethod

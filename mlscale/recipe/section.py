@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from mlscale.masking import mask_secrets
 
-NUMBERS = (int, float, int | None, float | None)
+NUMBERS = (int, float, int | None, float | None, int | float | None)
 # The words YAML 1.1 reads as true / false (PyYAML: yes/no, on/off, true/false in any case).
 YAML_BOOL_WORDS = {True: ("on", "yes", "true"), False: ("off", "no", "false")}
 

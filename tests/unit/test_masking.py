@@ -115,12 +115,21 @@ CORPUS = {
     "HTTP://Alice:s3cr3t@H": "HTTP://Alice:***@H",
     "http://alice:s3cr3t@[::1]:5000": "http://alice:***@[::1]:5000",
     "http://alice:s3cr3t@[::1": "http://alice:***@[::1",
-}  # fmt: skip
+}
 # How a URI shows up in a line: quoted, in brackets, ending a sentence, in JSON, in a repr, two in a row.
 CONTEXTS = [
-    "{}", "got '{}'", 'got "{}"', "({})", "see {}.", "[{}], next", "{{'uri': '{}', 'n': 1}}",
-    '{{"a":"http://host/p","uri":"{}"}}', "{},{}", "uri={}\n", "error: {}: refused",
-]  # fmt: skip
+    "{}",
+    "got '{}'",
+    'got "{}"',
+    "({})",
+    "see {}.",
+    "[{}], next",
+    "{{'uri': '{}', 'n': 1}}",
+    '{{"a":"http://host/p","uri":"{}"}}',
+    "{},{}",
+    "uri={}\n",
+    "error: {}: refused",
+]
 
 
 @pytest.mark.parametrize("uri", list(CORPUS))
