@@ -15,6 +15,7 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from mlscale.recipe.engine_config import EngineConfig
 from mlscale.recipe.section import Section as _Section
+from mlscale.recipe.task_metrics import TASK_METRICS, metrics_problem
 
 Task = Literal["binary", "multiclass", "regression"]
 SKLEARN_DATASETS = ("breast_cancer", "wine", "digits", "diabetes", "iris")
@@ -22,12 +23,6 @@ SKLEARN_DATASETS = ("breast_cancer", "wine", "digits", "diabetes", "iris")
 # Metrics that xgboost computes per boosting round; only these can drive early stopping and ASHA.
 XGB_ROUND_METRICS = {"logloss", "auc", "aucpr", "error", "mlogloss", "merror", "rmse", "mae"}
 _MAXIMIZE = ("auc", "aucpr", "accuracy", "f1", "r2")
-# The metrics a run logs for each split (mlscale.metrics.compute returns exactly these names)
-TASK_METRICS: dict[str, tuple[str, ...]] = {
-    "binary": ("logloss", "accuracy", "f1", "auc"),
-    "multiclass": ("mlogloss", "accuracy", "f1_macro"),
-    "regression": ("rmse", "mae", "r2"),
-}
 
 
 def metric_mode(metric: str) -> Literal["min", "max"]:
@@ -396,6 +391,13 @@ class Recipe(_Section):
             family = {"binary": "binary:", "multiclass": "multi:", "regression": "reg:"}[self.task]
             if not objective.startswith(family):
                 raise ValueError(f"train.params.objective {objective!r} does not fit task {self.task}")
+        if self.task is not None:  # otherwise inferred from the target: the run checks it then
+            tune_metric = self.tune.metric if self.tune else None
+            problem = metrics_problem(
+                self.task, self.train.eval_metric, objective=objective, tune_metric=tune_metric
+            )
+            if problem:
+                raise ValueError(problem)
         targets = self.evaluate.target_precision, self.evaluate.target_recall
         if self.task in ("multiclass", "regression") and any(t is not None for t in targets):
             raise ValueError(

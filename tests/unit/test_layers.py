@@ -25,6 +25,7 @@ RANK = {
     "mlscale.report_section": 1,  # the report/<section>/section.json contract
     "mlscale.recipe.section": 0.5,  # the base of every recipe section
     "mlscale.recipe.engine_config": 0.8,  # the engine section and each engine's settings
+    "mlscale.recipe.task_metrics": 0.9,  # which metrics fit which task (names only)
     "mlscale.recipe.schema": 1,
     "mlscale.recipe.trust": 1,
     "mlscale.categories": 1,
