@@ -84,6 +84,7 @@ def test_the_library_prints_and_returns_no_credential(mlflow_server, workdir, ca
     result = mlscale.run(_recipe(workdir, "creds_api"), overrides={"mlflow.tracking_uri": uri})
     out, err = capsys.readouterr()
     assert SECRET not in out + err
+    assert "View run" not in out and "Created version" not in err  # MLflow's lines: debug log only
     assert result.tracking_uri == mlflow_server.replace("http://", "http://alice:***@")
     assert SECRET not in repr(result)
     assert SECRET not in _logged(mlflow_server, "creds_api", workdir / "downloaded")
