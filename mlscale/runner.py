@@ -30,15 +30,15 @@ from mlscale.recipe.load import recipe_source, with_arguments
 from mlscale.recipe.task_metrics import metrics_problem
 from mlscale.recipe.trust import require_confirmed
 from mlscale.reference import ReferenceResult
-from mlscale.results import ClusterInfo, PredictResult, TuneResult
-from mlscale.run_context import Progress, RunContext, Timer
+from mlscale.results import ClusterInfo, OnProgress, PredictResult, TuneResult
+from mlscale.run_context import RunContext, Timer
 from mlscale.scoped import restoring
 from mlscale.streamed import prepare_for_training
 from mlscale.submitting import JobResult, submit
 from mlscale.training import params_problem
 from mlscale.versions import check_versions, version_tags
 
-__all__ = ["JobResult", "Plan", "Progress", "RunResult", "plan", "predict", "run", "submit"]
+__all__ = ["JobResult", "Plan", "RunResult", "plan", "predict", "run", "submit"]
 
 log = logging.getLogger("mlscale")
 
@@ -79,7 +79,7 @@ def run(
     overrides: Mapping[str, Any] | Iterable[str] | None = None,
     resume: bool = False,
     parent_run_id: str | None = None,
-    progress: Progress | None = None,
+    progress: OnProgress | None = None,
     trust_recipe: bool = False,
 ) -> RunResult:
     """Run a recipe end to end and log it to MLflow. Raises MlscaleError subclasses on bad input."""
@@ -275,7 +275,7 @@ def predict(
     engine: str | None = None,
     profiles: Iterable[str | Path] = (),
     overrides: Mapping[str, Any] | Iterable[str] | None = None,
-    progress: Progress | None = None,
+    progress: OnProgress | None = None,
     trust_recipe: bool = False,
 ) -> Path:
     """Batch inference only, with a model from MLflow or a directory: `mlscale predict`."""

@@ -20,9 +20,10 @@ from typing import Any
 
 from mlscale.categories import canonical
 from mlscale.errors import TrackingError
-from mlscale.masking import MASK, credentials_problem, mask_secrets, mask_text
+from mlscale.masking import MASK, mask_secrets, mask_text
 from mlscale.mlflow_lines import mlflow_lines
 from mlscale.model import Model
+from mlscale.recipe.endpoint import checked_uri, parse_uri
 from mlscale.results import TrialResult
 
 log = logging.getLogger("mlscale")
@@ -36,6 +37,7 @@ MAX_KEY_LENGTH = 250  # MLflow's limit for metric, param and tag names
 def resolve_uri(recipe_uri: str | None) -> str:
     """MLFLOW_TRACKING_URI, then the recipe, then sqlite:///mlflow.db in the working directory."""
     uri = os.environ.get("MLFLOW_TRACKING_URI") or recipe_uri or DEFAULT_URI
+    checked_uri(uri, "tracking URI" if uri == recipe_uri else "MLFLOW_TRACKING_URI")  # exit 2 if ambiguous
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         uri = "sqlite:///" + str(Path(uri.removeprefix("sqlite:///")).resolve())
     return uri
@@ -110,15 +112,10 @@ def _health_request(uri: str) -> Any:
     client sends them: left in the host part, urllib takes 'alice:s3cr3t@host' for the host."""
     import base64
     import urllib.request
-    from urllib.parse import unquote, urlsplit, urlunsplit
+    from urllib.parse import unquote, urlunsplit
 
-    problem = credentials_problem(uri)  # http://alice:hunter/2@h is the host 'alice' with the port 'hunter'
-    if problem:
-        raise ValueError(problem)
-    parts = urlsplit(uri)
-    host, port = parts.hostname, parts.port  # raise ValueError for a bad port
-    if not host:
-        raise ValueError("no host")
+    parts = parse_uri(uri).parts  # the parse the trust rule decided on; ValueError for no host, a bad port
+    host, port = parts.hostname or "", parts.port
     netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port is not None else "")
     url = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/") + "/health", "", ""))
     headers = {}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import replace
 from typing import Any
 
 import click
@@ -107,15 +106,17 @@ def submit(recipe: RecipeArgs, address: str, wait: bool, python: str | None, pip
 
 @cli.command()
 @recipe_argument
-@click.option("--address", default=None, help="Ray cluster to check against (overrides engine.ray.address).")
+@click.option(
+    "--address",
+    default=None,
+    help="Cluster to check against: the engine's address key (engine ray: engine.ray.address).",
+)
 @common
 def plan(recipe: RecipeArgs, address: str | None) -> None:
     """Say what RECIPE would run where, and refuse (exit 2) what the cluster cannot schedule."""
     from mlscale.planning import plan as plan_recipe
 
-    if address:
-        recipe = replace(recipe, overrides=[*recipe.overrides, f"engine.ray.address={address}"])
-    print_plan(plan_recipe(recipe.path, **recipe.keywords()))
+    print_plan(plan_recipe(recipe.path, address=address, **recipe.keywords()))
 
 
 model_option = click.option(
@@ -290,6 +291,7 @@ def init(
 @click.option("--package", default=None, help="pip requirement for mlscale itself, e.g. a wheel URL.")
 @click.option("--namespace", default=None, help="Kubernetes namespace.")
 @click.option("--name", default=None, help="RayJob name (default: from the recipe).")
+@trust_option
 @out_options
 @common
 def kuberay(
@@ -314,6 +316,7 @@ def kuberay(
         namespace=namespace,
         name=name,
         package=package,
+        trust_recipe=trusted(),
     )
     _emit(text, out, force=force, next_step=f"kubectl apply -f {out}")
 

@@ -8,7 +8,8 @@
         trainer: actors
 
 A new built-in engine adds its own settings model and field here, beside `ray`, without touching the
-others. An installed or registered engine (`mlscale.engine_names`) gets its section as a plain mapping in
+others; the keys of its settings that lead somewhere (a scheduler address, a storage URI) are declared in
+the model's `endpoints`, and the trust rule (`mlscale.recipe.trust`) guards them with no change of its own. An installed or registered engine (`mlscale.engine_names`) gets its section as a plain mapping in
 `EngineConfig.plugins[name]` and validates it itself. The ray settings may also be written flat
 (`engine.address`, `--set engine.trainer=actors`), the spelling of recipes written before the sections;
 `canonical` moves them into `engine.ray`, and giving one key both ways is refused.
@@ -17,19 +18,64 @@ others. An installed or registered engine (`mlscale.engine_names`) gets its sect
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from mlscale.recipe.endpoint import Guard
 from mlscale.recipe.section import Section
 
-ENGINE_NAMES = ("local", "ray")
-"""The built-in engines; a recipe may also name an installed or registered one (`mlscale.engine_names`)."""
+
+class EngineSettings(Section):
+    """An engine's own section (`engine.<name>`), and what the core asks of that engine, declared as class
+    attributes so that no code outside the engines compares engine names:
+
+    - `endpoints` (from Section): keys that lead somewhere, guarded by the trust rule and listed by
+      `validate` and `plan`;
+    - `address_field`: the key holding the cluster address (`plan --address` sets it; `plan` contacts the
+      cluster when it is set), None for an engine that runs in this process;
+    - `distributed`: whether `engine.workers` training processes share the data (the memory estimate);
+    - `work_unit`: what one unit of its scoring work is called ("where it ran" in the report);
+    - `packages`: its own software, version-gated like xgboost: name -> (lowest tested, first untested),
+      and `install`, the command that installs it;
+    - `loggers`: its libraries' loggers, quieted with mlscale's others unless -v.
+    """
+
+    address_field: ClassVar[str | None] = None
+    distributed: ClassVar[bool] = False
+    work_unit: ClassVar[str] = "task"
+    packages: ClassVar[Mapping[str, tuple[str, str]]] = {}
+    install: ClassVar[str] = ""
+    loggers: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def cluster_address(self) -> str | None:
+        """The cluster address this section names, or None (a private cluster, or no cluster at all)."""
+        return getattr(self, self.address_field) if self.address_field else None
+
+    def check_recipe(self, recipe: Any) -> None:
+        """Refuse (ValueError, one line) what this engine cannot run of a validated recipe."""
 
 
-class RaySettings(Section):
+class LocalSettings(EngineSettings):
+    """Engine local has no settings of its own: xgboost and Optuna in this process."""
+
+
+class RaySettings(EngineSettings):
     """Settings of engine ray (`engine.ray`)."""
 
+    address_field: ClassVar[str | None] = "address"
+    distributed: ClassVar[bool] = True
+    work_unit: ClassVar[str] = "Ray task"
+    packages: ClassVar[Mapping[str, tuple[str, str]]] = {"ray": ("2.51", "2.61")}
+    install: ClassVar[str] = "pip install 'ray[tune,data,train]'"
+    loggers: ClassVar[tuple[str, ...]] = ("ray", "ray.data", "ray.tune", "ray.train")
+
+    # where the run connects and where Ray Train writes checkpoints: guarded by mlscale.recipe.trust
+    endpoints: ClassVar[Mapping[str, Guard]] = {
+        "address": Guard("cluster"),
+        "storage_path": Guard("uri"),
+    }
     address: str | None = None  # None: start a local Ray; auto / host:port / ray://host:port
     max_failures: int = Field(0, ge=0)
     report_every: int = Field(25, ge=1)  # boosting rounds between Ray Train checkpoints
@@ -39,6 +85,14 @@ class RaySettings(Section):
     # How ray workers get their train rows: shipped by the driver through the object store, or read from
     # the csv/parquet source by each worker with Ray Data. auto: ray_data on a multi-node cluster.
     train_data: Literal["auto", "object_store", "ray_data"] = "auto"
+
+    def check_recipe(self, recipe: Any) -> None:
+        data = recipe.data
+        if self.train_data == "ray_data" and (data.source not in ("csv", "parquet") or data.preprocess):
+            raise ValueError(
+                "engine.ray.train_data ray_data needs a csv or parquet data source without data.preprocess, "
+                f"got source {data.source}" + (" with a preprocess hook" if data.preprocess else "")
+            )
 
 
 FLAT_RAY_KEYS = tuple(RaySettings.model_fields)
@@ -89,6 +143,7 @@ class EngineConfig(Section):
     workers: int = Field(1, ge=1)
     cpus_per_worker: float | None = Field(None, gt=0)  # None: sized from the machine / cluster
     gpus_per_worker: float = Field(0, ge=0)
+    local: LocalSettings = LocalSettings()
     ray: RaySettings = RaySettings()
     # sections of installed or registered engines, by engine name, validated by those engines
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -116,6 +171,34 @@ class EngineConfig(Section):
     def with_ray(self, **changes: Any) -> EngineConfig:
         """A copy with some ray settings changed (model_copy on the engine section would not reach them)."""
         return self.model_copy(update={"ray": self.ray.model_copy(update=changes)})
+
+    @classmethod
+    def settings_of(cls, name: str) -> type[EngineSettings]:
+        """The settings model of a built-in engine by name; EngineSettings for any other engine."""
+        field = cls.model_fields.get(name)
+        kind = field.annotation if field is not None else None
+        return kind if isinstance(kind, type) and issubclass(kind, EngineSettings) else EngineSettings
+
+    @classmethod
+    def builtin_settings(cls) -> list[type[EngineSettings]]:
+        from mlscale.engine_names import BUILTIN
+
+        return [cls.settings_of(name) for name in BUILTIN]
+
+    @property
+    def settings(self) -> EngineSettings:
+        """The section of the engine that runs the recipe (an installed engine's plain mapping: the
+        defaults of EngineSettings, an engine in this process)."""
+        section = getattr(self, self.name, None)
+        return section if isinstance(section, EngineSettings) else EngineSettings()
+
+    def without_address(self) -> EngineConfig:
+        """A copy whose engine starts its own private cluster instead of joining one."""
+        field = self.settings.address_field
+        if field is None:
+            return self
+        section = self.settings.model_copy(update={field: None})
+        return self.model_copy(update={self.name: section})
 
     @field_validator("name")
     @classmethod

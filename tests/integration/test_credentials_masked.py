@@ -20,17 +20,20 @@ from mlscale.errors import MlscaleError
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "s3cr3tZ"  # in every credential below
 
-# User infos a client can use: percent-encoded '/', '@', '#', '?' and '%', a raw '@' in the password,
-# an empty user (':token@'), a token as the user.
-USABLE = ["alice:{s}", "alice:p%2F%40%23%3F%25{s}", "alice:p@{s}", ":{s}", "{s}"]
-# URIs no client can use: an unencoded '/', '#' or '?' in the password ends the host part (the host is
-# then 'alice', the port 'hunter'); the server's answers to a URI with a query are not MLflow's.
-UNUSABLE = [
-    "http://alice:hunter/2{s}@{host}",
-    "http://alice:pa#{s}@{host}",
-    "http://alice:pa?{s}@{host}",
-    "http://{host}/?token={s}",
-]
+# User infos a client can use: percent-encoded '/', '@', '#', '?' and '%', an empty user (':token@'), a
+# token as the user.
+USABLE = ["alice:{s}", "alice:p%2F%40%23%3F%25{s}", ":{s}", "{s}"]
+# URIs no client can use, and the exit code: an unencoded '/', '#' or '?' in the password ends the host part
+# (the host is then 'alice', the port a part of the password), a second '@' in the authority is read two
+# ways (both refused as the recipe is validated: 2); the server's answers to a URI with a query are not
+# MLflow's (1). The secret is on both sides of the delimiter: no part of it may show.
+UNUSABLE = {
+    "http://alice:{s}/2{s}@{host}": 2,
+    "http://alice:{s}#{s}@{host}": 2,
+    "http://alice:{s}?{s}@{host}": 2,
+    "http://alice:{s}@{s}@{host}": 2,
+    "http://{host}/?token={s}": 1,
+}
 
 
 def _recipe(workdir: Path, name: str) -> Path:
@@ -91,11 +94,11 @@ def test_the_library_prints_and_returns_no_credential(mlflow_server, workdir, ca
 
 
 @pytest.mark.parametrize("verbose", [[], ["-v"]])
-@pytest.mark.parametrize("form", UNUSABLE)
+@pytest.mark.parametrize("form", list(UNUSABLE))
 def test_the_error_line_shows_no_credential(form, verbose, mlflow_server, workdir, run_cli):
     uri = form.format(s=SECRET, host=mlflow_server.removeprefix("http://"))
     done = run_cli("run", _recipe(workdir, "creds_bad"), *verbose, "--set", f"mlflow.tracking_uri={uri}")
-    assert done.returncode == 1
+    assert done.returncode == UNUSABLE[form]
     assert SECRET not in done.stdout + done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1, done.stderr[-3000:]

@@ -222,6 +222,21 @@ def test_validate_prints_secrets_masked(recipe: Path, capsys: pytest.CaptureFixt
     assert "tracking_uri: http://alice:***@127.0.0.1:5000" in out and "api_token: '***'" in out
 
 
+@pytest.mark.parametrize(
+    "uri", ["http://alice:s3cr3t/2@h:5000", "http://alice:s3cr3t#x@h", "http://alice:s3cr3t?x@h:5000/p"]
+)
+def test_a_password_with_unencoded_delimiters_is_refused_unshown(
+    recipe: Path, uri: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every URI parser ends the host part at the '/': the password's first part would be shown as the port."""
+    code, out, err = _main(["validate", str(recipe), "--set", f"mlflow.tracking_uri={uri}"], capsys)
+    assert (code, out) == (2, "")
+    assert err == (
+        f"error: {recipe}: mlflow.tracking_uri: the URI is not valid (its user info holds '/', '?' or '#', "
+        "which end the host part: percent-encode them (%2F, %3F, %23))\n"
+    )
+
+
 def test_log_lines_are_masked(capsys: pytest.CaptureFixture[str]) -> None:
     from mlscale.cli.logs import setup_logging as _setup_logging
     from mlscale.scoped import restored
