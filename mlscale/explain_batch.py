@@ -18,7 +18,8 @@ from mlscale.explaining import contribution_frame
 from mlscale.predicting import predict_in_process
 from mlscale.recipe import Recipe, load_recipe
 from mlscale.recipe.load import recipe_source, with_arguments
-from mlscale.runner import Progress, log_scored, preflight_scoring
+from mlscale.results import OnProgress
+from mlscale.runner import log_scored, preflight_scoring
 from mlscale.scoped import restoring
 
 OUTPUT_NAME = "contributions"
@@ -42,12 +43,15 @@ def explain(
     engine: str | None = None,
     profiles: Iterable[str | Path] = (),
     overrides: Mapping[str, Any] | Iterable[str] | None = None,
-    progress: Progress | None = None,
+    progress: OnProgress | None = None,
     trust_recipe: bool = False,
 ) -> Path:
     """Write the contributions of `input`'s rows under `model`; returns the output path."""
     source = recipe_source(recipe)
-    sets = with_arguments(overrides, {"predict.input": input, "predict.model": model})
+    arguments = {"predict.input": input, "predict.model": model}
+    if output is not None:  # given here, so confirmed (the default is derived from predict.output)
+        arguments["predict.output"] = output
+    sets = with_arguments(overrides, arguments)
     loaded: Recipe = load_recipe(recipe, profiles=profiles, overrides=sets, engine=engine)
     assert loaded.predict is not None
     target = output or default_output(loaded.predict.output, loaded.predict.dataset)

@@ -72,3 +72,41 @@ def sigterm_handler_kept() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+class StopRequest:
+    """A stop asked for by a signal: `event` is set by the first one, `interrupt()` is what to raise."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signum: int | None = None
+
+    def interrupt(self) -> KeyboardInterrupt:
+        return Terminated() if self.signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+@contextmanager
+def stop_requested() -> Iterator[StopRequest]:
+    """The first Ctrl-C (or SIGTERM, while the CLI handles it as an interrupt) only sets the request's event,
+    so a loop can stop at its next step (tuning: the next boosting round); the previous handlers are back at
+    once, so a second signal interrupts at once. Outside the main thread nothing is installed."""
+    stop = StopRequest()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    signums = [signal.SIGINT, *([signal.SIGTERM] if sigterm_interrupts() else [])]
+    previous = {signum: signal.getsignal(signum) for signum in signums}
+
+    def handler(signum: int, frame: Any) -> None:
+        stop.signum = signum
+        stop.event.set()
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+    for signum in signums:
+        signal.signal(signum, handler)
+    try:
+        yield stop
+    finally:
+        for signum, h in previous.items():
+            signal.signal(signum, h)

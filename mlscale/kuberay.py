@@ -36,6 +36,7 @@ from mlscale.errors import RecipeError, VersionError
 from mlscale.masking import has_credentials, mask_text, strip_credentials
 from mlscale.recipe.load import load_recipe, validate
 from mlscale.recipe.schema import Recipe
+from mlscale.recipe.trust import require_confirmed
 
 PYTHON_TAG = (
     "py311"  # the tested Python (docs/guide.md, "Tested versions"); Ray Client needs the same minor locally
@@ -116,6 +117,7 @@ def render_rayjob(
     namespace: str | None = None,
     name: str | None = None,
     package: str | None = None,
+    trust_recipe: bool = False,
 ) -> str:
     """YAML text (two documents: a ConfigMap with the merged recipe, then a RayJob) that runs `recipe`.
 
@@ -128,7 +130,10 @@ def render_rayjob(
     name: the RayJob's name (None: derived from recipe.name); the ConfigMap is <name>-recipe.
     package: a pip requirement that installs mlscale itself in the runtime env (a wheel URL,
         `mlscale @ git+https://...`), for when the image lacks mlscale.
+    trust_recipe: confirm what only the recipe file names (mlscale.recipe.trust): checked here, so the job
+        runs the rendered recipe with --trust-recipe, as `mlscale submit` does.
     """
+    require_confirmed(recipe, source or recipe.name, trust=trust_recipe)
     version = ray_version()
     engine = recipe.engine
     gpus = math.ceil(engine.gpus_per_worker)
@@ -139,12 +144,7 @@ def render_rayjob(
     namespace = _check_namespace(namespace)
     config_map = f"{job_name}-recipe"
 
-    raw = recipe.model_dump(mode="json")
-    raw["engine"]["name"] = "ray"
-    # the driver runs on the head pod: join the cluster it is part of
-    raw["engine"].setdefault("ray", {})["address"] = "auto"
-    raw, removed = strip_credentials(raw)
-    cluster_recipe = validate(raw, source=source or recipe.name)  # still a valid recipe after the changes
+    cluster_recipe, removed = _cluster_recipe(recipe, source or recipe.name)
     recipe_text = yaml.safe_dump(cluster_recipe.model_dump(mode="json"), sort_keys=False)
 
     pip = requirements() if stock_image else []
@@ -160,7 +160,7 @@ def render_rayjob(
         "data": {"recipe.yaml": recipe_text},
     }
     spec: dict[str, Any] = {
-        "entrypoint": f"mlscale run {RECIPE_DIR}/recipe.yaml",
+        "entrypoint": f"mlscale run --trust-recipe {RECIPE_DIR}/recipe.yaml",
         "submissionMode": "K8sJobMode",
         "shutdownAfterJobFinishes": True,
         "ttlSecondsAfterFinished": TTL_SECONDS_AFTER_FINISHED,
@@ -189,6 +189,16 @@ def render_rayjob(
     return _dump([cm, job], notes)
 
 
+def _cluster_recipe(recipe: Recipe, source: str) -> tuple[Recipe, int]:
+    """The recipe the head pod runs, engine ray joining its own cluster, credentials removed (and how many)."""
+    raw = recipe.model_dump(mode="json")
+    raw["engine"]["name"] = "ray"
+    # the driver runs on the head pod: join the cluster it is part of
+    raw["engine"].setdefault("ray", {})["address"] = "auto"
+    raw, removed = strip_credentials(raw)
+    return validate(raw, source=source), removed  # still a valid recipe after the changes
+
+
 def _rayjob_notes(
     recipe: Recipe,
     cluster_recipe: Recipe,
@@ -212,6 +222,7 @@ def _rayjob_notes(
         "see configs/kuberay/README.md for the token, logs and port-forwarding.",
         f"The ConfigMap holds the merged recipe with engine.name=ray, engine.ray.address=auto; the head mounts it at"
         f" {RECIPE_DIR}.",
+        "Its endpoints, hook and output path were confirmed when rendered: the job runs it with --trust-recipe.",
         f"Workers: {engine.workers} pod(s) x {cpus} CPU{f' x {gpus} GPU' if gpus else ''}; the head takes no Ray"
         " work (num-cpus 0).",
     ]
@@ -260,11 +271,18 @@ def render_rayjob_file(
     namespace: str | None = None,
     name: str | None = None,
     package: str | None = None,
+    trust_recipe: bool = False,
 ) -> str:
     """load_recipe (profiles, --set overrides) then render_rayjob, with the path as the source."""
     recipe = load_recipe(path, profiles=profiles, overrides=overrides)
     return render_rayjob(
-        recipe, source=str(path), image=image, namespace=namespace, name=name, package=package
+        recipe,
+        source=str(path),
+        image=image,
+        namespace=namespace,
+        name=name,
+        package=package,
+        trust_recipe=trust_recipe,
     )
 
 

@@ -16,7 +16,7 @@ from mlscale.masking import mask_text
 from mlscale.predicting import check_output
 from mlscale.recipe import Recipe, load_recipe
 from mlscale.recipe.load import recipe_source
-from mlscale.recipe.trust import require_confirmed
+from mlscale.recipe.trust import pending
 from mlscale.results import EnginePlan
 from mlscale.scoped import restoring
 from mlscale.versions import check_versions
@@ -59,9 +59,8 @@ def plan(
     check_versions(engine=recipe.engine.name)
     summary = describe_source(recipe.data, source=source)
     planned = recipe
-    try:
-        require_confirmed(recipe, source, trust=trust_recipe)
-    except RecipeError:  # plan says what it would contact instead of contacting it
+    if any(item.guarded.kind == "cluster" for item in pending(recipe, trust=trust_recipe)):
+        # plan says what it would contact instead of contacting it
         planned = recipe.model_copy(update={"engine": recipe.engine.with_ray(address=None)})
     eng = get_engine(planned.engine)
     try:

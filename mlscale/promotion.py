@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from mlscale import registry, rules, tracking
+from mlscale import registry, rules, tracking, tracking_models
 from mlscale.data import Dataset
 from mlscale.errors import MlscaleError, RecipeError
 from mlscale.metrics import compute
@@ -163,7 +163,7 @@ def promote(
     rescored = Rescored()
     if held is not None:
         try:
-            champion = tracking.load_model(
+            champion = tracking_models.load_model(
                 f"models:/{name}/{held}", tracking_uri=tracker.uri, where=f"@{config.alias}"
             )
         except Exception as exc:  # not an mlscale model, or gone: this version cannot be compared to it

@@ -143,5 +143,8 @@ class ExplainResult:
 
 OnTrial = Callable[[TrialResult], None]
 OnProgress = Callable[[str, Mapping[str, Any]], None]
-"""Progress within a phase, for a live display: ("round", {"round", "total", "metrics"}) while training
-and ("rows", {"done", "total"}) while predicting (total None when the input's size is unknown)."""
+"""Progress events for a front end (the CLI's progress bars): ("phase", {"name"}), ("phase_done",
+{"name", "seconds"}), ("trial", {"done", "total", "best", "status"}), ("round", {"round", "total",
+"metrics"}) while training, ("rows", {"done", "total"}) while predicting (total None when unknown).
+Never required; errors in it are ignored, and it may be called from a background thread. Engines send the
+events within a phase ("round", "rows"), the run the others."""

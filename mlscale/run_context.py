@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,21 +22,15 @@ from mlscale.model import Model
 from mlscale.promotion import Promotion
 from mlscale.recipe import Recipe
 from mlscale.reference import ReferenceResult
-from mlscale.results import ClusterInfo, TuneResult
+from mlscale.results import ClusterInfo, OnProgress, TuneResult
 
 log = logging.getLogger("mlscale")
-
-Progress = Callable[[str, Mapping[str, Any]], None]
-"""Progress events for a front end (the CLI's progress bars): ("phase", {"name"}), ("phase_done",
-{"name", "seconds"}), ("trial", {"done", "total", "best", "status"}), ("round", {"round", "total",
-"metrics"}) while training, ("rows", {"done", "total"}) while predicting (total None when unknown).
-Never required; errors in it are ignored, and it may be called from a background thread."""
 
 
 class Timer:
     """Times each phase (`time_<name>_s`) and forwards progress events to the front end."""
 
-    def __init__(self, progress: Progress | None = None) -> None:
+    def __init__(self, progress: OnProgress | None = None) -> None:
         self.timings: dict[str, float] = {}
         self.progress = progress
 
@@ -49,7 +43,7 @@ class Timer:
                 log.debug("progress callback failed", exc_info=True)
 
     @property
-    def on_progress(self) -> Progress | None:
+    def on_progress(self) -> OnProgress | None:
         """What an engine gets as `progress`: None when nobody displays it."""
         return self.emit if self.progress else None
 

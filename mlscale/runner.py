@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlscale import promotion, registry, state, tracking
+from mlscale import promotion, registry, state, tracking, tracking_models
 from mlscale.data import Dataset, input_columns
 from mlscale.engines import get_engine
 from mlscale.errors import DataError, MlscaleError, RecipeError
@@ -29,15 +29,15 @@ from mlscale.recipe import Recipe, load_recipe, recipe_hash
 from mlscale.recipe.load import recipe_source, with_arguments
 from mlscale.recipe.trust import require_confirmed
 from mlscale.reference import ReferenceResult
-from mlscale.results import ClusterInfo, PredictResult, TuneResult
-from mlscale.run_context import Progress, RunContext, Timer
+from mlscale.results import ClusterInfo, OnProgress, PredictResult, TuneResult
+from mlscale.run_context import RunContext, Timer
 from mlscale.scoped import restoring
 from mlscale.streamed import prepare_for_training
 from mlscale.submitting import JobResult, submit
 from mlscale.training import params_problem
 from mlscale.versions import check_versions, version_tags
 
-__all__ = ["JobResult", "Plan", "Progress", "RunResult", "plan", "predict", "run", "submit"]
+__all__ = ["JobResult", "Plan", "RunResult", "plan", "predict", "run", "submit"]
 
 log = logging.getLogger("mlscale")
 
@@ -78,7 +78,7 @@ def run(
     overrides: Mapping[str, Any] | Iterable[str] | None = None,
     resume: bool = False,
     parent_run_id: str | None = None,
-    progress: Progress | None = None,
+    progress: OnProgress | None = None,
     trust_recipe: bool = False,
 ) -> RunResult:
     """Run a recipe end to end and log it to MLflow. Raises MlscaleError subclasses on bad input."""
@@ -235,7 +235,7 @@ def _preflight_predict(recipe: Recipe, uri: str, source: str, data: Dataset | No
         return None
     model = None
     if p.model is not None:
-        model = tracking.load_model(p.model, tracking_uri=uri, where=f"{source}: predict.model")
+        model = tracking_models.load_model(p.model, tracking_uri=uri, where=f"{source}: predict.model")
     if p.input is not None:
         columns = input_columns(p.input, where=f"{source}: predict.input")
     elif data is not None:
@@ -263,7 +263,7 @@ def predict(
     engine: str | None = None,
     profiles: Iterable[str | Path] = (),
     overrides: Mapping[str, Any] | Iterable[str] | None = None,
-    progress: Progress | None = None,
+    progress: OnProgress | None = None,
     trust_recipe: bool = False,
 ) -> Path:
     """Batch inference only, with a model from MLflow or a directory: `mlscale predict`."""

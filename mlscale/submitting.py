@@ -15,6 +15,7 @@ from typing import Any
 from mlscale.errors import RecipeError
 from mlscale.masking import has_credentials, mask_text
 from mlscale.recipe import Recipe, load_recipe, recipe_yaml
+from mlscale.recipe.endpoint import Endpoint, checked_uri
 from mlscale.recipe.load import recipe_source
 from mlscale.recipe.trust import TRUST_ENV, require_confirmed
 from mlscale.scoped import restoring
@@ -50,16 +51,13 @@ def submit(
     pip=False, installs mlscale's requirements in the job's runtime env.
     """
     source = recipe_source(recipe)
-    if not address.startswith(("http://", "https://")):
-        raise RecipeError(
-            f"--address must be the Ray dashboard's http://host:port (Jobs API), got {address!r}"
-        )
+    dashboard = _dashboard(address)
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, profiles=profiles, overrides=overrides, engine=engine)
     require_confirmed(recipe, source, trust=trust_recipe)
     if recipe.engine.name == "ray" and not recipe.engine.ray.address:
         recipe = recipe.model_copy(update={"engine": recipe.engine.with_ray(address="auto")})
-    local = _is_loopback(address)
+    local = dashboard.local
     env_vars = {"PYTHONUNBUFFERED": "1", TRUST_ENV: "1"}  # confirmed here; the job runs the resolved recipe
     # `ray job stop` sends SIGTERM, then SIGKILL after this many seconds (Ray's default, 3, is too short to
     # mark the MLflow run KILLED and stop the engine's actors)
@@ -114,11 +112,15 @@ def _print_log(text: str) -> None:
     sys.stdout.flush()
 
 
-def _is_loopback(address: str) -> bool:
-    from urllib.parse import urlparse
-
-    host = urlparse(address).hostname or ""
-    return host in ("localhost", "::1") or host.startswith("127.")
+def _dashboard(address: str) -> Endpoint:
+    """The dashboard's http(s)://host:port, parsed as the trust rule parses URIs (one parse decides whether
+    the cluster is on this machine and names the host the Jobs client connects to)."""
+    endpoint = checked_uri(address, "--address")
+    if endpoint.scheme not in ("http", "https"):
+        raise RecipeError(
+            f"--address must be the Ray dashboard's http://host:port (Jobs API), got {mask_text(address)!r}"
+        )
+    return endpoint
 
 
 def _requirements() -> list[str]:

@@ -18,9 +18,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from mlscale.errors import ModelError, TrackingError
+from mlscale.errors import TrackingError
 from mlscale.masking import MASK, mask_secrets, mask_text
 from mlscale.model import Model
+from mlscale.recipe.endpoint import checked_uri, parse_uri
 from mlscale.results import TrialResult
 
 log = logging.getLogger("mlscale")
@@ -34,6 +35,7 @@ MAX_KEY_LENGTH = 250  # MLflow's limit for metric, param and tag names
 def resolve_uri(recipe_uri: str | None) -> str:
     """MLFLOW_TRACKING_URI, then the recipe, then sqlite:///mlflow.db in the working directory."""
     uri = os.environ.get("MLFLOW_TRACKING_URI") or recipe_uri or DEFAULT_URI
+    checked_uri(uri, "tracking URI" if uri == recipe_uri else "MLFLOW_TRACKING_URI")  # exit 2 if ambiguous
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         uri = "sqlite:///" + str(Path(uri.removeprefix("sqlite:///")).resolve())
     return uri
@@ -108,12 +110,10 @@ def _health_request(uri: str) -> Any:
     client sends them: left in the host part, urllib takes 'alice:s3cr3t@host' for the host."""
     import base64
     import urllib.request
-    from urllib.parse import unquote, urlsplit, urlunsplit
+    from urllib.parse import unquote, urlunsplit
 
-    parts = urlsplit(uri)
-    host, port = parts.hostname, parts.port  # raise ValueError for a bad port
-    if not host:
-        raise ValueError("no host")
+    parts = parse_uri(uri).parts  # the parse the trust rule decided on; ValueError for no host, a bad port
+    host, port = parts.hostname or "", parts.port
     netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port is not None else "")
     url = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/") + "/health", "", ""))
     headers = {}
@@ -417,40 +417,6 @@ def _finite(v: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return f == f and f not in (float("inf"), float("-inf"))
-
-
-def load_model(ref: str, *, tracking_uri: str, where: str = "predict.model") -> Model:
-    """An mlscale Model from a path, a run id, runs:/ or models:/ URI (never from anywhere else)."""
-    if Path(ref).is_dir():
-        local = Path(ref)
-        if (local / "artifacts" / "mlscale_model").is_dir():
-            local = local / "artifacts" / "mlscale_model"
-        return Model.load(local)
-    import mlflow
-
-    uri = ref
-    if re.fullmatch(r"[0-9a-f]{32}", ref):
-        uri = f"runs:/{ref}/model"
-    if not uri.startswith(("runs:/", "models:/")):
-        raise ModelError(f"{where}: {ref!r} is not a model directory, a run id, or a runs:/ or models:/ URI")
-    # Downloaded into a directory of ours, removed once the model is in memory (MLflow's own default is
-    # a fresh temp directory per call, never removed).
-    with tempfile.TemporaryDirectory(prefix="mlscale-model-") as tmp, scoped_tracking_uri(tracking_uri):
-        first, second = Path(tmp, "pyfunc"), Path(tmp, "plain")
-        first.mkdir()
-        second.mkdir()
-        try:
-            local_dir = mlflow.artifacts.download_artifacts(
-                artifact_uri=uri.rstrip("/") + "/artifacts/mlscale_model", dst_path=str(first)
-            )
-        except Exception as exc:
-            try:  # a plain model directory logged as artifacts (trial models)
-                local_dir = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(second))
-            except Exception:
-                raise ModelError(
-                    f"{where}: model {ref!r} not found at {mask_text(tracking_uri)} ({_short(exc)})"
-                ) from exc
-        return Model.load(local_dir)
 
 
 def _short(exc: BaseException) -> str:

@@ -121,7 +121,7 @@ def plan(recipe: RecipeArgs, address: str | None) -> None:
 model_option = click.option(
     "--model",
     required=True,
-    help="runs:/<id>/model, models:/<name>/<version|latest>, a run id or a directory.",
+    help="runs:/<id>/model, models:/m-<id>, models:/<name>/<version|latest>, models:/<name>@<alias>, a run id or a directory.",
 )
 
 
@@ -290,6 +290,7 @@ def init(
 @click.option("--package", default=None, help="pip requirement for mlscale itself, e.g. a wheel URL.")
 @click.option("--namespace", default=None, help="Kubernetes namespace.")
 @click.option("--name", default=None, help="RayJob name (default: from the recipe).")
+@trust_option
 @out_options
 @common
 def kuberay(
@@ -314,6 +315,7 @@ def kuberay(
         namespace=namespace,
         name=name,
         package=package,
+        trust_recipe=trusted(),
     )
     _emit(text, out, force=force, next_step=f"kubectl apply -f {out}")
 

@@ -52,7 +52,8 @@ trust_option = click.option(
     is_flag=True,
     expose_value=False,
     callback=_remember_trust,
-    help="Use a remote engine.address / mlflow.tracking_uri that only the recipe names (default: refused).",
+    help="Use what only the recipe names: a remote address or URI, a data.preprocess hook, an output path "
+    "outside the working directory (default: refused).",
 )
 
 

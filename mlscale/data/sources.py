@@ -4,6 +4,7 @@ and the optional preprocess hook."""
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 from typing import Any
 
@@ -14,6 +15,8 @@ from mlscale.data.files import SourceFiles, read_files, read_frames, resolve_fil
 from mlscale.errors import DataError, RecipeError
 from mlscale.recipe.schema import DataConfig
 from mlscale.text import first_line
+
+log = logging.getLogger("mlscale")
 
 
 def load_with_files(cfg: DataConfig, source: str) -> tuple[pd.DataFrame, SourceFiles | None]:
@@ -126,6 +129,7 @@ def synthetic_table(cfg: DataConfig) -> pd.DataFrame:
 def _run_hook(spec: str, table: pd.DataFrame, source: str) -> pd.DataFrame:
     """Opt-in user code, named by import path only; it runs with the user's rights."""
     module_name, _, func_name = spec.partition(":")
+    log.info("data.preprocess: importing and calling %s (your code, with your rights)", spec)
     try:
         func = getattr(importlib.import_module(module_name), func_name)
     except (ImportError, AttributeError) as exc:

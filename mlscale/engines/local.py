@@ -5,11 +5,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import signal
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +28,7 @@ from mlscale.engines.base import (
     TuneResult,
 )
 from mlscale.extmem import train_matrices
-from mlscale.interrupts import Terminated, sigterm_interrupts
+from mlscale.interrupts import stop_requested
 from mlscale.model import Model
 from mlscale.predicting import explain_in_process, predict_in_process
 from mlscale.recipe.schema import EngineConfig, PredictConfig, SearchDim, TrainConfig, TuneConfig
@@ -170,7 +167,7 @@ class LocalEngine:
                 models[trial.number] = model
             return result.metric
 
-        with matrices, _stop_between_rounds() as stop:
+        with matrices, stop_requested() as stop:
             if missing:
                 stop_cb = _make_stop_callback()(stop.event)
 
@@ -345,43 +342,6 @@ def _suggest(trial: Any, name: str, dim: SearchDim) -> Any:
 class _Interrupted(Exception):
     """Ctrl-C or SIGTERM, raised where Optuna can record it (a KeyboardInterrupt inside Optuna's own bookkeeping
     surfaced as an UnboundLocalError, measured with optuna 5.0)."""
-
-
-class _Stop:
-    """The signal that asked tuning to stop, and the interrupt to raise for it."""
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        self.signum: int | None = None
-
-    def interrupt(self) -> KeyboardInterrupt:
-        return Terminated() if self.signum == signal.SIGTERM else KeyboardInterrupt()
-
-
-@contextmanager
-def _stop_between_rounds() -> Iterator[_Stop]:
-    """The first Ctrl-C (or SIGTERM, while the CLI handles it as an interrupt) stops tuning at the next
-    boosting round; a second one interrupts at once."""
-    stop = _Stop()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-    signums = [signal.SIGINT, *([signal.SIGTERM] if sigterm_interrupts() else [])]
-    previous = {signum: signal.getsignal(signum) for signum in signums}
-
-    def handler(signum: int, frame: Any) -> None:
-        stop.signum = signum
-        stop.event.set()
-        for s, h in previous.items():
-            signal.signal(s, h)
-
-    for signum in signums:
-        signal.signal(signum, handler)
-    try:
-        yield stop
-    finally:
-        for signum, h in previous.items():
-            signal.signal(signum, h)
 
 
 def _make_stop_callback() -> type:

@@ -8,7 +8,8 @@
         trainer: actors
 
 A new built-in engine adds its own settings model and field here, beside `ray`, without touching the
-others. An installed or registered engine (`mlscale.engine_names`) gets its section as a plain mapping in
+others; the keys of its settings that lead somewhere (a scheduler address, a storage URI) are declared in
+the model's `endpoints`, and the trust rule (`mlscale.recipe.trust`) guards them with no change of its own. An installed or registered engine (`mlscale.engine_names`) gets its section as a plain mapping in
 `EngineConfig.plugins[name]` and validates it itself. The ray settings may also be written flat
 (`engine.address`, `--set engine.trainer=actors`), the spelling of recipes written before the sections;
 `canonical` moves them into `engine.ray`, and giving one key both ways is refused.
@@ -17,19 +18,22 @@ others. An installed or registered engine (`mlscale.engine_names`) gets its sect
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from mlscale.recipe.endpoint import Guard
 from mlscale.recipe.section import Section
-
-ENGINE_NAMES = ("local", "ray")
-"""The built-in engines; a recipe may also name an installed or registered one (`mlscale.engine_names`)."""
 
 
 class RaySettings(Section):
     """Settings of engine ray (`engine.ray`)."""
 
+    # where the run connects and where Ray Train writes checkpoints: guarded by mlscale.recipe.trust
+    endpoints: ClassVar[Mapping[str, Guard]] = {
+        "address": Guard("cluster"),
+        "storage_path": Guard("uri"),
+    }
     address: str | None = None  # None: start a local Ray; auto / host:port / ray://host:port
     max_failures: int = Field(0, ge=0)
     report_every: int = Field(25, ge=1)  # boosting rounds between Ray Train checkpoints

@@ -9,10 +9,12 @@ from __future__ import annotations
 import math
 import re
 import typing
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
+from mlscale.recipe.endpoint import Guard
 from mlscale.recipe.engine_config import EngineConfig
 from mlscale.recipe.section import Section as _Section
 
@@ -87,6 +89,7 @@ class SplitConfig(_Section):
 
 
 class DataConfig(_Section):
+    endpoints: ClassVar[Mapping[str, Guard]] = {"preprocess": Guard("hook")}  # user code it imports and calls
     source: Literal["csv", "parquet", "sklearn", "synthetic"]
     path: str | None = None
     dataset: Literal["breast_cancer", "wine", "digits", "diabetes", "iris"] | None = None
@@ -269,6 +272,7 @@ class TuneConfig(_Section):
 
 
 class PredictConfig(_Section):
+    endpoints: ClassVar[Mapping[str, Guard]] = {"output": Guard("output")}
     input: str | None = None  # file, directory or glob; None: the test split
     output: str = "output/predictions.parquet"
     format: Literal["parquet", "csv"] | None = None  # default from the output suffix, else parquet
@@ -357,6 +361,7 @@ class PromoteConfig(_Section):
 
 
 class MlflowConfig(_Section):
+    endpoints: ClassVar[Mapping[str, Guard]] = {"tracking_uri": Guard("uri", env="MLFLOW_TRACKING_URI")}
     tracking_uri: str | None = None
     experiment: str | None = None  # default: the recipe's name
     run_name: str | None = None
@@ -381,7 +386,8 @@ class Recipe(_Section):
     engine: EngineConfig = EngineConfig()
     evaluate: EvaluateConfig = EvaluateConfig()
     mlflow: MlflowConfig = MlflowConfig()
-    # Remote endpoints named by the recipe file alone (set by load_recipe; see mlscale.recipe.trust)
+    # Guarded keys (endpoints, hook, output path) named by the recipe file alone, that need confirmation
+    # (set by load_recipe; see mlscale.recipe.trust)
     _unconfirmed: tuple[str, ...] = PrivateAttr(default=())
 
     @model_validator(mode="after")

@@ -254,9 +254,7 @@ def _render_predict(w: _Writer, plan: Plan) -> None:
     w.key(
         2, f"output: {_y(f'output/{plan.name}/predictions.parquet')}", ".parquet or .csv; plots/ go beside it"
     )
-    if plan.source == "sklearn":
-        w.key(2, f"id_columns: {_y([plan.target])}", "passed through: here the truth, to compare")
-    elif plan.ids:
+    if plan.ids:
         w.list_key(2, "id_columns", plan.ids, plan.id_comment)
     else:
         w.key(2, "id_columns: []", plan.id_comment)

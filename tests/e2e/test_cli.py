@@ -39,8 +39,7 @@ def test_breast_cancer_demo_meets_the_bar(cwd):
     auc = parent["metrics.test_auc"].iloc[0]
     assert auc >= 0.97 and auc >= parent["metrics.reference_test_auc"].iloc[0] - 0.01
     out = pd.read_parquet(cwd / "output/breast_cancer/predictions.parquet")
-    assert list(out.columns) == ["target", "prediction", "probability"]
-    assert (out["prediction"] == out["target"]).mean() > 0.9
+    assert list(out.columns) == ["prediction", "probability"] and len(out) == 114  # the test split
     _assert_plots(cwd / "output/breast_cancer/plots", PLOTS["binary"], parent["run_id"].iloc[0], cwd)
     assert "view" in done.stdout and "/#/experiments/" in done.stdout  # the run's MLflow UI address
 

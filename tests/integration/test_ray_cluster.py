@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import mlscale
-from mlscale.tracking import load_model
+from mlscale.tracking_models import load_model
 
 pytestmark = pytest.mark.ray
 

@@ -121,7 +121,7 @@ def _check_rayjob(
     )
 
     # The entrypoint runs mlscale on the recipe the head mounts from the ConfigMap.
-    assert spec["entrypoint"] == "mlscale run /recipes/recipe.yaml"
+    assert spec["entrypoint"] == "mlscale run --trust-recipe /recipes/recipe.yaml"
     head_pod = spec["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]
     (mount,) = head_pod["containers"][0]["volumeMounts"]
     (volume,) = [v for v in head_pod["volumes"] if v["name"] == mount["name"]]

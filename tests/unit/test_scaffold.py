@@ -133,7 +133,9 @@ def test_demo_recipe_loads_for_every_task(
     assert recipe.task == (task or "binary")
     assert recipe.train.eval_metric == eval_metric
     assert recipe.tune is None  # commented out, ready to uncomment
-    assert recipe.predict is not None and recipe.predict.id_columns == ["target"]
+    assert (
+        recipe.predict is not None and recipe.predict.id_columns == []
+    )  # new data has no target to pass through
     assert recipe.predict.output == f"output/{dataset}/predictions.parquet"
     assert recipe.engine.name == "local"
     assert recipe.mlflow.experiment == dataset
@@ -163,7 +165,7 @@ def test_demo_name_and_target_options(tmp_path: Path) -> None:
     text = scaffold_recipe(task="multiclass", target="cultivar", name="my-wine.v1")
     recipe = load_recipe(write_recipe(tmp_path, text))
     assert (recipe.name, recipe.data.target, recipe.data.dataset) == ("my-wine.v1", "cultivar", "wine")
-    assert recipe.predict is not None and recipe.predict.id_columns == ["cultivar"]
+    assert recipe.predict is not None and recipe.predict.id_columns == []
     assert prepare(recipe).schema.target == "cultivar"  # the loader renames the data set's target column
 
 

@@ -72,3 +72,17 @@ def test_a_sigterm_is_remembered_when_something_replaces_the_exception() -> None
             assert type(exc) is KeyboardInterrupt
             assert terminated(exc)
     assert not terminated(KeyboardInterrupt())  # reset after the command
+
+
+def test_stop_requested_sets_its_event_on_the_first_ctrl_c_and_interrupts_on_the_second() -> None:
+    from mlscale.interrupts import stop_requested
+
+    before = signal.getsignal(signal.SIGINT)
+    with stop_requested() as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop.event.wait(5) and stop.signum == signal.SIGINT
+        assert type(stop.interrupt()) is KeyboardInterrupt
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            stop.event.wait(5)  # the signal arrives at the next bytecode: never reached
+    assert signal.getsignal(signal.SIGINT) is before

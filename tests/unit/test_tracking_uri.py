@@ -4,11 +4,11 @@ as an Authorization header (not in the host part), and no error ever prints the 
 from __future__ import annotations
 
 import base64
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
+from conftest import serving
 
 from mlscale.errors import TrackingError
 from mlscale.tracking import check_reachable
@@ -32,13 +32,9 @@ class _Health(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[int]:
-    httpd = HTTPServer(("127.0.0.1", 0), _Health)
     _Health.seen = []
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield int(httpd.server_address[1])
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(_Health) as port:
+        yield port
 
 
 def test_credentials_in_the_uri_go_as_basic_auth(server: int) -> None:
@@ -46,9 +42,13 @@ def test_credentials_in_the_uri_go_as_basic_auth(server: int) -> None:
     assert _Health.seen == [("/health", f"127.0.0.1:{server}", GOOD)]
 
 
-def test_a_password_with_a_raw_at_sign_works_too(server: int) -> None:
-    check_reachable(f"http://alice:s3cr3t@x@127.0.0.1:{server}")
-    assert _Health.seen == [("/health", f"127.0.0.1:{server}", GOOD)]
+def test_a_password_with_a_raw_at_sign_is_refused(server: int) -> None:
+    """Two '@': clients disagree on where the host starts; the URI is refused, nothing is sent."""
+    with pytest.raises(TrackingError) as info:
+        check_reachable(f"http://alice:s3cr3t@x@127.0.0.1:{server}")
+    assert "more than one '@' in its host part; percent-encode the user info" in str(info.value)
+    assert "s3cr3t" not in str(info.value)
+    assert _Health.seen == []
 
 
 def test_without_credentials_no_header_is_sent(server: int) -> None:

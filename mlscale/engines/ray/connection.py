@@ -20,6 +20,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from mlscale.errors import EngineError
 from mlscale.interrupts import sigterm_handler_kept
+from mlscale.recipe.endpoint import Endpoint, parse_cluster_address
 from mlscale.recipe.schema import EngineConfig
 from mlscale.results import ClusterInfo
 
@@ -123,11 +124,12 @@ def _init(address: str | None, dashboard: bool) -> None:
             _node_ip_address="127.0.0.1",
         )
     else:
-        kwargs["address"] = address
+        endpoint = parse_cluster_address(address)  # validated with the recipe: the host trust decided on
+        kwargs["address"] = endpoint.address
         kwargs["runtime_env"] = {"env_vars": {"PYTHONWARNINGS": "ignore"}}
-        if address.startswith("ray://"):
+        if endpoint.address.startswith("ray://"):
             kwargs["runtime_env"]["py_modules"] = [str(PACKAGE_DIR)]
-        probe(address)
+        probe(endpoint)
     try:
         # ray.init installs a SIGTERM handler that exits at once (and, for a new instance, one that kills
         # its processes): keep the caller's, so SIGTERM marks the run KILLED and stop() shuts Ray down.
@@ -178,17 +180,16 @@ def loopback_only() -> Iterator[None]:
             ray_constants.ENABLE_RAY_CLUSTER = old_flag
 
 
-def probe(address: str, timeout: float = 5.0) -> None:
+def probe(endpoint: Endpoint, timeout: float = 5.0) -> None:
     """Fail in seconds on a host:port where nothing listens: ray.init retries such an address for minutes
     (measured: still retrying after 5 min, Ray's C++ warnings on the terminal). `auto` finds its own."""
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    if not host or not port.isdigit():
-        return  # `auto`, or a form Ray resolves itself
+    if endpoint.host is None or endpoint.port is None:
+        return  # `auto`
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+        socket.create_connection((endpoint.host, endpoint.port), timeout=timeout).close()
     except OSError as exc:
         raise EngineError(
-            f"ray: cannot connect to {address} (nothing answers there: {exc.strerror or exc}); "
+            f"ray: cannot connect to {endpoint.value} (nothing answers there: {exc.strerror or exc}); "
             "check engine.ray.address and that the cluster is up"
         ) from exc
 
