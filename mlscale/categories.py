@@ -77,19 +77,19 @@ def _position(value: Any, index: Mapping[str, int]) -> int:
     if text is None:
         return -1
     found = index.get(text)
-    if found is None and isinstance(value, str):
-        number = _number(value)
-        found = None if number is None else index.get(canonical(number) or "")
+    if found is None and isinstance(value, str) and (number := _number_text(value)) is not None:
+        found = index.get(number)
     return -1 if found is None else found
 
 
-def _number(text: str) -> int | float | None:
+def _number_text(text: str) -> str | None:
+    """The canonical text of the number `text` spells ("007" -> "7", "2.0" -> "2"); None if it spells none."""
     try:
-        return int(text)
+        return canonical(int(text))
     except ValueError:
         pass
     try:
-        return float(text)
+        return canonical(float(text))
     except ValueError:
         return None
 

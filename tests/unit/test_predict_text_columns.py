@@ -93,10 +93,9 @@ def test_text_of_a_number_finds_the_level_training_read_as_that_number() -> None
     """A categorical trained from numbers (7, 2.0: levels '7', '2') and read as text at predict."""
     index = {"7": 0, "2": 1, "2.5": 2}
     assert codes(pd.Series(["007", "2.0", "2.5", "x", "8", None]), index).tolist() == [0, 1, 2, -1, -1, -1]
-    assert codes(pd.Series(["007", "7"]), {"007": 0, "A12": 1}).tolist() == [
-        0,
-        -1,
-    ]  # text levels match exactly
+    text_levels = {"007": 0, "A12": 1}
+    assert codes(pd.Series(["007", "7"]), text_levels).tolist() == [0, -1]  # text levels match exactly
+    assert codes(pd.Series(["nan", "inf"]), {"": 0, "inf": 1}).tolist() == [-1, 1]  # 'nan' is no level
 
 
 def test_a_ray_predict_task_reads_categoricals_as_text(trained) -> None:
