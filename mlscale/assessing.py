@@ -84,7 +84,12 @@ def assess(
             out = Path(tmp) / "explanations"
             images = explanation_plots(result.explanation, out)
             section = explanations_section(
-                result.explanation, result.explained, images, split=split, of=len(x)
+                result.explanation,
+                result.explained,
+                images,
+                split=split,
+                of=len(x),
+                unit=recipe.engine.settings.work_unit,
             )
             (out / "shap_mean_abs.csv").write_text(_csv(section.tables[0]))
             _log_section(tracker, out, section, "report/explanations")
@@ -256,13 +261,20 @@ def _confusion_table(labels: list[str], counts: list[list[int]], title: str) -> 
 
 
 def explanations_section(
-    exp: Explanation, explained: ExplainResult, images: list[tuple[Path, str]], *, split: str, of: int
+    exp: Explanation,
+    explained: ExplainResult,
+    images: list[tuple[Path, str]],
+    *,
+    split: str,
+    of: int,
+    unit: str = "task",
 ) -> ReportSection:
+    """`unit`: what the engine calls one unit of its work (EngineSettings.work_unit)."""
     nodes = sorted({p.node for p in explained.parts})
     where = (
         "in this process"
         if nodes == ["local"]
-        else f"in {len(explained.parts)} Ray task(s) on {len(nodes)} node(s)"
+        else f"in {len(explained.parts)} {unit}(s) on {len(nodes)} node(s)"
     )
     notes = [
         f"SHAP values from xgboost itself (pred_contribs: exact TreeSHAP, no interactions) for {len(exp.values):,} of "

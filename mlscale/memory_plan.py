@@ -137,6 +137,6 @@ def needs_estimate(recipe: Recipe) -> bool:
 
 
 def for_recipe(recipe: Recipe, summary: dict[str, Any], *, source: str) -> MemoryPlan:
-    """`decide` with the recipe's training workers (engine ray: engine.workers; otherwise one process)."""
-    workers = recipe.engine.workers if recipe.engine.name == "ray" else 1
+    """`decide` with the recipe's training processes: engine.workers on a distributed engine, else one."""
+    workers = recipe.engine.workers if recipe.engine.settings.distributed else 1
     return decide(recipe, summary, source=source, workers=workers)

@@ -42,18 +42,26 @@ def plan(
     engine: str | None = None,
     profiles: Iterable[str | Path] = (),
     overrides: Mapping[str, Any] | Iterable[str] | None = None,
+    address: str | None = None,
     trust_recipe: bool = False,
 ) -> Plan:
     """Pre-flight: check a recipe against the data and the cluster without training anything.
 
-    Connects to `engine.ray.address` when the user gave or confirmed it (`--address`, `--set`, a profile,
-    `trust_recipe`) to see the cluster's real resources; an address only the recipe names is not
-    contacted (the plan is made for this machine and says so). Never starts a local Ray instance.
-    Raises RecipeError naming the first thing that could never be scheduled.
+    Connects to the engine's cluster address (`engine.<engine>.<address_field>`, e.g. engine.ray.address)
+    when the user gave or confirmed it (`address`, `--set`, a profile, `trust_recipe`) to see the cluster's
+    real resources; an address only the recipe names is not contacted (the plan is made for this machine
+    and says so). Never starts a private cluster. Raises RecipeError naming the first thing that could never
+    be scheduled.
     """
     source = recipe_source(recipe)
     if not isinstance(recipe, Recipe):
-        recipe = load_recipe(recipe, profiles=profiles, overrides=overrides, engine=engine)
+        path = recipe
+        recipe = load_recipe(path, profiles=profiles, overrides=overrides, engine=engine)
+        if address:
+            more = [*_listed(overrides), f"{_address_key(recipe, source)}={address}"]  # confirms it, as --set
+            recipe = load_recipe(path, profiles=profiles, overrides=more, engine=engine)
+    elif address:
+        raise TypeError("plan(address=...) takes the recipe's path, not a loaded Recipe")
     if recipe.predict is not None:
         check_output(recipe.predict, recipe.data, where=f"{source}: predict")
     check_versions(engine=recipe.engine.name)
@@ -61,23 +69,40 @@ def plan(
     planned = recipe
     if any(item.guarded.kind == "cluster" for item in pending(recipe, trust=trust_recipe)):
         # plan says what it would contact instead of contacting it
-        planned = recipe.model_copy(update={"engine": recipe.engine.with_ray(address=None)})
+        planned = recipe.model_copy(update={"engine": recipe.engine.without_address()})
     eng = get_engine(planned.engine)
     try:
-        if planned.engine.ray.address:
+        if planned.engine.settings.cluster_address:
             eng.start()
         engine_plan = eng.plan(recipe.train, recipe.tune, recipe.predict)
     finally:
         eng.stop()
-    if planned is not recipe and recipe.engine.ray.address:
+    named = recipe.engine.settings.cluster_address
+    if planned is not recipe and named:
         engine_plan.notes.append(
-            f"engine.ray.address {mask_text(recipe.engine.ray.address)} is named by the recipe only and was not "
-            "contacted: this plan is for this machine (confirm it with --address or --trust-recipe)"
+            f"{_address_key(recipe)} {mask_text(named)} is named by the recipe only and was not contacted: "
+            "this plan is for this machine (confirm it with --address or --trust-recipe)"
         )
     engine_plan.steps.append(("memory", memory_plan.for_recipe(recipe, summary, source=source).describe()))
     check_plan(engine_plan, source)
     uri = mask_text(tracking.resolve_uri(recipe.mlflow.tracking_uri))
     return Plan(recipe=recipe, source=source, data=summary, engine=engine_plan, tracking_uri=uri)
+
+
+def _address_key(recipe: Recipe, source: str = "") -> str:
+    """`engine.<engine>.<key>`: where the recipe's engine keeps its cluster address."""
+    field = recipe.engine.settings.address_field
+    if field is None:
+        raise RecipeError(
+            f"{source}: --address: engine {recipe.engine.name} runs in this process, on no cluster"
+        )
+    return f"engine.{recipe.engine.name}.{field}"
+
+
+def _listed(overrides: Mapping[str, Any] | Iterable[str] | None) -> list[str]:
+    if isinstance(overrides, Mapping):
+        return [f"{key}={value}" for key, value in overrides.items()]
+    return list(overrides or [])
 
 
 def check_plan(engine_plan: EnginePlan, source: str) -> None:

@@ -9,16 +9,21 @@ from importlib.metadata import PackageNotFoundError, version
 
 from mlscale._version import __version__
 from mlscale.errors import VersionError
+from mlscale.recipe.engine_config import EngineConfig
 
 log = logging.getLogger("mlscale")
 
-# package: (lowest tested, first untested) -- the ranges in pyproject.toml, checked in CI.
-TESTED: dict[str, tuple[str, str]] = {
+# package: (lowest tested, first untested) -- the ranges in pyproject.toml, checked in CI. An engine's own
+# packages are declared by its settings section (EngineSettings.packages).
+CORE: dict[str, tuple[str, str]] = {
     "xgboost": ("3.0", "4"),
-    "ray": ("2.51", "2.61"),
     "mlflow": ("3.17", "3.18"),
     "pandas": ("2.2", "4"),
     "pyarrow": ("16", "27"),
+}
+TESTED: dict[str, tuple[str, str]] = {
+    **CORE,
+    **{name: gate for kind in EngineConfig.builtin_settings() for name, gate in kind.packages.items()},
 }
 
 
@@ -44,7 +49,7 @@ def installed(name: str) -> str | None:
 
 def known_bad(versions: dict[str, str | None], *, engine: str) -> str | None:
     """One line describing a combination that is known not to work, or None."""
-    xgb, mlf, ray = versions.get("xgboost"), versions.get("mlflow"), versions.get("ray")
+    xgb, mlf = versions.get("xgboost"), versions.get("mlflow")
     if xgb is None:
         return "xgboost is not installed; install mlscale's dependencies (pip install -e .)"
     if _parse(xgb) < (2,):
@@ -57,17 +62,19 @@ def known_bad(versions: dict[str, str | None], *, engine: str) -> str | None:
             f"xgboost-ray {versions['xgboost-ray']} is installed beside xgboost {xgb}: it is unmaintained and "
             "breaks with xgboost >= 2.1; uninstall it (mlscale uses ray.train.xgboost)"
         )
-    if engine == "ray":
-        if ray is None:
-            return "engine ray needs ray: pip install 'ray[tune,data,train]'"
-        if _parse(ray) < (2, 51):
-            return f"ray {ray} is too old for engine ray: mlscale needs ray >= 2.51 (Train V2 XGBoostTrainer)"
+    gate = EngineConfig.settings_of(engine)
+    for name, (low, high) in gate.packages.items():
+        found = versions.get(name)
+        if found is None:
+            return f"engine {engine} needs {name}: {gate.install}"
+        if _parse(found) < _parse(low):
+            return f"{name} {found} is too old for engine {engine}: mlscale needs {name} >= {low} (tested {low} to <{high})"
     return None
 
 
 def check_versions(*, engine: str = "local") -> dict[str, str | None]:
     """Raise VersionError on a known-bad combination; warn on untested versions."""
-    names = ["xgboost", "ray", "mlflow", "pandas", "pyarrow", "xgboost-ray"]
+    names = [*TESTED, "xgboost-ray"]
     versions = {name: installed(name) for name in names}
     problem = known_bad(versions, engine=engine)
     if problem:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import replace
 from typing import Any
 
 import click
@@ -107,15 +106,17 @@ def submit(recipe: RecipeArgs, address: str, wait: bool, python: str | None, pip
 
 @cli.command()
 @recipe_argument
-@click.option("--address", default=None, help="Ray cluster to check against (overrides engine.ray.address).")
+@click.option(
+    "--address",
+    default=None,
+    help="Cluster to check against: the engine's address key (engine ray: engine.ray.address).",
+)
 @common
 def plan(recipe: RecipeArgs, address: str | None) -> None:
     """Say what RECIPE would run where, and refuse (exit 2) what the cluster cannot schedule."""
     from mlscale.planning import plan as plan_recipe
 
-    if address:
-        recipe = replace(recipe, overrides=[*recipe.overrides, f"engine.ray.address={address}"])
-    print_plan(plan_recipe(recipe.path, **recipe.keywords()))
+    print_plan(plan_recipe(recipe.path, address=address, **recipe.keywords()))
 
 
 model_option = click.option(

@@ -26,8 +26,50 @@ from mlscale.recipe.endpoint import Guard
 from mlscale.recipe.section import Section
 
 
-class RaySettings(Section):
+class EngineSettings(Section):
+    """An engine's own section (`engine.<name>`), and what the core asks of that engine, declared as class
+    attributes so that no code outside the engines compares engine names:
+
+    - `endpoints` (from Section): keys that lead somewhere, guarded by the trust rule and listed by
+      `validate` and `plan`;
+    - `address_field`: the key holding the cluster address (`plan --address` sets it; `plan` contacts the
+      cluster when it is set), None for an engine that runs in this process;
+    - `distributed`: whether `engine.workers` training processes share the data (the memory estimate);
+    - `work_unit`: what one unit of its scoring work is called ("where it ran" in the report);
+    - `packages`: its own software, version-gated like xgboost: name -> (lowest tested, first untested),
+      and `install`, the command that installs it;
+    - `loggers`: its libraries' loggers, quieted with mlscale's others unless -v.
+    """
+
+    address_field: ClassVar[str | None] = None
+    distributed: ClassVar[bool] = False
+    work_unit: ClassVar[str] = "task"
+    packages: ClassVar[Mapping[str, tuple[str, str]]] = {}
+    install: ClassVar[str] = ""
+    loggers: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def cluster_address(self) -> str | None:
+        """The cluster address this section names, or None (a private cluster, or no cluster at all)."""
+        return getattr(self, self.address_field) if self.address_field else None
+
+    def check_recipe(self, recipe: Any) -> None:
+        """Refuse (ValueError, one line) what this engine cannot run of a validated recipe."""
+
+
+class LocalSettings(EngineSettings):
+    """Engine local has no settings of its own: xgboost and Optuna in this process."""
+
+
+class RaySettings(EngineSettings):
     """Settings of engine ray (`engine.ray`)."""
+
+    address_field: ClassVar[str | None] = "address"
+    distributed: ClassVar[bool] = True
+    work_unit: ClassVar[str] = "Ray task"
+    packages: ClassVar[Mapping[str, tuple[str, str]]] = {"ray": ("2.51", "2.61")}
+    install: ClassVar[str] = "pip install 'ray[tune,data,train]'"
+    loggers: ClassVar[tuple[str, ...]] = ("ray", "ray.data", "ray.tune", "ray.train")
 
     # where the run connects and where Ray Train writes checkpoints: guarded by mlscale.recipe.trust
     endpoints: ClassVar[Mapping[str, Guard]] = {
@@ -43,6 +85,14 @@ class RaySettings(Section):
     # How ray workers get their train rows: shipped by the driver through the object store, or read from
     # the csv/parquet source by each worker with Ray Data. auto: ray_data on a multi-node cluster.
     train_data: Literal["auto", "object_store", "ray_data"] = "auto"
+
+    def check_recipe(self, recipe: Any) -> None:
+        data = recipe.data
+        if self.train_data == "ray_data" and (data.source not in ("csv", "parquet") or data.preprocess):
+            raise ValueError(
+                "engine.ray.train_data ray_data needs a csv or parquet data source without data.preprocess, "
+                f"got source {data.source}" + (" with a preprocess hook" if data.preprocess else "")
+            )
 
 
 FLAT_RAY_KEYS = tuple(RaySettings.model_fields)
@@ -93,6 +143,7 @@ class EngineConfig(Section):
     workers: int = Field(1, ge=1)
     cpus_per_worker: float | None = Field(None, gt=0)  # None: sized from the machine / cluster
     gpus_per_worker: float = Field(0, ge=0)
+    local: LocalSettings = LocalSettings()
     ray: RaySettings = RaySettings()
     # sections of installed or registered engines, by engine name, validated by those engines
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -120,6 +171,34 @@ class EngineConfig(Section):
     def with_ray(self, **changes: Any) -> EngineConfig:
         """A copy with some ray settings changed (model_copy on the engine section would not reach them)."""
         return self.model_copy(update={"ray": self.ray.model_copy(update=changes)})
+
+    @classmethod
+    def settings_of(cls, name: str) -> type[EngineSettings]:
+        """The settings model of a built-in engine by name; EngineSettings for any other engine."""
+        field = cls.model_fields.get(name)
+        kind = field.annotation if field is not None else None
+        return kind if isinstance(kind, type) and issubclass(kind, EngineSettings) else EngineSettings
+
+    @classmethod
+    def builtin_settings(cls) -> list[type[EngineSettings]]:
+        from mlscale.engine_names import BUILTIN
+
+        return [cls.settings_of(name) for name in BUILTIN]
+
+    @property
+    def settings(self) -> EngineSettings:
+        """The section of the engine that runs the recipe (an installed engine's plain mapping: the
+        defaults of EngineSettings, an engine in this process)."""
+        section = getattr(self, self.name, None)
+        return section if isinstance(section, EngineSettings) else EngineSettings()
+
+    def without_address(self) -> EngineConfig:
+        """A copy whose engine starts its own private cluster instead of joining one."""
+        field = self.settings.address_field
+        if field is None:
+            return self
+        section = self.settings.model_copy(update={field: None})
+        return self.model_copy(update={self.name: section})
 
     @field_validator("name")
     @classmethod

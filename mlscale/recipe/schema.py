@@ -410,13 +410,7 @@ class Recipe(_Section):
                 f"tune.grace_period must be < train.num_boost_round for asha (it stops trials between the "
                 f"two), got {tune.grace_period} >= {self.train.num_boost_round}"
             )
-        if self.engine.ray.train_data == "ray_data" and (
-            self.data.source not in ("csv", "parquet") or self.data.preprocess
-        ):
-            raise ValueError(
-                "engine.ray.train_data ray_data needs a csv or parquet data source without data.preprocess, "
-                f"got source {self.data.source}" + (" with a preprocess hook" if self.data.preprocess else "")
-            )
+        self.engine.settings.check_recipe(self)
         self._check_promote()
         return self
 

@@ -31,9 +31,7 @@ def test_quiet_before_or_after_the_command(args, capsys, cli_state):
 
 
 @pytest.mark.parametrize("trust", [[], ["--trust-recipe"]])
-def test_recipe_options_reach_the_runner_and_plan_address_is_one_more_override(
-    trust, capsys, cli_state, monkeypatch
-):
+def test_recipe_options_and_plan_address_reach_planning(trust, capsys, cli_state, monkeypatch):
     from mlscale.errors import RecipeError
 
     seen: dict = {}
@@ -51,6 +49,7 @@ def test_recipe_options_reach_the_runner_and_plan_address_is_one_more_override(
         "recipe": RECIPE,
         "engine": "ray",
         "profiles": ("p.yaml",),
-        "overrides": ["train.eta=0.1", "engine.ray.address=ray://h:10001"],
+        "overrides": ["train.eta=0.1"],
+        "address": "ray://h:10001",
         "trust_recipe": bool(trust),
     }

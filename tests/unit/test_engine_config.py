@@ -75,3 +75,64 @@ def test_a_plugin_engine_gets_its_own_section(tmp_path: Path) -> None:
         unregister_engine("toy")
     with pytest.raises(RecipeError, match=r"unknown key engine\.toy"):
         load_recipe(_recipe(tmp_path, "{name: local, toy: {a: 1}}"))
+
+
+# --- the seams: what the core asks of an engine, declared by its settings section ---------------------------
+
+
+def test_the_core_reads_what_an_engine_declares_not_its_name(tmp_path: Path) -> None:
+    """The memory estimate's training processes, plan's address key and the version gate come from the
+    engine's settings section; a plugin engine gets the defaults (one process, no cluster address)."""
+    from mlscale import memory_plan, planning, versions
+
+    seen: list[int] = []
+    real = memory_plan.decide
+    try:
+        memory_plan.decide = lambda recipe, summary, *, source, workers: seen.append(workers)  # type: ignore[assignment,misc,return-value]
+        for name in ("local", "ray"):
+            recipe = load_recipe(_recipe(tmp_path, f"{{name: {name}, workers: 3}}"))
+            memory_plan.for_recipe(recipe, {}, source="r.yaml")
+        register_engine("toy", "toy_engine:ToyEngine")
+        try:
+            toy = load_recipe(_recipe(tmp_path, "{name: toy, workers: 3}"))
+            memory_plan.for_recipe(toy, {}, source="r.yaml")
+            with pytest.raises(RecipeError, match="engine toy runs in this process, on no cluster"):
+                planning._address_key(toy, "r.yaml")
+            assert versions.known_bad({"xgboost": "3.2.0"}, engine="toy") is None
+        finally:
+            unregister_engine("toy")
+    finally:
+        memory_plan.decide = real  # type: ignore[assignment]
+    assert seen == [1, 3, 1]
+    ray = load_recipe(_recipe(tmp_path, "{name: ray}"))
+    assert planning._address_key(ray) == "engine.ray.address"
+    assert versions.known_bad({"xgboost": "3.2.0", "ray": None}, engine="ray") == (
+        "engine ray needs ray: pip install 'ray[tune,data,train]'"
+    )
+
+
+def test_an_address_key_is_cleared_generically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(TRUST_ENV, "1")
+    ray = load_recipe(_recipe(tmp_path, "{name: ray, ray: {address: '10.1.2.3:6379', trainer: actors}}"))
+    assert ray.engine.settings.cluster_address == "10.1.2.3:6379"
+    cleared = ray.engine.without_address()
+    assert cleared.settings.cluster_address is None and cleared.ray.trainer == "actors"
+    local = load_recipe(_recipe(tmp_path, "{name: local}"))
+    assert local.engine.settings.cluster_address is None and local.engine.without_address() == local.engine
+
+
+def test_no_code_outside_the_engine_seams_compares_engine_names() -> None:
+    """Only engines/, the engine config and the deploy modules (Ray Jobs, KubeRay) may name an engine."""
+    import re
+
+    package = Path(__file__).resolve().parents[2] / "mlscale"
+    allowed = ("engines/", "recipe/engine_config.py", "kuberay.py", "submitting.py", "jobs.py", "_job.py")
+    pattern = re.compile(r"""(\bname|\bengine)\s*(==|!=)\s*["'](local|ray)["']|\.engine\.ray\b""")
+    found = [
+        f"{path.relative_to(package)}: {line.strip()}"
+        for path in package.rglob("*.py")
+        if not str(path.relative_to(package)).startswith(allowed)
+        for line in path.read_text().splitlines()
+        if pattern.search(line)
+    ]
+    assert found == []

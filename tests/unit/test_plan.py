@@ -143,3 +143,33 @@ def test_plan_without_address_does_not_import_ray():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_plan_address_is_the_engines_address_key_and_counts_as_confirmation(tmp_path, monkeypatch):
+    """`--address` sets the recipe's engine's cluster address as an override would (so a remote address the
+    recipe also names is confirmed by it); an engine without a cluster refuses it in one line."""
+    from mlscale import planning
+    from mlscale.errors import RecipeError
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLSCALE_TRUST_RECIPE", raising=False)
+    (tmp_path / "r.yaml").write_text(
+        "name: t\ndata: {source: sklearn, dataset: iris}\nengine: {name: ray, ray: {address: '10.9.9.9:6379'}}\n"
+    )
+    loaded = []
+    monkeypatch.setattr(planning, "get_engine", lambda config: loaded.append(config) or _NoCluster())
+    with pytest.raises(RecipeError, match="refused"):
+        planning.plan("r.yaml", address="10.1.1.1:6379")
+    assert loaded[0].ray.address == "10.1.1.1:6379"
+    with pytest.raises(RecipeError, match="--address: engine local runs in this process, on no cluster"):
+        planning.plan("r.yaml", engine="local", address="10.1.1.1:6379")
+
+
+class _NoCluster:
+    def start(self):
+        from mlscale.errors import RecipeError
+
+        raise RecipeError("refused: the test stops at the cluster")
+
+    def stop(self):
+        pass

@@ -36,7 +36,7 @@ GOOD = {"xgboost": "3.2.0", "ray": "2.60.0", "mlflow": "3.17.2", "pandas": "3.1.
         (
             {"ray": "2.50.1"},
             "ray",
-            "ray 2.50.1 is too old for engine ray: mlscale needs ray >= 2.51 (Train V2 XGBoostTrainer)",
+            "ray 2.50.1 is too old for engine ray: mlscale needs ray >= 2.51 (tested 2.51 to <2.61)",
         ),
     ],
     ids=["no-xgboost", "old-xgboost", "mlflow-2", "xgboost-ray", "no-ray", "old-ray"],
