@@ -1,6 +1,8 @@
 """MLflow models-from-code entry point: loaded by `mlflow.pyfunc.load_model`, never imported by mlscale.
 
-It restores categorical dtypes (the stock xgboost flavor cannot) by reusing mlscale's own Model.
+It types each feature column (categoricals back to their levels, which the stock xgboost flavor cannot)
+by reusing mlscale's own Model, and returns `prediction` plus one `probability_<class>` column per class
+(binary: the positive class). A model logged earlier keeps its own copy of this file.
 """
 
 import pandas as pd
@@ -16,8 +18,7 @@ class MlscalePyfunc(PythonModel):
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
-        out, _ = self._model.predict_frame(frame)
-        return out
+        return self._model.serve_frame(frame)
 
 
 set_model(MlscalePyfunc())

@@ -65,12 +65,33 @@ def codes(values: pd.Series, index: Mapping[str, int]) -> np.ndarray:
 
     Hashes the column once and looks up each distinct value once, so it costs O(rows + levels)."""
     raw, uniques = pd.factorize(values, use_na_sentinel=True)
-    lookup = np.fromiter(
-        (index.get(c, -1) if (c := canonical(u)) is not None else -1 for u in uniques),
-        dtype=np.int64,
-        count=len(uniques),
-    )
+    lookup = np.fromiter((_position(u, index) for u in uniques), dtype=np.int64, count=len(uniques))
     return np.append(lookup, -1)[raw]  # factorize marks missing as -1: the appended -1
+
+
+def _position(value: Any, index: Mapping[str, int]) -> int:
+    """The position of one value's level; -1 for missing or unseen. Text that is not a level but a number
+    is looked up as that number: a predict file is read as text ("007", "2.0") where training read numbers
+    (7, 2.0: levels "7" and "2")."""
+    text = canonical(value)
+    if text is None:
+        return -1
+    found = index.get(text)
+    if found is None and isinstance(value, str) and (number := _number_text(value)) is not None:
+        found = index.get(number)
+    return -1 if found is None else found
+
+
+def _number_text(text: str) -> str | None:
+    """The canonical text of the number `text` spells ("007" -> "7", "2.0" -> "2"); None if it spells none."""
+    try:
+        return canonical(int(text))
+    except ValueError:
+        pass
+    try:
+        return canonical(float(text))
+    except ValueError:
+        return None
 
 
 def choose(n_levels: int, declared: str) -> str:

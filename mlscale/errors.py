@@ -1,6 +1,11 @@
-"""Errors are part of the API: one class per cause, one line per message, picklable across Ray."""
+"""Errors are part of the API: one class per cause, one line per message, picklable across Ray.
+
+A message never holds a credential: the password of a URI in it is masked when the error is made, so a
+caller that logs or prints the error (not only mlscale's CLI) shows none."""
 
 from __future__ import annotations
+
+from mlscale.masking import mask_text
 
 
 class MlscaleError(Exception):
@@ -9,6 +14,7 @@ class MlscaleError(Exception):
     exit_code = 1
 
     def __init__(self, message: str) -> None:
+        message = mask_text(message)
         super().__init__(message)
         self.message = message
 

@@ -1,12 +1,16 @@
-"""Secrets out of every text that leaves the process: one masking function, no heavy imports.
+"""Secrets out of every text that leaves the process: one parser of a URI's credentials, no heavy imports.
 
-CLI lines and tracebacks, log records, `mlscale validate`, MLflow params/tags/artifacts and KubeRay
-manifests all go through `mask_text` (or `mask_secrets` for nested values). It masks, in any text:
-- the password of a URI's user info, and a user info without a password (a token as the user):
-  https://alice:s3cr3t@host -> https://alice:***@host, https://TOKEN@host -> https://***@host;
-  the user info is everything up to the authority's last '@' (a password may hold '@');
-- query parameters whose names look secret (token, access_token, password, sig, X-Amz-Signature,
-  X-Amz-Credential, api_key, client_secret, key, ...): ?token=abc -> ?token=***.
+CLI lines and tracebacks, log records, `mlscale validate`, MLflow params/tags/artifacts, MLflow's own
+printed lines and KubeRay manifests all go through `mask_text` (or `mask_secrets` for nested values), which
+finds each URI (`scheme://` up to a blank) and masks it with `mask_uri`:
+- the user info, everything before the last '@' of the authority: its password
+  (https://alice:s3cr3t@host -> https://alice:***@host), or the user when there is no password (a token:
+  https://TOKEN@host -> https://***@host). A password may hold '@', and '/', '?' or '#' written unencoded
+  (https://alice:hunter/2@host): a URI parser takes the authority to end there, so the user info is taken
+  to run to the last '@' of the URI whenever the text before it starts like `user:` (over-masking is the
+  safe side);
+- the values of query (and fragment) parameters whose names look secret (token, access_token, password,
+  sig, X-Amz-Signature, X-Amz-Credential, api_key, client_secret, key, ...): ?token=abc -> ?token=***.
 `strip_credentials` removes the same parts instead, for text that is used elsewhere (a manifest), where
 a masked password would be sent as the password.
 """
@@ -14,8 +18,10 @@ a masked password would be sent as the password.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 MASK = "***"
 
@@ -25,13 +31,118 @@ _SECRET_NAME = re.compile(
     r"|(^|[._-])(key|sig|pass|auth|authorization)$",
     re.I,
 )
-# scheme://userinfo@ : the authority ends at '/', '?', '#' or a blank; userinfo runs to its last '@'.
-_USERINFO = re.compile(r"(?P<scheme>\b[a-z][a-z0-9+.-]*://)(?P<userinfo>[^/?#\s]*)@", re.I)
-# ?name=value or &name=value (or ;name=value) in a URI's query; the value stops before punctuation that
-# ends the text or a word ("see https://h/x?token=abc." or "got 'https://h/x?token=abc'")
-_QUERY_PARAM = re.compile(
-    r"(?P<sep>[?&;])(?P<name>[^=&#\s?;]+)=(?P<value>[^&#\s;]*?)(?=[.,;:!)\]}'\"]*(?:[&#\s;]|$))"
-)
+# A URI in free text: a scheme, '://' and everything up to a blank. Punctuation that ends a sentence or
+# closes a quote or bracket ("see https://h/x?token=abc." or "got 'https://h/x?token=abc'") is not part of it.
+# A second 'scheme://' starts a URI of its own (two URIs in one JSON line, without blanks between them).
+_SCHEME = r"[a-z][a-z0-9+.-]*://"
+_URI = re.compile(rf"\b{_SCHEME}(?:(?!{_SCHEME})\S)*", re.I)
+_TRAILING = ".,;:!)]}'\""
+_PARAM_SEPARATORS = re.compile(r"([&;])")
+_AUTHORITY_END = re.compile(r"[/?#]")
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """A URI cut where its credentials are: scheme '://' [userinfo '@'] location [? query] [# fragment]."""
+
+    scheme: str
+    userinfo: str | None
+    location: str  # host, port and path
+    query: str | None
+    fragment: str | None
+
+
+def _parts(uri: str) -> _Parts | None:
+    try:
+        split = urlsplit(uri)
+    except ValueError:  # an unclosed '[': the user info is still found below
+        split = None
+    scheme, sep, after = uri.partition("://")
+    if not sep or (split is not None and split.scheme.lower() != scheme.lower()):
+        return None
+    userinfo, at, rest = after.rpartition("@")
+    head = _AUTHORITY_END.split(userinfo, maxsplit=1)[0]
+    if not at or (head != userinfo and ":" not in head):
+        # No user info, or the '@' is in the path, query or fragment (https://host/p?email=a@b.com):
+        # the authority is what the URI parser says, up to the first '/', '?' or '#'.
+        authority = split.netloc if split is not None else _AUTHORITY_END.split(after, maxsplit=1)[0]
+        userinfo, at, host = authority.rpartition("@")
+        rest = host + after[len(authority) :]
+    before_fragment, hash_sign, fragment = rest.partition("#")
+    location, question_mark, query = before_fragment.partition("?")
+    return _Parts(
+        scheme=scheme,
+        userinfo=userinfo if at else None,
+        location=location,
+        query=query if question_mark else None,
+        fragment=fragment if hash_sign else None,
+    )
+
+
+def _join(p: _Parts) -> str:
+    userinfo = "" if p.userinfo is None else p.userinfo + "@"
+    query = "" if p.query is None else "?" + p.query
+    fragment = "" if p.fragment is None else "#" + p.fragment
+    return f"{p.scheme}://{userinfo}{p.location}{query}{fragment}"
+
+
+def _params(text: str | None, keep: Callable[[str, str], str]) -> str | None:
+    """Query or fragment parameters, each `name=value` replaced by keep(name, value) ('' drops it)."""
+    if text is None:
+        return None
+    pieces = _PARAM_SEPARATORS.split(text)
+    out: list[str] = []
+    for i in range(0, len(pieces), 2):
+        name, eq, value = pieces[i].partition("=")
+        kept = keep(name, value) if eq and value and is_secret_name(unquote(name)) else pieces[i]
+        if kept:
+            out += [pieces[i - 1]] if i and out else []
+            out.append(kept)
+    return "".join(out)
+
+
+def mask_uri(uri: str) -> str:
+    """The URI with its password (or token user) and its secret parameters' values as *** (idempotent)."""
+    p = _parts(uri)
+    if p is None:
+        return uri
+    userinfo = p.userinfo
+    if userinfo is not None:
+        user, colon, _ = userinfo.partition(":")
+        userinfo = f"{user}:{MASK}" if colon else MASK  # no password: the user is the secret
+    masked = _Parts(
+        scheme=p.scheme,
+        userinfo=userinfo,
+        location=p.location,
+        query=_params(p.query, lambda name, _: f"{name}={MASK}"),
+        fragment=_params(p.fragment, lambda name, _: f"{name}={MASK}"),
+    )
+    return _join(masked)
+
+
+def strip_uri(uri: str) -> str:
+    """The URI without its user info and without its secret parameters."""
+    p = _parts(uri)
+    if p is None:
+        return uri
+    query, fragment = _params(p.query, lambda *_: ""), _params(p.fragment, lambda *_: "")
+    return _join(_Parts(p.scheme, None, p.location, query or None, fragment or None))
+
+
+def credentials_problem(uri: str) -> str | None:
+    """Why a client would not find the user info the masking found (None: it would): '/', '?' or '#' in a
+    password end the authority for every URI parser (http://alice:hunter/2@host is the host 'alice' with
+    the port 'hunter'), so the password must be percent-encoded."""
+    p = _parts(uri)
+    if p is None or p.userinfo is None or not _AUTHORITY_END.search(p.userinfo):
+        return None
+    try:
+        port = urlsplit(uri).port
+    except ValueError:
+        port = -1
+    if port != -1:  # a valid host:port all the same (http://h:5000/x?email=a@b.com): a client connects there
+        return None
+    return "its user info holds '/', '?' or '#', which end the host part: percent-encode them (%2F, %3F, %23)"
 
 
 def is_secret_name(name: str) -> bool:
@@ -39,23 +150,17 @@ def is_secret_name(name: str) -> bool:
     return bool(_SECRET_NAME.search(name))
 
 
+def _each_uri(text: str, rewrite: Callable[[str], str]) -> str:
+    def one(m: re.Match[str]) -> str:
+        uri = m[0].rstrip(_TRAILING)
+        return rewrite(uri) + m[0][len(uri) :]
+
+    return _URI.sub(one, text)
+
+
 def mask_text(text: str) -> str:
     """Text with every credential in its URIs replaced by ***; the rest unchanged (idempotent)."""
-    text = _USERINFO.sub(_mask_userinfo, text)
-    return _QUERY_PARAM.sub(_mask_param, text)
-
-
-def _mask_userinfo(m: re.Match[str]) -> str:
-    user, colon, _ = m["userinfo"].partition(":")
-    if colon:
-        return f"{m['scheme']}{user}:{MASK}@"
-    return f"{m['scheme']}{MASK}@"  # no password: the user is the secret (https://TOKEN@host)
-
-
-def _mask_param(m: re.Match[str]) -> str:
-    if not is_secret_name(m["name"]) or not m["value"]:
-        return m[0]
-    return f"{m['sep']}{m['name']}={MASK}"
+    return _each_uri(text, mask_uri)
 
 
 def mask_secrets(value: Any, key: str = "") -> Any:
@@ -90,19 +195,6 @@ def strip_credentials(value: Any) -> tuple[Any, int]:
         pairs = [strip_credentials(v) for v in value]
         return [p[0] for p in pairs], sum(p[1] for p in pairs)
     if isinstance(value, str):
-        stripped = _strip_text(value)
+        stripped = _each_uri(value, strip_uri)
         return stripped, int(stripped != value)
     return value, 0
-
-
-def _strip_text(text: str) -> str:
-    text = _USERINFO.sub(lambda m: m["scheme"], text)
-    text = _QUERY_PARAM.sub(lambda m: _drop_param(m), text)
-    text = text.replace("?&", "?")  # the first parameter went: '?token=x&v=1' -> '?&v=1' -> '?v=1'
-    return re.sub(r"\?(?=[#\s]|$)", "", text)  # every parameter went: '?token=x' -> '?' -> ''
-
-
-def _drop_param(m: re.Match[str]) -> str:
-    if not is_secret_name(m["name"]):
-        return m[0]
-    return "?" if m["sep"] == "?" else ""

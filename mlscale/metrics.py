@@ -6,12 +6,6 @@ import numpy as np
 
 PRIMARY = {"binary": "auc", "multiclass": "accuracy", "regression": "rmse"}
 DEFAULT_TUNE_METRIC = {"binary": "valid_logloss", "multiclass": "valid_mlogloss", "regression": "valid_rmse"}
-# xgboost early-stops on the last metric of the list: keep the proper scoring rule last.
-DEFAULT_EVAL_METRIC = {
-    "binary": ["auc", "logloss"],
-    "multiclass": ["merror", "mlogloss"],
-    "regression": ["mae", "rmse"],
-}
 
 
 def compute(task: str, y_true: np.ndarray, raw: np.ndarray) -> dict[str, float]:

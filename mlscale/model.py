@@ -16,7 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlscale.categories import canonical
 from mlscale.data import FeatureSchema
+from mlscale.data.numeric import numeric
 from mlscale.errors import ModelError
 
 MODEL_FILE = "model.ubj"
@@ -108,6 +110,34 @@ class Model:
         for col, values in self.output_columns(self.raw_predict(x)).items():
             out[col] = values
         return out, unseen
+
+    def example_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Rows of `frame` as a client sends them to the served model: the features only, categoricals as
+        text (None when missing), others as numbers (integers stay integers)."""
+        example = frame[self.schema.features].copy()
+        for col in self.schema.features:
+            if col in self.schema.categories:
+                text = example[col].astype(object).map(canonical)
+                example[col] = text.where(text.notna(), None)
+            else:
+                example[col] = numeric(example[col])
+        return example.reset_index(drop=True)
+
+    def serve_frame(self, df: pd.DataFrame) -> pd.DataFrame:
+        """What the logged pyfunc model returns for raw rows: `prediction`, and for a classifier the
+        probability of each class as `probability_<class>` (binary: of the second class, the positive
+        one). Feature columns are found by name (any order; other columns are ignored)."""
+        x, _ = self.schema.frame(df, where="input")
+        raw = self.raw_predict(x)
+        out = pd.DataFrame({"prediction": self.output_columns(raw)["prediction"]})
+        if self.schema.task == "regression":
+            return out
+        matrix = np.asarray(raw, dtype=np.float64).reshape(len(raw), -1)
+        classes = self.schema.classes or range(max(2, matrix.shape[1]))
+        names = [f"probability_{canonical(c)}" for c in classes]
+        for i, name in enumerate(names[1:] if self.schema.task == "binary" else names):
+            out[name] = matrix[:, i]
+        return out
 
     def output_columns(self, raw: np.ndarray) -> dict[str, np.ndarray]:
         task, classes = self.schema.task, self.schema.classes

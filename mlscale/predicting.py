@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -94,16 +94,19 @@ class AtomicTableWriter:
 
 
 def input_frames(
-    predict: PredictConfig, *, test_frame: pd.DataFrame | None, where: str
+    predict: PredictConfig, *, test_frame: pd.DataFrame | None, where: str, text_columns: Collection[str] = ()
 ) -> Iterator[pd.DataFrame]:
-    """The predict input as a stream of pandas frames (never the whole input at once)."""
+    """The predict input as a stream of pandas frames (never the whole input at once); `text_columns` (the
+    model's categoricals) read as text."""
     if predict.input is None:
         if test_frame is None or len(test_frame) == 0:
             raise DataError(f"{where}.input: no input given and the recipe has no test split to predict")
         for start in range(0, len(test_frame), predict.batch_size):
             yield test_frame.iloc[start : start + predict.batch_size]
         return
-    _, batches = iter_input_batches(predict.input, batch_size=predict.batch_size, where=f"{where}.input")
+    _, batches = iter_input_batches(
+        predict.input, batch_size=predict.batch_size, where=f"{where}.input", text_columns=text_columns
+    )
     for batch in batches:
         yield batch.to_pandas(split_blocks=True)
 
@@ -116,7 +119,7 @@ def input_rows(predict: PredictConfig, *, test_frame: pd.DataFrame | None, where
 
 
 def input_sources(
-    predict: PredictConfig, *, test_frame: pd.DataFrame | None, where: str
+    predict: PredictConfig, *, test_frame: pd.DataFrame | None, where: str, text_columns: Collection[str] = ()
 ) -> list[tuple[str | None, Iterator[pd.DataFrame]]]:
     """The predict input per part: each input file with its batches (lazily), or the test split."""
     if predict.input is None:
@@ -124,7 +127,9 @@ def input_sources(
     files = resolve_files(predict.input, where=f"{where}.input")
 
     def batches(path: str) -> Iterator[pd.DataFrame]:
-        _, stream = iter_input_batches(path, batch_size=predict.batch_size, where=f"{where}.input")
+        _, stream = iter_input_batches(
+            path, batch_size=predict.batch_size, where=f"{where}.input", text_columns=text_columns
+        )
         for batch in stream:
             yield batch.to_pandas(split_blocks=True)
 
@@ -188,10 +193,11 @@ def predict_in_process(
     started = time.perf_counter()
     done = 0
     unseen: dict[str, int] = {}
+    text = list(model.schema.categories)
     if predict.dataset:
-        sources = input_sources(predict, test_frame=test_frame, where=where)
+        sources = input_sources(predict, test_frame=test_frame, where=where, text_columns=text)
     else:
-        sources = [(None, input_frames(predict, test_frame=test_frame, where=where))]
+        sources = [(None, input_frames(predict, test_frame=test_frame, where=where, text_columns=text))]
     threads = cpus or os.cpu_count() or 1
     scored = _pipelined(model, predict, _tagged(sources), unseen, where=where, scorer=scorer, cpus=threads)
 

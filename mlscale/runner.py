@@ -27,6 +27,7 @@ from mlscale.planning import Plan, check_plan, plan
 from mlscale.promotion import Promotion
 from mlscale.recipe import Recipe, load_recipe, recipe_hash
 from mlscale.recipe.load import recipe_source, with_arguments
+from mlscale.recipe.task_metrics import metrics_problem
 from mlscale.recipe.trust import require_confirmed
 from mlscale.reference import ReferenceResult
 from mlscale.results import ClusterInfo, OnProgress, PredictResult, TuneResult
@@ -48,7 +49,7 @@ class RunResult:
 
     run_id: str
     experiment: str
-    tracking_uri: str
+    tracking_uri: str  # where the run was logged, its credentials masked (as in every output of mlscale)
     metrics: dict[str, float]
     timings: dict[str, float]
     model: Model
@@ -188,7 +189,7 @@ def _run_phases(ctx: RunContext) -> RunResult:
     return RunResult(
         run_id=tracker.run_id,
         experiment=tracker.experiment,
-        tracking_uri=tracker.uri,
+        tracking_uri=mask_text(tracker.uri),
         metrics=ctx.metrics,
         timings=dict(ctx.timer.timings),
         model=ctx.model,
@@ -223,7 +224,18 @@ def _interrupted_run(tracker: tracking.RunTracker, tags: Mapping[str, str], engi
 
 
 def _preflight_params(recipe: Recipe, data: Dataset, source: str) -> None:
-    """Fail before anything starts on parameters xgboost refuses (it says so only when training)."""
+    """Fail before anything starts on metrics that do not fit the task, which may have been inferred from
+    the target, and on parameters xgboost refuses (it says so only when training)."""
+    task, train = data.schema.task, recipe.train
+    problem = metrics_problem(
+        task,
+        train.eval_metric,
+        objective=train.params.get("objective"),
+        tune_metric=recipe.tune.metric if recipe.tune else None,
+        task_note=f", inferred from the target {data.schema.target!r}" if data.task_inferred else "",
+    )
+    if problem is not None:
+        raise RecipeError(f"{source}: {problem}")
     problem = params_problem(recipe.train, data)
     if problem is not None:
         raise RecipeError(f"{source}: train: xgboost does not accept the parameters ({problem})")

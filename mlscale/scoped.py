@@ -11,16 +11,22 @@ import functools
 import logging
 import os
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# The loggers mlscale or the libraries it drives reconfigure (levels, handlers, propagation).
-LOGGERS = ("", "mlscale", "ray", "ray.data", "ray.tune", "ray.train", "mlflow", "optuna", "alembic",
-           "urllib3", "py.warnings")  # fmt: skip
+# The loggers mlscale or the libraries it drives reconfigure (levels, handlers, propagation); each engine's
+# own are added by its settings section (EngineSettings.loggers, through `also_restore`).
+LOGGERS = ("", "mlscale", "mlflow", "optuna", "alembic", "urllib3", "py.warnings")
+_ENGINE_LOGGERS: set[str] = set()
+
+
+def also_restore(names: Iterable[str]) -> None:
+    """Restore these loggers too after every call (an engine's libraries, declared once at import)."""
+    _ENGINE_LOGGERS.update(names)
 
 
 @dataclass
@@ -33,7 +39,7 @@ class _Logger:
 
 def _loggers() -> dict[str, _Logger]:
     out = {}
-    for name in LOGGERS:
+    for name in (*LOGGERS, *sorted(_ENGINE_LOGGERS)):
         lg = logging.getLogger(name)
         out[name] = _Logger(lg.level, list(lg.handlers), lg.propagate, lg.disabled)
     return out

@@ -18,9 +18,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from mlscale.categories import canonical
 from mlscale.errors import TrackingError
 from mlscale.masking import MASK, mask_secrets, mask_text
+from mlscale.mlflow_lines import mlflow_lines
 from mlscale.model import Model
 from mlscale.recipe.endpoint import checked_uri, parse_uri
 from mlscale.results import TrialResult
@@ -301,6 +301,7 @@ class RunTracker:
         except Exception as exc:
             log.warning("mlflow: could not log metrics of failing run %s (%s)", self.run_id, exc)
 
+    @mlflow_lines()
     def finish(self, status: str = "FINISHED", error: str | None = None) -> None:
         if self.run_id is None:
             return
@@ -318,6 +319,7 @@ class RunTracker:
         return self.run_id
 
     # -- trials ------------------------------------------------------------------------
+    @mlflow_lines()
     def log_trial(self, trial: TrialResult) -> str:
         """One nested child run per trial; an already logged trial (resume) is not logged twice."""
         if trial.trial_id in self._child_runs:
@@ -354,20 +356,17 @@ class RunTracker:
         return rid
 
     # -- the model ---------------------------------------------------------------------
+    @mlflow_lines()
     def log_model(self, model: Model, *, example: Any = None, registered_model: str | None = None) -> str:
         """Log the model as a pyfunc (models-from-code + xgboost UBJ + schema); returns its URI."""
         import mlflow
-        from mlflow.models import infer_signature
 
         with tempfile.TemporaryDirectory() as tmp:
             model_dir = model.save(Path(tmp) / "mlscale_model")
             signature = example_in = None
             if example is not None and len(example):
-                example_in = _signature_frame(example.head(5), model)
-                out, _ = model.predict_frame(example_in)
-                with warnings.catch_warnings():  # its integer-column hint concerns inputs: ours are doubles
-                    warnings.simplefilter("ignore", UserWarning)
-                    signature = infer_signature(example_in, out)
+                example_in = model.example_frame(example.head(5))
+                signature = _signature(example_in, model.serve_frame(example_in))
             with (
                 warnings.catch_warnings(),
                 scoped_tracking_uri(self.uri),
@@ -395,22 +394,19 @@ class RunTracker:
         return info.model_uri
 
 
-def _signature_frame(frame: Any, model: Model) -> Any:
-    """Example rows as a served model receives them: categoricals as text, every other feature as a double.
+def _signature(example: Any, output: Any) -> Any:
+    """Each feature by name, of type `Any`: MLflow's `double` refuses an int64 column and its `string` a
+    column pandas read as numbers (digits only, or all blank); the model types each column itself (see
+    docs/guide.md, "Serving the model"). The outputs as the model returns them."""
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types.schema import AnyType, ColSpec, Schema
 
-    Doubles, not the longs MLflow infers for integer columns: MLflow refuses a missing value in a long
-    column, and xgboost takes missing values in any feature."""
-    import pandas as pd
-
-    example = frame[model.schema.features].copy()
-    for col in model.schema.features:
-        values = example[col]
-        if col in model.schema.categories:
-            text = values.astype(object).map(canonical)
-            example[col] = text.where(text.notna(), None).astype("string")
-        else:
-            example[col] = pd.to_numeric(values.astype(object), errors="coerce").astype("float64")
-    return example.reset_index(drop=True)
+    with warnings.catch_warnings():  # its integer-column hint concerns the inputs, declared here
+        warnings.simplefilter("ignore", UserWarning)
+        outputs = infer_signature(example, output).outputs
+    return ModelSignature(
+        inputs=Schema([ColSpec(AnyType(), str(c)) for c in example.columns]), outputs=outputs
+    )
 
 
 def _requirements() -> list[str]:

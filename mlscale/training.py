@@ -10,9 +10,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from mlscale.data import Dataset, FeatureSchema
-from mlscale.metrics import DEFAULT_EVAL_METRIC, compute, prefixed
+from mlscale.metrics import compute, prefixed
 from mlscale.model import Model
 from mlscale.recipe.schema import XGB_INT_PARAMS, TrainConfig
+from mlscale.recipe.task_metrics import DEFAULT_EVAL_METRIC
 
 INT_PARAMS = {"max_depth", "max_bin", "seed"} | XGB_INT_PARAMS  # tune samples 3.0 for these: cast
 NAMED_PARAMS = (

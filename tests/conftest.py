@@ -6,6 +6,7 @@ Each fixture stops only the processes it started (found by its own temp dir / po
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import secrets
 import shutil
@@ -183,30 +184,42 @@ def mlflow_server():
         "--artifacts-destination", str(tmp / "artifacts"),
         "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
     ]  # fmt: skip
-    log = open(tmp / "server.log", "w")  # noqa: SIM115 - closed in teardown
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     uri = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 90
+        with started(cmd, uri + "/health", tmp / "server.log"):
+            yield uri
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def started(
+    cmd: list[str], ready_url: str, log_path: Path, *, env: dict[str, str] | None = None, timeout: float = 90
+) -> Iterator[None]:
+    """`cmd` running (its output in `log_path`) once `ready_url` answers 200; on exit it is stopped by its
+    PID, with its children."""
+    import psutil
+
+    log = open(log_path, "w")  # noqa: SIM115 - closed on exit
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.time() + timeout
         while True:
             try:
-                with urllib.request.urlopen(uri + "/health", timeout=2) as r:
+                with urllib.request.urlopen(ready_url, timeout=2) as r:
                     if r.status == 200:
                         break
             except OSError:
                 pass
             if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError(
-                    f"mlflow server did not start:\n{(tmp / 'server.log').read_text()[-3000:]}"
-                )
+                what = " ".join([Path(cmd[0]).name, *itertools.takewhile(lambda a: a[:1] != "-", cmd[1:])])
+                raise RuntimeError(f"{what} did not start:\n{log_path.read_text()[-3000:]}")
             time.sleep(0.5)
-        yield uri
+        yield
     finally:
-        import psutil
-
-        _stop([psutil.Process(proc.pid)])
+        with contextlib.suppress(psutil.NoSuchProcess):
+            _stop([psutil.Process(proc.pid)])
         log.close()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @dataclass

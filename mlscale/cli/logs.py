@@ -7,6 +7,7 @@ import os
 import sys
 
 from mlscale.masking import mask_text
+from mlscale.recipe.engine_config import EngineConfig
 
 
 class _State:
@@ -38,12 +39,22 @@ def setup_logging(verbose: bool, quiet: bool) -> None:
     logger.setLevel(level)
     logger.propagate = False
     if not verbose:
-        # Third-party chatter (Ray, MLflow, alembic) stays out of the terminal unless asked for.
-        os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+        # Third-party chatter (the engines' libraries, MLflow, alembic) stays out of the terminal unless asked for.
+        engines = EngineConfig.builtin_settings()
+        for kind in engines:
+            for key, value in kind.quiet_environment.items():
+                os.environ.setdefault(key, value)
         os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-        for name in ("mlflow", "alembic", "ray", "optuna", "urllib3", "py.warnings"):
+        for name in (
+            "mlflow",
+            "alembic",
+            "optuna",
+            "urllib3",
+            "py.warnings",
+            *(n for k in engines for n in k.loggers),
+        ):
             logging.getLogger(name).setLevel(logging.ERROR)
         import warnings
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 from mlscale.data.files import file_format, resolve_files
@@ -11,8 +11,14 @@ from mlscale.errors import DataError
 from mlscale.text import first_line
 
 
-def iter_input_batches(path: str, *, batch_size: int, where: str) -> tuple[Any, Iterator[Any]]:
-    """(arrow schema, iterator of record batches) over a file / directory / glob, read lazily."""
+def iter_input_batches(
+    path: str, *, batch_size: int, where: str, text_columns: Collection[str] = ()
+) -> tuple[Any, Iterator[Any]]:
+    """(arrow schema, iterator of record batches) over a file / directory / glob, read lazily.
+
+    A csv is read as training reads it (pandas' `read_csv`): an empty field, `NA` or `NaN` is missing in
+    a text column too. The `text_columns` of a csv (a model's categoricals) are read as text, whatever
+    Arrow would infer: a column holding only `007` and `012` keeps its leading zeros."""
     import pyarrow.dataset as pads
 
     files = resolve_files(path, where=where)
@@ -21,7 +27,7 @@ def iter_input_batches(path: str, *, batch_size: int, where: str) -> tuple[Any, 
         if os.path.getsize(f) == 0:
             raise DataError(f"{where}: {f} is empty")
     try:
-        ds = pads.dataset(files, format=fmt)
+        ds = pads.dataset(files, format=_csv_format(text_columns) if fmt == "csv" else fmt)
     except Exception as exc:  # arrow raises several types for mixed or broken schemas
         raise DataError(f"{where}: cannot read {path} as {fmt} ({first_line(exc)})") from exc
 
@@ -34,6 +40,17 @@ def iter_input_batches(path: str, *, batch_size: int, where: str) -> tuple[Any, 
             raise DataError(f"{where}: cannot read {path} ({first_line(exc)})") from exc
 
     return ds.schema, batches()
+
+
+def _csv_format(text_columns: Collection[str]) -> Any:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.dataset as pads
+
+    types = {str(c): pa.string() for c in text_columns}
+    return pads.CsvFileFormat(
+        convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True)
+    )
 
 
 def count_input_rows(path: str, *, where: str) -> int | None:

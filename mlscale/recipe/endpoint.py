@@ -19,6 +19,7 @@ from typing import Literal
 from urllib.parse import SplitResult, urlsplit
 
 from mlscale.errors import RecipeError
+from mlscale.masking import credentials_problem
 
 EndpointKind = Literal["cluster", "uri", "hook", "output"]
 """cluster: a Ray-style cluster address; uri: a URI or a local path (tracking store, checkpoint storage);
@@ -88,6 +89,9 @@ def _split(value: str, what: str) -> SplitResult:
     bad = next((c for c in value if not c.isprintable()), None)
     if bad is not None:
         raise ValueError(f"{what} holds the unprintable character {bad!a}")
+    problem = credentials_problem(value)  # before urllib, which would quote a part of the password as a port
+    if problem:
+        raise ValueError(f"{what} is not valid ({problem})")
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018  # raises ValueError for a port that is not a number or out of range

@@ -24,6 +24,7 @@ from pydantic import Field, field_validator, model_validator
 
 from mlscale.recipe.endpoint import Guard
 from mlscale.recipe.section import Section
+from mlscale.scoped import also_restore
 
 
 class EngineSettings(Section):
@@ -38,7 +39,8 @@ class EngineSettings(Section):
     - `work_unit`: what one unit of its scoring work is called ("where it ran" in the report);
     - `packages`: its own software, version-gated like xgboost: name -> (lowest tested, first untested),
       and `install`, the command that installs it;
-    - `loggers`: its libraries' loggers, quieted with mlscale's others unless -v.
+    - `loggers`: its libraries' loggers, quieted with mlscale's others unless -v and restored after every
+      call (`mlscale.scoped`), and `quiet_environment`, variables that quiet them (set unless -v).
     """
 
     address_field: ClassVar[str | None] = None
@@ -47,6 +49,12 @@ class EngineSettings(Section):
     packages: ClassVar[Mapping[str, tuple[str, str]]] = {}
     install: ClassVar[str] = ""
     loggers: ClassVar[tuple[str, ...]] = ()
+    quiet_environment: ClassVar[Mapping[str, str]] = {}
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        also_restore(cls.loggers)
 
     @property
     def cluster_address(self) -> str | None:
@@ -70,6 +78,7 @@ class RaySettings(EngineSettings):
     packages: ClassVar[Mapping[str, tuple[str, str]]] = {"ray": ("2.51", "2.61")}
     install: ClassVar[str] = "pip install 'ray[tune,data,train]'"
     loggers: ClassVar[tuple[str, ...]] = ("ray", "ray.data", "ray.tune", "ray.train")
+    quiet_environment: ClassVar[Mapping[str, str]] = {"RAY_DEDUP_LOGS": "1"}
 
     # where the run connects and where Ray Train writes checkpoints: guarded by mlscale.recipe.trust
     endpoints: ClassVar[Mapping[str, Guard]] = {

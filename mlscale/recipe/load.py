@@ -33,6 +33,7 @@ from mlscale.text import did_you_mean
 
 MAX_RECIPE_BYTES = 1_000_000
 MAX_YAML_DEPTH = 50  # a recipe is a few levels deep; a deeper document is a mistake or an attack
+YAML_OPENERS = ("[", "{", '"', "'")  # a --set value starting so is YAML or a mistake, never plain text
 
 
 class _Refused(yaml.YAMLError):
@@ -168,19 +169,26 @@ def read_yaml(path: str | Path, *, what: str = "recipe") -> dict[str, Any]:
         if mark is not None and exc.context_mark is not None and mark.line >= len(text.splitlines()):
             mark = exc.context_mark  # an unclosed bracket: point at where it opened, not past the end
         where = f":{mark.line + 1}" if mark is not None else ""
-        # PyYAML splits one sentence in two ("expected a single document in the stream" / "but found
-        # another document"): join the halves with a comma when the second one continues the first.
-        parts = [p for p in (exc.context, exc.problem) if p]
-        joiner = ", " if len(parts) == 2 and parts[1].startswith("but ") else " "
-        problem = joiner.join(parts) or str(exc).splitlines()[0]
-        raise RecipeError(f"{path}{where}: invalid YAML: {problem}") from exc
+        raise RecipeError(f"{path}{where}: invalid YAML: {_yaml_problem(exc)}") from exc
     except yaml.YAMLError as exc:
-        raise RecipeError(f"{path}: invalid YAML: {str(exc).splitlines()[0]}") from exc
+        raise RecipeError(f"{path}: invalid YAML: {_yaml_problem(exc)}") from exc
     if raw is None:
         raise RecipeError(f"{path}: {what} is empty")
     if not isinstance(raw, dict):
         raise RecipeError(f"{path}: {what} must be a mapping at the top level, got {type(raw).__name__}")
     return raw
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's message as one sentence. It splits one in two ("expected a single document in the stream"
+    / "but found another document"): the halves are joined with a comma when the second continues the
+    first."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        parts = [p for p in (exc.context, exc.problem) if p]
+        joiner = ", " if len(parts) == 2 and parts[1].startswith("but ") else " "
+        if parts:
+            return joiner.join(parts)
+    return str(exc).splitlines()[0]
 
 
 def _too_big(path: str | Path, what: str, size: int) -> str:
@@ -226,8 +234,14 @@ def parse_override(text: str) -> tuple[str, Any]:
         parsed = _load_yaml(value) if value.strip() else None
     except (_Refused, _DuplicateKey) as exc:
         raise RecipeError(f"--set {key}: {exc.problem}") from None
-    except yaml.YAMLError:
-        parsed = value  # not YAML: the text itself
+    except yaml.YAMLError as exc:
+        start = value.lstrip()[:1]
+        if start in YAML_OPENERS:  # meant as a list, a mapping or a quoted text: say what is wrong with it
+            raise RecipeError(
+                f"--set {key}: invalid YAML: {_yaml_problem(exc)} (to give a text starting with {start}, "
+                "quote all of it)"
+            ) from None
+        parsed = value  # not YAML (a glob like *.csv): the text itself
     return key, parsed
 
 
@@ -390,6 +404,8 @@ def format_validation_error(exc: ValidationError) -> str:
         return f"{path} {simple[kind]}, got {got}"
     if kind == "literal_error":
         expected = str(ctx.get("expected", "")).replace("'", "")
+        if isinstance(err.get("input"), bool):  # `scheduler: off`: YAML 1.1 made it a boolean
+            got = f"{got.lower()} (YAML reads a bare on/off/yes/no as true/false)"
         return f"{path} must be one of {expected}, got {got}"
     if kind == "string_pattern_mismatch":
         return f"{path} must be letters, digits, '_', '.' or '-' (starting with a letter or digit), got {got}"

@@ -17,6 +17,7 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 from mlscale.recipe.endpoint import Guard
 from mlscale.recipe.engine_config import EngineConfig
 from mlscale.recipe.section import Section as _Section
+from mlscale.recipe.task_metrics import TASK_METRICS, metrics_problem
 
 Task = Literal["binary", "multiclass", "regression"]
 SKLEARN_DATASETS = ("breast_cancer", "wine", "digits", "diabetes", "iris")
@@ -24,12 +25,6 @@ SKLEARN_DATASETS = ("breast_cancer", "wine", "digits", "diabetes", "iris")
 # Metrics that xgboost computes per boosting round; only these can drive early stopping and ASHA.
 XGB_ROUND_METRICS = {"logloss", "auc", "aucpr", "error", "mlogloss", "merror", "rmse", "mae"}
 _MAXIMIZE = ("auc", "aucpr", "accuracy", "f1", "r2")
-# The metrics a run logs for each split (mlscale.metrics.compute returns exactly these names)
-TASK_METRICS: dict[str, tuple[str, ...]] = {
-    "binary": ("logloss", "accuracy", "f1", "auc"),
-    "multiclass": ("mlogloss", "accuracy", "f1_macro"),
-    "regression": ("rmse", "mae", "r2"),
-}
 
 
 def metric_mode(metric: str) -> Literal["min", "max"]:
@@ -150,12 +145,6 @@ class TrainConfig(_Section):
     external_memory: Literal["auto", "on", "off"] = "auto"
     params: dict[str, Any] = Field(default_factory=dict)
 
-    @field_validator("external_memory", mode="before")
-    @classmethod
-    def _yaml_on_off(cls, value: Any) -> Any:
-        """YAML reads a bare on / off as true / false."""
-        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
-
     @field_validator("params")
     @classmethod
     def _no_shadowing(cls, value: dict[str, Any]) -> dict[str, Any]:
@@ -184,10 +173,19 @@ class SearchDim(_Section):
     """One dimension of a search space. randint is [low, high) like Ray Tune."""
 
     kind: SpaceKind
-    low: float | None = None
-    high: float | None = None
+    low: int | float | None = None  # an int for randint (validate prints randint: [2, 10], not 2.0)
+    high: int | float | None = None
     q: float | None = None
     values: list[Any] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _randint_bounds_as_ints(cls, raw: Any) -> Any:
+        """randint's bounds 2.0 and 10.0 are 2 and 10 (runs after `_from_short_form`, declared below)."""
+        if not (isinstance(raw, dict) and raw.get("kind") == "randint"):
+            return raw
+        whole = {k: int(v) for k in ("low", "high") if _is_int(v := raw.get(k)) and isinstance(v, float)}
+        return {**raw, **whole}
 
     @model_validator(mode="before")
     @classmethod
@@ -399,6 +397,13 @@ class Recipe(_Section):
             family = {"binary": "binary:", "multiclass": "multi:", "regression": "reg:"}[self.task]
             if not objective.startswith(family):
                 raise ValueError(f"train.params.objective {objective!r} does not fit task {self.task}")
+        if self.task is not None:  # otherwise inferred from the target: the run checks it then
+            tune_metric = self.tune.metric if self.tune else None
+            problem = metrics_problem(
+                self.task, self.train.eval_metric, objective=objective, tune_metric=tune_metric
+            )
+            if problem:
+                raise ValueError(problem)
         targets = self.evaluate.target_precision, self.evaluate.target_recall
         if self.task in ("multiclass", "regression") and any(t is not None for t in targets):
             raise ValueError(

@@ -8,7 +8,8 @@ from typing import Any
 
 import yaml
 
-from mlscale.metrics import DEFAULT_EVAL_METRIC, DEFAULT_TUNE_METRIC
+from mlscale.metrics import DEFAULT_TUNE_METRIC
+from mlscale.recipe.task_metrics import DEFAULT_EVAL_METRIC
 from mlscale.scaffold.plan import DEMO_DATASETS, Plan
 
 _COMMENT_COL = 37  # trailing comments line up here

@@ -78,7 +78,7 @@ def test_run_is_logged_with_metrics_timings_children_and_model(server_env):
     assert result.run_url == f"{server_env}/#/experiments/{exp.experiment_id}/runs/{result.run_id}"
     predicted = pyfunc.predict(data.test_frame[data.schema.features])
     np.testing.assert_allclose(
-        predicted["probability"].to_numpy(), written["probability"].to_numpy(), rtol=1e-6
+        predicted["probability_1"].to_numpy(), written["probability"].to_numpy(), rtol=1e-6
     )
 
 
@@ -114,7 +114,7 @@ def test_categorical_model_roundtrips_through_pyfunc(server_env, workdir):
     pyfunc = mlflow.pyfunc.load_model(f"runs:/{result.run_id}/model")
     predicted = pyfunc.predict(new[["x", "colour"]])
     np.testing.assert_allclose(
-        predicted["probability"].to_numpy(), written["probability"].to_numpy(), rtol=1e-5
+        predicted["probability_1"].to_numpy(), written["probability"].to_numpy(), rtol=1e-5
     )
 
     # the same model through `mlflow models predict` (the CLI users script against)
@@ -129,12 +129,13 @@ def test_categorical_model_roundtrips_through_pyfunc(server_env, workdir):
         if (workdir / "cli.json").read_text()[0] == "["
         else (pd.DataFrame(__import__("json").loads((workdir / "cli.json").read_text())["predictions"]))
     )
-    np.testing.assert_allclose(cli["probability"].to_numpy(), written["probability"].to_numpy(), rtol=1e-5)
+    np.testing.assert_allclose(cli["probability_1"].to_numpy(), written["probability"].to_numpy(), rtol=1e-5)
 
 
 def test_served_model_takes_missing_integers_and_unseen_categories(server_env, workdir):
-    """The logged signature declares numeric features as doubles (not required longs): a served model
-    takes a row with a missing integer, and an ordinal-encoded column is encoded by the model itself."""
+    """The logged signature declares every feature `Any` (MLflow's double refuses int64, its long a missing
+    value): a served model takes a row with a missing integer, and an ordinal-encoded column is encoded by
+    the model itself. Every input type is served in tests/e2e/test_serving.py."""
     rng = np.random.default_rng(1)
     n = 800
     frame = pd.DataFrame(
@@ -165,9 +166,9 @@ def test_served_model_takes_missing_integers_and_unseen_categories(server_env, w
 
     model_uri = f"runs:/{result.run_id}/model"
     inputs = mlflow.models.get_model_info(model_uri).signature.inputs.to_dict()
-    assert {c["name"]: c["type"] for c in inputs} == {"items": "double", "colour": "string", "shop": "string"}
+    assert {c["name"]: c["type"] for c in inputs} == {"items": "any", "colour": "any", "shop": "any"}
     predicted = mlflow.pyfunc.load_model(model_uri).predict(new)
-    np.testing.assert_allclose(predicted["probability"], expected["probability"], rtol=1e-6)
+    np.testing.assert_allclose(predicted["probability_1"], expected["probability"], rtol=1e-6)
 
     new.to_csv(workdir / "new.csv", index=False)  # the missing integer is an empty field
     out = subprocess.run(
@@ -177,7 +178,7 @@ def test_served_model_takes_missing_integers_and_unseen_categories(server_env, w
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-2000:]
     served = pd.DataFrame(__import__("json").loads((workdir / "cli.json").read_text())["predictions"])
-    np.testing.assert_allclose(served["probability"], expected["probability"], rtol=1e-5)
+    np.testing.assert_allclose(served["probability_1"], expected["probability"], rtol=1e-5)
 
 
 def test_secrets_never_reach_the_tracking_server(server_env, workdir):

@@ -91,7 +91,7 @@ def test_worse_run_is_challenger_better_run_takes_champion(
     np.testing.assert_allclose(scored["probability"].to_numpy(), expected, rtol=1e-6)
     mlflow.set_tracking_uri(mlflow_server)
     pyfunc = mlflow.pyfunc.load_model(f"models:/{name}@champion")
-    np.testing.assert_allclose(pyfunc.predict(frame)["probability"].to_numpy(), expected, rtol=1e-6)
+    np.testing.assert_allclose(pyfunc.predict(frame)["probability_1"].to_numpy(), expected, rtol=1e-6)
     first_model = load_model(f"models:/{name}/1", tracking_uri=mlflow_server)
     assert not np.allclose(first_model.booster.inplace_predict(frame), expected)  # version 3, not 1
 

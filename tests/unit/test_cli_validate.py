@@ -89,6 +89,23 @@ def test_validate_applies_set_profile_and_engine(tmp_path: Path) -> None:
     assert printed["engine"]["name"] == "ray" and printed["engine"]["workers"] == 4
 
 
+def test_validate_prints_randint_bounds_as_ints(tmp_path: Path) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        "name: t\ndata: {source: sklearn, dataset: iris}\ntune:\n  space:\n"
+        "    max_depth: {randint: [2, 10]}\n    max_bin: {kind: randint, low: 16.0, high: 64}\n"
+        "    eta: {uniform: [0.01, 0.3]}\n"
+    )
+    proc = cli("validate", recipe)
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        "      low: 2\n      high: 10\n" in proc.stdout and "      low: 16\n      high: 64\n" in proc.stdout
+    )
+    space = yaml.safe_load(proc.stdout)["tune"]["space"]
+    assert [type(space[name][b]) for name in ("max_depth", "max_bin") for b in ("low", "high")] == [int] * 4
+    assert (space["eta"]["low"], space["eta"]["high"]) == (0.01, 0.3)
+
+
 def test_bad_recipe_is_one_line_exit_2(bad_recipe: Path) -> None:
     assert_one_line_error(
         cli("validate", bad_recipe), f"{bad_recipe}: unknown key trian (did you mean 'train'?)"

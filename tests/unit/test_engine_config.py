@@ -136,3 +136,17 @@ def test_no_code_outside_the_engine_seams_compares_engine_names() -> None:
         if pattern.search(line)
     ]
     assert found == []
+
+
+def test_an_engines_loggers_are_restored_after_every_call_and_quieted_by_the_cli() -> None:
+    import logging
+
+    from mlscale import scoped
+    from mlscale.cli.logs import setup_logging
+    from mlscale.recipe.engine_config import RaySettings
+
+    assert set(RaySettings.loggers) <= set(scoped._loggers())
+    with scoped.restored():
+        setup_logging(verbose=False, quiet=False)
+        assert all(logging.getLogger(n).level == logging.ERROR for n in RaySettings.loggers)
+    assert all(logging.getLogger(n).level != logging.ERROR for n in RaySettings.loggers)

@@ -14,17 +14,19 @@ PACKAGE = Path(__file__).resolve().parents[2] / "mlscale"
 
 # A module may import only modules of a lower rank. Add a new module here, in its place.
 RANK = {
-    "mlscale.errors": 0,
+    "mlscale.errors": 0.2,  # masks its messages
     "mlscale.engine_names": 0,
     "mlscale.scoped": 0,
     "mlscale._version": 0,
     "mlscale.masking": 0,
+    "mlscale.mlflow_lines": 0.5,  # what MLflow prints by itself, through mlscale's log
     "mlscale.interrupts": 0,
     "mlscale.text": 0,  # one-line message helpers: first line, did you mean
     "mlscale.report_section": 1,  # the report/<section>/section.json contract
     "mlscale.recipe.endpoint": 0.4,  # URIs and cluster addresses, parsed once for trust and connection
     "mlscale.recipe.section": 0.5,  # the base of every recipe section
     "mlscale.recipe.engine_config": 0.8,  # the engine section and each engine's settings
+    "mlscale.recipe.task_metrics": 0.9,  # which metrics fit which task (names only)
     "mlscale.recipe.schema": 1,
     "mlscale.recipe.trust": 1.5,  # what a recipe names on its own needs confirmation
     "mlscale.categories": 1,

@@ -109,14 +109,43 @@ def test_deep_merge_empty_over_is_a_copy() -> None:
         ("data.path=a=b.csv", ("data.path", "a=b.csv")),  # only the first '=' splits
         ("tune.space.eta={uniform: [0.01, 0.3]}", ("tune.space.eta", {"uniform": [0.01, 0.3]})),
         ("  train.eta = 0.3 ", ("train.eta", 0.3)),  # the key is stripped, the value is YAML
-        ("description=[unclosed", ("description", "[unclosed")),  # not YAML: kept as text
-        ("description=a: b: c", ("description", "a: b: c")),
+        ("description=a: b: c", ("description", "a: b: c")),  # not YAML: kept as text
+        ("predict.input=*.csv", ("predict.input", "*.csv")),
+        ("predict.input=@x", ("predict.input", "@x")),
+        ("predict.input='[ab]*.csv'", ("predict.input", "[ab]*.csv")),
     ],
 )
 def test_parse_override_values_are_yaml(text: str, expected: tuple[str, Any]) -> None:
     key, value = parse_override(text)
     assert (key, value) == expected
     assert type(value) is type(expected[1])
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (
+            "train.eval_metric=[auc",
+            "while parsing a flow sequence expected ',' or ']', but got '<stream end>'",
+        ),
+        (
+            "tune.space.eta={uniform: [0.1, 0.2]",
+            "while parsing a flow mapping expected ',' or '}', but got '<stream end>'",
+        ),
+        ('description="unclosed', "while scanning a quoted scalar found unexpected end of stream"),
+        ("description=[a] b", "expected '<document start>', but found '<scalar>'"),
+    ],
+)
+def test_parse_override_refuses_broken_yaml_in_set(text: str, problem: str) -> None:
+    """A value starting like a list, a mapping or a quoted text is YAML: broken, it is a YAML error of that
+    --set, not a type error against the recipe file."""
+    key, _, value = text.partition("=")
+    with pytest.raises(RecipeError) as info:
+        parse_override(text)
+    assert str(info.value) == (
+        f"--set {key}: invalid YAML: {problem} (to give a text starting with {value[0]}, quote all of it)"
+    )
+    assert info.value.exit_code == 2
 
 
 @pytest.mark.parametrize("text", ["train.eta", "=1", " =1", "train..eta=1", ".eta=1", "train.=1", ""])

@@ -86,6 +86,111 @@ def test_parameters_xgboost_refuses(
     assert err == f"error: {recipe}: train: xgboost does not accept the parameters ({problem})\n"
 
 
+REGRESSION_METRICS = (
+    "rmse, rmsle, mae, mape, mphe, quantile, poisson-nloglik, gamma-nloglik, gamma-deviance, tweedie-nloglik"
+)
+
+
+def test_a_classification_metric_on_an_inferred_regression_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The target turned numeric, the recipe kept eval_metric [auc, logloss]: xgboost would compute a
+    logloss of -21,518 and early-stop on it. Refused before training, once the task is inferred."""
+    frame = _table(["a", "b"])
+    frame["target"] = frame["a"] * 1000.0 + 5.0
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        f"name: t\ndata: {{source: csv, path: {tmp_path / 'd.csv'}}}\n"
+        "train: {num_boost_round: 3, eval_metric: [auc, logloss]}\n"
+    )
+    code, out, err = _run([str(recipe)], tmp_path, monkeypatch, capsys)
+    assert (code, out) == (2, "")
+    assert err.splitlines()[-1] == (
+        f"error: {recipe}: train.eval_metric 'auc' does not fit task regression, inferred from the target "
+        f"'target' (xgboost's regression metrics: {REGRESSION_METRICS})"
+    )
+    assert [line for line in err.splitlines() if line.startswith("error:")] == [err.splitlines()[-1]]
+
+
+@pytest.mark.parametrize(
+    ("task", "setting", "problem"),
+    [
+        (
+            "regression",
+            "train.eval_metric=[rmse, logloss]",
+            f"train.eval_metric 'logloss' does not fit task regression (xgboost's regression metrics: {REGRESSION_METRICS})",
+        ),
+        (
+            "binary",
+            "train.eval_metric=[mlogloss]",
+            "train.eval_metric 'mlogloss' does not fit task binary (xgboost's binary metrics: logloss, error, auc, aucpr)",
+        ),
+        (
+            "binary",
+            "train.eval_metric=[ndcg@5]",
+            "train.eval_metric 'ndcg@5' does not fit task binary (xgboost's binary metrics: logloss, error, auc, aucpr)",
+        ),
+        (
+            "multiclass",
+            "train.eval_metric=[error@0.7]",
+            "train.eval_metric 'error@0.7' does not fit task multiclass (xgboost's multiclass metrics: mlogloss, merror, auc, aucpr)",
+        ),
+        (
+            "binary",
+            "tune={space: {eta: {uniform: [0.1, 0.2]}}, metric: valid_rmse}",
+            "tune.metric 'valid_rmse' is not measured for task binary (one of valid_logloss, valid_accuracy, valid_f1, valid_auc; or add it to train.eval_metric)",
+        ),
+        (
+            "regression",
+            "tune={space: {eta: {uniform: [0.1, 0.2]}}, metric: valid_auc}",
+            "tune.metric 'valid_auc' is not measured for task regression (one of valid_rmse, valid_mae, valid_r2; or add it to train.eval_metric)",
+        ),
+    ],
+)
+def test_metrics_that_do_not_fit_an_explicit_task_are_refused_at_validation(
+    task: str, setting: str, problem: str, tmp_path: Path
+) -> None:
+    import mlscale
+    from mlscale.errors import RecipeError
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"name: t\ndata: {{source: sklearn, dataset: iris}}\ntask: {task}\n")
+    with pytest.raises(RecipeError) as info:
+        mlscale.load_recipe(recipe, overrides=[setting])
+    assert str(info.value) == f"{recipe}: {problem}"
+    assert info.value.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("task", "settings"),
+    [
+        ("regression", ["train.eval_metric=[mae, rmse, mphe, tweedie-nloglik@1.5]"]),
+        ("regression", ["train.params.objective=reg:logistic", "train.eval_metric=[auc, logloss]"]),
+        ("binary", ["train.eval_metric=[error@0.7, aucpr, logloss]"]),
+        ("multiclass", ["train.eval_metric=[auc, merror, mlogloss]"]),
+        (
+            "binary",
+            [
+                "train.eval_metric=[error, logloss]",
+                "tune={space: {eta: {uniform: [0.1, 0.2]}}, metric: valid_error}",
+            ],
+        ),
+        ("regression", ["tune={space: {eta: {uniform: [0.1, 0.2]}}, metric: valid_r2}"]),
+        (
+            "binary",
+            ["train.eval_metric=[aucc]"],
+        ),  # unknown to xgboost: its own message, at the run's pre-flight
+    ],
+)
+def test_metrics_that_fit_are_accepted(task: str, settings: list[str], tmp_path: Path) -> None:
+    import mlscale
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"name: t\ndata: {{source: sklearn, dataset: iris}}\ntask: {task}\n")
+    assert mlscale.load_recipe(recipe, overrides=settings).task == task
+
+
 @pytest.mark.parametrize(
     "name",
     ["predict_unseen_income ($)", "curve_valid_error@0.7", "valid_ndcg@5", "predict_unseen_a/b",

@@ -70,6 +70,11 @@ CASES: dict[str, Case] = {
         BASE + "train: {eval_metric: auc}\n",
         "{recipe}: train.eval_metric must be a list, got 'auc'",
     ),
+    "yaml-boolean-for-a-choice": Case(
+        BASE + f"tune: {{scheduler: off, {SPACE_OK}}}\n",
+        "{recipe}: tune.scheduler must be one of none or asha, got false (YAML reads a bare on/off/yes/no "
+        "as true/false)",
+    ),
     "wrong-type-bool": Case(
         BASE + "engine: {ray: {dashboard: maybe}}\n",
         "{recipe}: engine.ray.dashboard must be true or false, got 'maybe'",
@@ -545,6 +550,29 @@ def test_yaml_booleans_are_not_numbers(tmp_path: Path, field: str) -> None:
     with pytest.raises(RecipeError) as info:
         mlscale.load_recipe(recipe)
     assert str(info.value) == f"{recipe}: train.{field}: expected a number, got True"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("evaluate.reference", "off", "off"),  # as the README writes it
+        ("evaluate.reference", "Off", "off"),
+        ("evaluate.reference", "no", "off"),
+        ("evaluate.reference", "'off'", "off"),
+        ("train.external_memory", "off", "off"),
+        ("train.external_memory", "on", "on"),
+        ("train.external_memory", "yes", "on"),
+    ],
+)
+def test_yaml_on_off_is_the_choice_of_that_name(tmp_path: Path, key: str, value: str, expected: str) -> None:
+    """YAML 1.1 reads a bare on/off/yes/no as true/false: every field of named choices takes it as the
+    choice 'on'/'off' it has, in the file and in --set alike."""
+    section, name = key.split(".")
+    in_file, plain = tmp_path / "in_file.yaml", tmp_path / "plain.yaml"
+    in_file.write_text(BASE + f"{section}: {{{name}: {value}}}\n")
+    plain.write_text(BASE)
+    for loaded in (mlscale.load_recipe(in_file), mlscale.load_recipe(plain, overrides=[f"{key}={value}"])):
+        assert getattr(getattr(loaded, section), name) == expected
 
 
 # --- YAML a recipe refuses: bombs, odd keys, deep nesting, oversized files (exit 2, one line) ----------

@@ -45,7 +45,10 @@ def _model(raw: bytes, meta: dict[str, Any]) -> Model:
 
 def _predicted(model: Model, path: str, settings: dict[str, Any], unseen: dict[str, int]) -> Iterator[Any]:
     """One input file's predictions, batch by batch (unseen-category counts added to `unseen`)."""
-    _, batches = iter_input_batches(path, batch_size=settings["batch_size"], where=settings["where"])
+    text = list(model.schema.categories)
+    _, batches = iter_input_batches(
+        path, batch_size=settings["batch_size"], where=settings["where"], text_columns=text
+    )
     for batch in batches:
         out, new = model.predict_frame(batch.to_pandas(split_blocks=True), id_columns=settings["id_columns"],
                                        where=settings["where"])  # fmt: skip
