@@ -22,14 +22,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from mlscale.assess.explanations import explanation, sample_positions  # noqa: E402
 from mlscale.data import prepare  # noqa: E402
-from mlscale.explaining import explanation, sample_positions  # noqa: E402
-from mlscale.model import Model  # noqa: E402
-from mlscale.plots_explain import explanation_plots  # noqa: E402
-from mlscale.predicting import explain_in_process  # noqa: E402
+from mlscale.modeling.model import Model  # noqa: E402
+from mlscale.modeling.training import dmatrices, fit, xgb_params  # noqa: E402
 from mlscale.recipe import load_recipe  # noqa: E402
 from mlscale.recipe.schema import TrainConfig  # noqa: E402
-from mlscale.training import dmatrices, fit, xgb_params  # noqa: E402
+from mlscale.report.plots_explain import explanation_plots  # noqa: E402
+from mlscale.scoring.predict import explain_in_process  # noqa: E402
 
 SAMPLES = (500, 1_000, 2_000, 5_000)
 

@@ -5,7 +5,7 @@
 Per page size, a fresh process builds an `ExtMemQuantileDMatrix` from a `DataIter` of synthetic float32
 batches (28 features, one page per batch, cache in a temp dir) and trains 100 rounds at depth 8; it prints
 the process's Pss_Anon (/proc smaps_rollup) after the last round. No mlscale code runs: this isolates what
-xgboost keeps per page and per row (the reason `mlscale.streaming.batch_rows` makes large batches).
+xgboost keeps per page and per row (the reason `mlscale.data.batches.batch_rows` makes large batches).
 """
 
 from __future__ import annotations

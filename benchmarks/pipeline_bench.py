@@ -1,4 +1,4 @@
-"""Engine local's streaming predict with and without its read → predict → write overlap (mlscale.pipeline).
+"""Engine local's streaming predict with and without its read → predict → write overlap (mlscale.scoring.pipeline).
 
     .venv/bin/python benchmarks/pipeline_bench.py [--rows 2000000] [--repeat 3]
 
@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from predict_bench import bench_setup  # noqa: E402
 
-import mlscale.predicting as predicting  # noqa: E402
-from mlscale.pipeline import ahead  # noqa: E402
+import mlscale.scoring.predict as predicting  # noqa: E402
+from mlscale.scoring.pipeline import ahead  # noqa: E402
 
 
 def _in_sequence(items: Iterable[object], *, depth: int = 2) -> Iterator[object]:

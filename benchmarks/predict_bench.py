@@ -83,7 +83,7 @@ def io_only(model: Any, source: Path, out: Path) -> None:
     import pandas as pd
 
     from mlscale.data import iter_input_batches
-    from mlscale.partitioned import TableSink
+    from mlscale.scoring.partitioned import TableSink
 
     rng = np.random.default_rng(0)
     for i, path in enumerate(sorted(source.glob("*.parquet"))):

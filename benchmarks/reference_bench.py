@@ -19,15 +19,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from mlscale.assess.reference import fit_reference  # noqa: E402
 from mlscale.data import prepare  # noqa: E402
+from mlscale.modeling.training import dmatrices, evaluate, fit, xgb_params  # noqa: E402
 from mlscale.recipe import load_recipe  # noqa: E402
 from mlscale.recipe.schema import TrainConfig  # noqa: E402
-from mlscale.reference import fit_reference  # noqa: E402
-from mlscale.training import dmatrices, evaluate, fit, xgb_params  # noqa: E402
 
 
 def train_seconds(data, train: TrainConfig) -> tuple[float, float]:
-    from mlscale.model import Model
+    from mlscale.modeling.model import Model
 
     started = time.perf_counter()
     dtrain, dvalid = dmatrices(data, max_bin=train.max_bin)

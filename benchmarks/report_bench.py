@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 import mlscale  # noqa: E402
 from mlscale.data import prepare  # noqa: E402
-from mlscale.report import rebuild  # noqa: E402
+from mlscale.report.build import rebuild  # noqa: E402
 from mlscale.report.profile import constant_baseline, profile_section  # noqa: E402
 
 

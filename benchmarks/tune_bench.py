@@ -42,8 +42,8 @@ def main() -> None:
 
     from mlscale.engines.local import LocalEngine
     from mlscale.engines.ray import RayEngine
+    from mlscale.modeling.training import dmatrices, xgb_params
     from mlscale.recipe import EngineConfig
-    from mlscale.training import dmatrices, xgb_params
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     recipe = load_recipe(

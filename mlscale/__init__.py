@@ -26,7 +26,7 @@ from mlscale.errors import (
 from mlscale.recipe import Recipe, load_recipe
 
 if TYPE_CHECKING:
-    from mlscale.runner import RunResult
+    from mlscale.workflow.run import RunResult
 
 __all__ = [
     "DataError",
@@ -48,22 +48,22 @@ __all__ = [
 
 
 def run(recipe: Any, **kwargs: Any) -> RunResult:
-    """Run a recipe (path or Recipe) end to end; see `mlscale.runner.run` for keywords."""
-    from mlscale.runner import run as _run
+    """Run a recipe (path or Recipe) end to end; see `mlscale.workflow.run.run` for keywords."""
+    from mlscale.workflow.run import run as _run
 
     return _run(recipe, **kwargs)
 
 
 def predict(recipe: Any, **kwargs: Any) -> Any:
-    """Batch inference with an existing model; see `mlscale.runner.predict`."""
-    from mlscale.runner import predict as _predict
+    """Batch inference with an existing model; see `mlscale.workflow.run.predict`."""
+    from mlscale.workflow.run import predict as _predict
 
     return _predict(recipe, **kwargs)
 
 
 def __getattr__(name: str) -> Any:
     if name == "RunResult":
-        from mlscale.runner import RunResult
+        from mlscale.workflow.run import RunResult
 
         return RunResult
     raise AttributeError(f"module 'mlscale' has no attribute {name!r}")

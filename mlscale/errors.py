@@ -5,7 +5,7 @@ caller that logs or prints the error (not only mlscale's CLI) shows none."""
 
 from __future__ import annotations
 
-from mlscale.masking import mask_text
+from mlscale.util.masking import mask_text
 
 
 class MlscaleError(Exception):

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlscale.model import Model
+from mlscale.modeling.model import Model
 
 
 @dataclass
@@ -133,7 +133,7 @@ class ExplainedPart:
 
 @dataclass
 class ExplainResult:
-    """xgboost's contributions (`mlscale.explaining.contributions`) for the rows asked, in their order,
+    """xgboost's contributions (`mlscale.assess.explanations.contributions`) for the rows asked, in their order,
     and where each part was computed."""
 
     values: Any  # numpy array: (rows, features + 1), or (rows, classes, features + 1) for multiclass

@@ -24,7 +24,7 @@ from mlscale.cli.options import (
     trust_option,
     trusted,
 )
-from mlscale.masking import mask_secrets, mask_text
+from mlscale.util.masking import mask_secrets, mask_text
 
 
 @click.group(cls=LoggedGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -41,10 +41,10 @@ def cli() -> None:
 @common
 def run(recipe: RecipeArgs, resume: bool, overwrite: bool) -> None:
     """Train, tune and predict as the RECIPE says; log everything to MLflow."""
-    from mlscale._job import detach_from_ray_working_dir, finish_working_copy
+    from mlscale.deploy.job_entry import detach_from_ray_working_dir, finish_working_copy
 
     job_copy = detach_from_ray_working_dir()
-    from mlscale.runner import run as run_recipe
+    from mlscale.workflow.run import run as run_recipe
 
     try:
         with progress_display(enabled=_live()) as progress:
@@ -95,7 +95,7 @@ def validate(recipe: RecipeArgs) -> None:
 @common
 def submit(recipe: RecipeArgs, address: str, wait: bool, python: str | None, pip: bool | None) -> None:
     """Run RECIPE as a Ray Job on a cluster; exit with the job's status."""
-    from mlscale.submitting import submit as submit_recipe
+    from mlscale.deploy.submit import submit as submit_recipe
 
     job = submit_recipe(recipe.path, address=address, wait=wait, python=python, pip=pip, **recipe.keywords())
     if not wait:
@@ -119,7 +119,7 @@ def submit(recipe: RecipeArgs, address: str, wait: bool, python: str | None, pip
 @common
 def plan(recipe: RecipeArgs, address: str | None, overwrite: bool) -> None:
     """Say what RECIPE would run where, and refuse (exit 2) what the cluster cannot schedule."""
-    from mlscale.planning import plan as plan_recipe
+    from mlscale.workflow.plan import plan as plan_recipe
 
     print_plan(plan_recipe(recipe.path, address=address, overwrite=overwrite, **recipe.keywords()))
 
@@ -147,7 +147,7 @@ def predict(
     recipe: RecipeArgs, model: str, input_path: str | None, output: str | None, overwrite: bool
 ) -> None:
     """Batch inference with an existing model, streaming the input."""
-    from mlscale.runner import predict as run_predict
+    from mlscale.workflow.run import predict as run_predict
 
     _write_output(run_predict, recipe, model=model, input=input_path, output=output, overwrite=overwrite)
 
@@ -173,7 +173,7 @@ def _write_output(command: Any, recipe: RecipeArgs, **options: Any) -> None:
 @common
 def explain(recipe: RecipeArgs, model: str, input_path: str, output: str | None, overwrite: bool) -> None:
     """Per-row SHAP contributions (xgboost's own) of an input with an existing model, written like predict."""
-    from mlscale.explain_batch import explain as run_explain
+    from mlscale.workflow.explain import explain as run_explain
 
     _write_output(run_explain, recipe, model=model, input=input_path, output=output, overwrite=overwrite)
 
@@ -204,7 +204,7 @@ def bench(
     sets: tuple[str, ...],
 ) -> None:
     """Run RECIPE on several engines / sizes and print where the time goes (with the score reached)."""
-    from mlscale.bench import bench as run_bench
+    from mlscale.workflow.bench import bench as run_bench
 
     result = run_bench(recipe, engines=_csv(engines), rows=[_int(r, "--rows") for r in _csv(rows)],
                        workers=[_int(w, "--workers") for w in _csv(workers)], repeat=repeat,
@@ -232,7 +232,7 @@ def compare(
     html: str | None,
 ) -> None:
     """Compare logged runs by engine and cluster shape (e.g. a laptop run and a cluster run)."""
-    from mlscale.bench import compare as run_compare
+    from mlscale.workflow.bench import compare as run_compare
 
     table, files = run_compare(tracking_uri=tracking_uri, experiment=experiment, run_ids=list(run_ids),
                                tags=list(tags), out_dir=out_dir)  # fmt: skip
@@ -250,7 +250,7 @@ def compare(
 @common
 def report(run_ref: str, out: str | None, tracking_uri: str | None, open_page: bool) -> None:
     """Rebuild the report.html of an mlscale run (run id, runs:/ URI or MLflow link) from MLflow alone."""
-    from mlscale.report import rebuild
+    from mlscale.report.build import rebuild
 
     path = rebuild(run_ref, tracking_uri=tracking_uri, out=out)
     click.echo(str(path))
@@ -261,7 +261,7 @@ def report(run_ref: str, out: str | None, tracking_uri: str | None, open_page: b
 
 
 def _html_page(title: str, table: Any, files: list[Any], html: str | None) -> list[Any]:
-    from mlscale.report import table_page
+    from mlscale.report.build import table_page
 
     return [table_page(title, table, files, html)] if html else []
 
@@ -315,7 +315,7 @@ def kuberay(
     force: bool,
 ) -> None:
     """Render a KubeRay RayJob (plus a ConfigMap with the recipe) for RECIPE: kubectl apply -f it."""
-    from mlscale.kuberay import render_rayjob_file
+    from mlscale.deploy.kuberay import render_rayjob_file
 
     text = render_rayjob_file(
         recipe,

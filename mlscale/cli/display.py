@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from mlscale.masking import mask_text
+from mlscale.util.masking import mask_text
 
 
 @contextmanager

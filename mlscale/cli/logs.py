@@ -6,8 +6,8 @@ import logging
 import os
 import sys
 
-from mlscale.masking import mask_text
 from mlscale.recipe.engine_config import EngineConfig
+from mlscale.util.masking import mask_text
 
 
 class _State:

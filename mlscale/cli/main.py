@@ -10,9 +10,9 @@ import click
 from mlscale.cli.commands import cli
 from mlscale.cli.logs import STATE
 from mlscale.errors import MlscaleError
-from mlscale.interrupts import sigterm_as_interrupt, terminated
-from mlscale.masking import mask_text
-from mlscale.scoped import restored
+from mlscale.util.interrupts import sigterm_as_interrupt, terminated
+from mlscale.util.masking import mask_text
+from mlscale.util.scoped import restored
 
 
 def _interrupted(exc: BaseException | None) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from mlscale.errors import DataError
-from mlscale.text import first_line
+from mlscale.util.text import first_line
 
 CSV_SUFFIXES = (
     ".csv",

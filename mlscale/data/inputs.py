@@ -8,7 +8,7 @@ from typing import Any
 
 from mlscale.data.files import file_format, resolve_files
 from mlscale.errors import DataError
-from mlscale.text import first_line
+from mlscale.util.text import first_line
 
 
 def iter_input_batches(

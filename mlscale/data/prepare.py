@@ -12,8 +12,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlscale.categories import choose, levels, shares
-from mlscale.categories import codes as category_codes
+from mlscale.data.batches import TrainStream
+from mlscale.data.categories import choose, levels, shares
+from mlscale.data.categories import codes as category_codes
 from mlscale.data.files import SourceFiles
 from mlscale.data.numeric import is_numeric_target, is_text_column
 from mlscale.data.schema import FeatureSchema
@@ -21,8 +22,7 @@ from mlscale.data.sources import load_with_files
 from mlscale.data.split import split_indices
 from mlscale.errors import DataError
 from mlscale.recipe.schema import DataConfig, Recipe
-from mlscale.streaming import TrainStream
-from mlscale.text import did_you_mean, plain, short_list
+from mlscale.util.text import did_you_mean, plain, short_list
 
 log = logging.getLogger("mlscale")
 

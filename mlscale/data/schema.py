@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlscale.categories import codes as category_codes
-from mlscale.categories import encode as encode_column
+from mlscale.data.categories import codes as category_codes
+from mlscale.data.categories import encode as encode_column
 from mlscale.data.numeric import numeric
 from mlscale.errors import DataError
 
@@ -19,7 +19,7 @@ from mlscale.errors import DataError
 class FeatureSchema:
     """What a model needs to turn a raw table into model input, saved beside every model.
 
-    `categories` holds each categorical column's levels in canonical text (see `mlscale.categories`),
+    `categories` holds each categorical column's levels in canonical text (see `mlscale.data.categories`),
     `encodings` how each is fed to xgboost (absent: native), `frequencies` the train share of each level
     for the `frequency` encoding."""
 

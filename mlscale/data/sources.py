@@ -14,7 +14,7 @@ import pandas as pd
 from mlscale.data.files import SourceFiles, read_files, read_frames, resolve_files
 from mlscale.errors import DataError, RecipeError
 from mlscale.recipe.schema import DataConfig
-from mlscale.text import first_line
+from mlscale.util.text import first_line
 
 log = logging.getLogger("mlscale")
 

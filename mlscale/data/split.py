@@ -1,4 +1,4 @@
-"""Train / valid / test: from a split column, or the seeded per-row rule of `mlscale.splitting` (stratified
+"""Train / valid / test: from a split column, or the seeded per-row rule of `mlscale.data.split_rule` (stratified
 by class), which streamed training computes batch by batch with the same result."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mlscale import splitting
+from mlscale.data import split_rule as splitting
 from mlscale.errors import DataError
 from mlscale.recipe.schema import Recipe
 

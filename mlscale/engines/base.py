@@ -10,7 +10,7 @@ from typing import Protocol
 import pandas as pd
 
 from mlscale.data import Dataset
-from mlscale.model import Model
+from mlscale.modeling.model import Model
 from mlscale.recipe.schema import PredictConfig, TrainConfig, TuneConfig
 from mlscale.results import (
     ClusterInfo,
@@ -66,7 +66,7 @@ class Engine(Protocol):
 
     def train(self, data: Dataset, train: TrainConfig, *, progress: OnProgress | None = None) -> TrainResult:
         """One model on `data.x_train` early-stopped on `data.x_valid`, the same for the same seed as
-        `mlscale.training.fit` (metrics are computed by the runner, not here)."""
+        `mlscale.modeling.training.fit` (metrics are computed by the runner, not here)."""
         ...
 
     def tune(
@@ -95,13 +95,13 @@ class Engine(Protocol):
     ) -> PredictResult:
         """Score `predict.input` (or `data.test_frame` when it is None) and write `predict.output`
         atomically: one file, or a partitioned directory when `predict.dataset` (see
-        `mlscale.partitioned`). `where` prefixes error messages ("recipe.yaml: predict")."""
+        `mlscale.scoring.partitioned`). `where` prefixes error messages ("recipe.yaml: predict")."""
         ...
 
     def explain(self, model: Model, x: pd.DataFrame) -> ExplainResult:
         """SHAP contributions of the typed feature rows `x` (a sample of the test split, small enough to
         pass by value), computed where the engine computes: in this process, or on the cluster. Values
-        equal `mlscale.explaining.contributions(model.booster, x)`."""
+        equal `mlscale.assess.explanations.contributions(model.booster, x)`."""
         ...
 
     def stop(self) -> None:

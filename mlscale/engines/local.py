@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from mlscale import rules
 from mlscale.data import Dataset
 from mlscale.engines.base import (
     ClusterInfo,
@@ -27,12 +26,9 @@ from mlscale.engines.base import (
     TrialResult,
     TuneResult,
 )
-from mlscale.extmem import train_matrices
-from mlscale.interrupts import stop_requested
-from mlscale.model import Model
-from mlscale.predicting import explain_in_process, predict_in_process
-from mlscale.recipe.schema import EngineConfig, PredictConfig, SearchDim, TrainConfig, TuneConfig
-from mlscale.training import (
+from mlscale.modeling.external_memory import train_matrices
+from mlscale.modeling.model import Model
+from mlscale.modeling.training import (
     TRAIN_CURVE_MAX_ROWS,
     cuda_problem,
     evaluate,
@@ -43,6 +39,10 @@ from mlscale.training import (
     round_metric,
     xgb_params,
 )
+from mlscale.recipe.schema import EngineConfig, PredictConfig, SearchDim, TrainConfig, TuneConfig
+from mlscale.scoring.predict import explain_in_process, predict_in_process
+from mlscale.tuning import objective as rules
+from mlscale.util.interrupts import stop_requested
 
 log = logging.getLogger("mlscale")
 

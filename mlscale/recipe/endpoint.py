@@ -19,7 +19,7 @@ from typing import Literal
 from urllib.parse import SplitResult, urlsplit
 
 from mlscale.errors import RecipeError
-from mlscale.masking import credentials_problem
+from mlscale.util.masking import credentials_problem
 
 EndpointKind = Literal["cluster", "uri", "hook", "output"]
 """cluster: a Ray-style cluster address; uri: a URI or a local path (tracking store, checkpoint storage);

@@ -24,7 +24,7 @@ from pydantic import Field, field_validator, model_validator
 
 from mlscale.recipe.endpoint import Guard
 from mlscale.recipe.section import Section
-from mlscale.scoped import also_restore
+from mlscale.util.scoped import also_restore
 
 
 class EngineSettings(Section):
@@ -40,7 +40,7 @@ class EngineSettings(Section):
     - `packages`: its own software, version-gated like xgboost: name -> (lowest tested, first untested),
       and `install`, the command that installs it;
     - `loggers`: its libraries' loggers, quieted with mlscale's others unless -v and restored after every
-      call (`mlscale.scoped`), and `quiet_environment`, variables that quiet them (set unless -v).
+      call (`mlscale.util.scoped`), and `quiet_environment`, variables that quiet them (set unless -v).
     """
 
     address_field: ClassVar[str | None] = None

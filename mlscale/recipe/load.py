@@ -29,7 +29,7 @@ from mlscale.errors import RecipeError
 from mlscale.recipe.engine_config import canonical, canonical_key
 from mlscale.recipe.schema import Recipe
 from mlscale.recipe.trust import unconfirmed
-from mlscale.text import did_you_mean
+from mlscale.util.text import did_you_mean
 
 MAX_RECIPE_BYTES = 1_000_000
 MAX_YAML_DEPTH = 50  # a recipe is a few levels deep; a deeper document is a mistake or an attack

@@ -141,7 +141,7 @@ class TrainConfig(_Section):
     eval_metric: list[str] | None = None  # default per task
     seed: int = 0
     # train rows read in batches into xgboost's ExtMemQuantileDMatrix (cache on local disk) instead of
-    # loaded in memory; auto: when the plan's memory estimate says so (mlscale/memory_plan.py)
+    # loaded in memory; auto: when the plan's memory estimate says so (mlscale/data/memory_plan.py)
     external_memory: Literal["auto", "on", "off"] = "auto"
     params: dict[str, Any] = Field(default_factory=dict)
 

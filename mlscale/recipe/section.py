@@ -15,8 +15,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from mlscale.masking import mask_secrets
 from mlscale.recipe.endpoint import Guard, check_form
+from mlscale.util.masking import mask_secrets
 
 NUMBERS = (int, float, int | None, float | None, int | float | None)
 # The words YAML 1.1 reads as true / false (PyYAML: yes/no, on/off, true/false in any case).

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-# The metrics a run logs for each split (mlscale.metrics.compute returns exactly these names)
+# The metrics a run logs for each split (mlscale.modeling.metrics.compute returns exactly these names)
 TASK_METRICS: dict[str, tuple[str, ...]] = {
     "binary": ("logloss", "accuracy", "f1", "auc"),
     "multiclass": ("mlogloss", "accuracy", "f1_macro"),

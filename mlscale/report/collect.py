@@ -8,9 +8,9 @@ from pathlib import Path
 
 from mlscale.errors import ReportError
 from mlscale.report.page import PageImage, PageSection, ReportData
+from mlscale.report.section import SECTION_FILE, ReportSection, ReportTable, Scalar
 from mlscale.report.tuning import tuning_section
-from mlscale.report_section import SECTION_FILE, ReportSection, ReportTable, Scalar
-from mlscale.tracking_runs import RunRecord, download, trial_runs
+from mlscale.tracking.read import RunRecord, download, trial_runs
 
 SPLITS = ("valid", "test")
 # metric-name prefix -> column of the metrics table, in order (the run's own model has no prefix)
@@ -62,7 +62,7 @@ def collect(run: RunRecord) -> ReportData:
 
 
 def generic_sections(report_dir: Path | None) -> list[PageSection]:
-    """Every report/<name>/section.json (the contract in mlscale.report_section), images embedded."""
+    """Every report/<name>/section.json (the contract in mlscale.report.section), images embedded."""
     if report_dir is None:
         return []
     out = []

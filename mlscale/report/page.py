@@ -6,7 +6,7 @@ import base64
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlscale.report_section import ReportTable
+from mlscale.report.section import ReportTable
 
 
 @dataclass(frozen=True, kw_only=True)

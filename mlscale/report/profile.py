@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from mlscale.data import Dataset
-from mlscale.metrics import compute, prefixed
-from mlscale.report_section import ReportSection, ReportTable, Scalar
+from mlscale.modeling.metrics import compute, prefixed
+from mlscale.report.section import ReportSection, ReportTable, Scalar
 
 DATA_ORDER = 20
 SPLITS = ("train", "valid", "test")

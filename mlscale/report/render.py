@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from mlscale.report.page import ReportData
-from mlscale.written import atomic_file
+from mlscale.util.written import atomic_file
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"  # the template's meta tag, verbatim
 

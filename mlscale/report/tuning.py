@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 from mlscale.recipe.schema import metric_mode
 from mlscale.report.page import PageImage, PageSection
-from mlscale.report_section import ReportTable, Scalar
-from mlscale.tracking_runs import RunRecord, TrialRecord
+from mlscale.report.section import ReportTable, Scalar
+from mlscale.tracking.read import RunRecord, TrialRecord
 
 TUNING_ORDER = 60
 MIN_TRIALS_FOR_IMPORTANCE = 3
@@ -82,7 +82,7 @@ def param_importance(trials: Sequence[TrialRecord], mode: str) -> dict[str, floa
 
 
 def _importance_chart(importance: dict[str, float]) -> PageImage:
-    from mlscale.plots import _plt
+    from mlscale.report.plots import _plt
 
     plt = _plt()
     items = list(importance.items())[::-1]

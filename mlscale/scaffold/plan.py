@@ -10,7 +10,7 @@ from mlscale.data import MAX_MULTICLASS, infer_task, is_text_column
 from mlscale.errors import DataError
 from mlscale.scaffold.guess import check_task, guess_target, id_columns, name_from_path, split_column
 from mlscale.scaffold.sample import Sample, read_sample
-from mlscale.text import did_you_mean, short_list
+from mlscale.util.text import did_you_mean, short_list
 
 # scikit-learn demo data set per task, with what a reader needs to know about it.
 DEMO_DATASETS = {

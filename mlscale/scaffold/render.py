@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from mlscale.metrics import DEFAULT_TUNE_METRIC
+from mlscale.modeling.metrics import DEFAULT_TUNE_METRIC
 from mlscale.recipe.task_metrics import DEFAULT_EVAL_METRIC
 from mlscale.scaffold.plan import DEMO_DATASETS, Plan
 

@@ -9,7 +9,7 @@ import pandas as pd
 
 from mlscale.data import CSV_SUFFIXES, PARQUET_SUFFIXES, read_file, resolve_files
 from mlscale.errors import DataError
-from mlscale.text import first_line
+from mlscale.util.text import first_line
 
 
 @dataclass

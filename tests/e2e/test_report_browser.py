@@ -49,7 +49,7 @@ def _log_fabricated_section(tracking_db: Path, run_id: str) -> None:
     from matplotlib.figure import Figure
     from mlflow.tracking import MlflowClient
 
-    from mlscale.report_section import ReportImage, ReportSection, ReportTable
+    from mlscale.report.section import ReportImage, ReportSection, ReportTable
 
     fig = Figure(figsize=(3, 2))
     fig.subplots().bar(["a", "b"], [0.1, 0.3])

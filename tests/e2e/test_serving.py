@@ -26,7 +26,7 @@ import yaml
 from conftest import free_port, started
 
 import mlscale
-from mlscale.model import Model
+from mlscale.modeling.model import Model
 
 BIN = Path(sys.executable).parent
 TEXT = {"code": str, "colour": str}  # how mlscale reads the categoricals: as text

@@ -21,10 +21,10 @@ def test_shap_values_come_from_the_cluster_and_equal_the_local_ones(ray_cluster,
     import ray
     import xgboost as xgb
 
+    from mlscale.assess.explanations import contributions
     from mlscale.data import FeatureSchema
     from mlscale.engines.ray import RayEngine
-    from mlscale.explaining import contributions
-    from mlscale.model import Model
+    from mlscale.modeling.model import Model
     from mlscale.recipe.schema import EngineConfig
 
     result = mlscale.run(

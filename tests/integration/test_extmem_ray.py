@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 import mlscale
-from mlscale.extmem import CACHE_PREFIX
+from mlscale.modeling.external_memory import CACHE_PREFIX
 
 pytestmark = pytest.mark.ray
 
@@ -35,7 +35,9 @@ def _source(workdir: Path) -> Path:
 
 
 def test_ray_external_memory_matches_in_memory(ray_cluster, workdir, monkeypatch):
-    monkeypatch.setattr("mlscale.streamed.batch_rows", lambda columns: 2_000)  # several batches per worker
+    monkeypatch.setattr(
+        "mlscale.data.streamed.batch_rows", lambda columns: 2_000
+    )  # several batches per worker
     data = _source(workdir)
     recipe = workdir / "recipe.yaml"
     recipe.write_text(
@@ -66,7 +68,7 @@ def test_ray_external_memory_matches_in_memory(ray_cluster, workdir, monkeypatch
 
 def test_ray_tunes_on_external_memory_and_leaves_no_cache(ray_cluster, workdir, monkeypatch):
     """Each trial builds its cache from the files, in a trial process on either node, and removes it."""
-    monkeypatch.setattr("mlscale.streamed.batch_rows", lambda columns: 4_000)
+    monkeypatch.setattr("mlscale.data.streamed.batch_rows", lambda columns: 4_000)
     data = _source(workdir)
     recipe = workdir / "tune.yaml"
     recipe.write_text(

@@ -13,7 +13,7 @@ import pytest
 from conftest import cli_in_process
 
 import mlscale
-from mlscale.tracking_models import load_model
+from mlscale.tracking.models import load_model
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE = ROOT / "recipes/breast_cancer.yaml"

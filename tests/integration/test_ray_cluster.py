@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import mlscale
-from mlscale.tracking_models import load_model
+from mlscale.tracking.models import load_model
 
 pytestmark = pytest.mark.ray
 
@@ -348,7 +348,7 @@ def test_killed_tune_driver_resumes_on_the_cluster(ray_cluster, workdir):
 
 
 def test_plan_checks_the_cluster_and_run_refuses_before_any_mlflow_run(ray_cluster, workdir):
-    from mlscale.runner import plan
+    from mlscale.workflow.run import plan
 
     recipe = f"{mlscale_root()}/{RECIPES}/breast_cancer.yaml"
     ok = plan(recipe, engine="ray", overrides={"engine.address": ray_cluster, "engine.workers": 2})

@@ -68,7 +68,7 @@ def test_version_is_a_string() -> None:
 
 def test_public_names_point_at_their_homes() -> None:
     from mlscale.recipe import Recipe, load_recipe
-    from mlscale.runner import RunResult
+    from mlscale.workflow.run import RunResult
 
     assert mlscale.Recipe is Recipe
     assert mlscale.load_recipe is load_recipe

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mlscale.predicting import AtomicTableWriter
+from mlscale.scoring.predict import AtomicTableWriter
 
 HOST = socket.gethostname()
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from mlscale import DataError
-from mlscale.categories import AUTO_NATIVE_MAX_LEVELS, canonical, codes, levels
 from mlscale.data import FeatureSchema, prepare
+from mlscale.data.categories import AUTO_NATIVE_MAX_LEVELS, canonical, codes, levels
 from mlscale.recipe import Recipe
 from mlscale.recipe.load import validate
 

@@ -40,7 +40,7 @@ def test_recipe_options_and_plan_address_reach_planning(trust, capsys, cli_state
         seen.update(recipe=recipe, **keywords)
         raise RecipeError("planned")
 
-    monkeypatch.setattr("mlscale.planning.plan", fake_plan)
+    monkeypatch.setattr("mlscale.workflow.plan.plan", fake_plan)
     args = ["plan", RECIPE, "--engine", "ray", "--profile", "p.yaml", "--set", "train.eta=0.1", "--address",
             "ray://h:10001", *trust]  # fmt: skip
     code, _, err = cli_in_process(args, capsys)
@@ -58,10 +58,10 @@ def test_recipe_options_and_plan_address_reach_planning(trust, capsys, cli_state
 
 COMMANDS = {
     # command and its arguments besides RECIPE, the function it calls
-    "run": ([], "mlscale.runner.run"),
-    "plan": ([], "mlscale.planning.plan"),
-    "predict": (["--model", "m", "--input", "in.csv"], "mlscale.runner.predict"),
-    "explain": (["--model", "m", "--input", "in.csv"], "mlscale.explain_batch.explain"),
+    "run": ([], "mlscale.workflow.run.run"),
+    "plan": ([], "mlscale.workflow.plan.plan"),
+    "predict": (["--model", "m", "--input", "in.csv"], "mlscale.workflow.run.predict"),
+    "explain": (["--model", "m", "--input", "in.csv"], "mlscale.workflow.explain.explain"),
 }
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlscale.evaluation import (
+from mlscale.assess.evaluation import (
     brier,
     calibration,
     confusion,
@@ -22,7 +22,7 @@ from mlscale.evaluation import (
     slice_report,
     target_threshold,
 )
-from mlscale.report_section import ReportImage, ReportSection, ReportTable
+from mlscale.report.section import ReportImage, ReportSection, ReportTable
 
 # p >= 0.9: P 1, R 1/3 | >= 0.8: P 1, R 2/3 | >= 0.4: P 2/3, R 2/3 | >= 0.35: P 3/4, R 1 | >= 0.1: P 3/5, R 1
 Y = np.array([0, 0, 1, 1, 1])
@@ -132,7 +132,7 @@ def test_confusion_counts_each_pair() -> None:
 
 
 def test_the_evaluation_section_names_the_chosen_threshold_and_the_worst_slice() -> None:
-    from mlscale.assessing import evaluation_section
+    from mlscale.workflow.assessment import evaluation_section
 
     ev = evaluate_predictions("binary", Y, P, classes=["n", "y"], target_recall=1.0,
                               slices={"s": pd.Series(list("aabbb"))}, slice_min_rows=1)  # fmt: skip

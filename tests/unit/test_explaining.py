@@ -10,8 +10,7 @@ import pandas as pd
 import pytest
 from conftest import cli_in_process
 
-from mlscale.data import FeatureSchema
-from mlscale.explaining import (
+from mlscale.assess.explanations import (
     category_text,
     contribution_columns,
     contribution_frame,
@@ -21,7 +20,8 @@ from mlscale.explaining import (
     sample_positions,
     toward_output,
 )
-from mlscale.model import Model
+from mlscale.data import FeatureSchema
+from mlscale.modeling.model import Model
 
 LEVELS = ["red", "green", "blue"]
 

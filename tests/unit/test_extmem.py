@@ -12,13 +12,13 @@ import pytest
 import yaml
 from conftest import cli_in_process
 
-from mlscale import splitting
 from mlscale.data import prepare
-from mlscale.extmem import CACHE_PREFIX
-from mlscale.memory_plan import BUDGET_ENV, for_recipe
+from mlscale.data import split_rule as splitting
+from mlscale.data.batches import TrainStream, part_of, train_batches
+from mlscale.data.memory_plan import BUDGET_ENV, for_recipe
+from mlscale.data.streamed import prepare_for_training, prepare_streamed
+from mlscale.modeling.external_memory import CACHE_PREFIX
 from mlscale.recipe import load_recipe
-from mlscale.streamed import prepare_for_training, prepare_streamed
-from mlscale.streaming import TrainStream, part_of, train_batches
 
 N = 3_000
 
@@ -66,7 +66,7 @@ def _recipe(path: Path, fmt: str, tmp_path: Path, **train: object) -> Path:
 @pytest.fixture
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     """Many batches per file, so ranks carry over from batch to batch and file to file."""
-    monkeypatch.setattr("mlscale.streamed.batch_rows", lambda columns: 256)
+    monkeypatch.setattr("mlscale.data.streamed.batch_rows", lambda columns: 256)
 
 
 @pytest.mark.parametrize(
@@ -249,7 +249,7 @@ def test_bad_values_are_one_line_errors(
 
 def test_batches_hold_about_the_same_bytes_whatever_the_width(tmp_path: Path) -> None:
     """Few, large pages for a narrow table (xgboost keeps state per page), bounded batches for a wide one."""
-    from mlscale.streaming import MAX_BATCH_ROWS, MIN_BATCH_ROWS, batch_rows, source_columns
+    from mlscale.data.batches import MAX_BATCH_ROWS, MIN_BATCH_ROWS, batch_rows, source_columns
 
     assert batch_rows(29) == 289_262
     assert batch_rows(1) == MAX_BATCH_ROWS and batch_rows(100_000) == MIN_BATCH_ROWS

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from mlscale._job import detach_from_ray_working_dir
+from mlscale.deploy.job_entry import detach_from_ray_working_dir
 
 
 def test_detaches_from_a_ray_working_dir(tmp_path, monkeypatch):
@@ -25,7 +25,7 @@ def test_leaves_any_other_directory_alone(tmp_path, monkeypatch):
 
 
 def test_the_working_copy_keeps_only_what_the_run_wrote(tmp_path, monkeypatch):
-    from mlscale._job import finish_working_copy
+    from mlscale.deploy.job_entry import finish_working_copy
 
     job_dir = tmp_path / "session" / "runtime_resources" / "working_dir_files" / "_ray_pkg_2"
     (job_dir / "data").mkdir(parents=True)
@@ -43,7 +43,7 @@ def test_the_working_copy_keeps_only_what_the_run_wrote(tmp_path, monkeypatch):
 
 
 def test_the_working_copy_is_removed_when_the_run_wrote_nothing(tmp_path, monkeypatch):
-    from mlscale._job import finish_working_copy
+    from mlscale.deploy.job_entry import finish_working_copy
 
     job_dir = tmp_path / "runtime_resources" / "working_dir_files" / "_ray_pkg_3"
     job_dir.mkdir(parents=True)
@@ -56,7 +56,7 @@ def test_the_working_copy_is_removed_when_the_run_wrote_nothing(tmp_path, monkey
 
 
 def test_the_job_entrypoint_passes_the_exit_code_and_removes_its_package_copy(tmp_path):
-    """`python -m mlscale._job ...` (what `mlscale submit` runs) leaves no mlscale-lib-* behind."""
+    """`python -m mlscale.deploy.job_entry ...` (what `mlscale submit` runs) leaves no mlscale-lib-* behind."""
     import subprocess
     import sys
 
@@ -66,7 +66,7 @@ def test_the_job_entrypoint_passes_the_exit_code_and_removes_its_package_copy(tm
     tmp.mkdir()
     env = {**os.environ, "TMPDIR": str(tmp)}
     done = subprocess.run(
-        [sys.executable, "-m", "mlscale._job", "validate", str(recipe)],
+        [sys.executable, "-m", "mlscale.deploy.job_entry", "validate", str(recipe)],
         env=env,
         capture_output=True,
         text=True,
@@ -81,7 +81,7 @@ def test_a_package_copy_left_by_a_killed_job_is_swept(tmp_path, monkeypatch):
     import subprocess
     import sys
 
-    from mlscale import _job
+    from mlscale.deploy import job_entry as _job
 
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
@@ -107,7 +107,7 @@ def test_sigterm_reaches_the_run_and_the_package_copy_is_removed(tmp_path):
     )
     script = (
         "import sys, subprocess\n"
-        "from mlscale import _job\n"
+        "from mlscale.deploy import job_entry as _job\n"
         "popen = subprocess.Popen\n"
         "_job.subprocess.Popen = lambda argv, env: popen([sys.executable, '-c', "
         f"{child_code!r}], env=env)\n"

@@ -17,8 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from mlscale.errors import RecipeError
-from mlscale.kuberay import (
+from mlscale.deploy.kuberay import (
     k8s_name,
     render_raycluster,
     render_rayjob,
@@ -26,6 +25,7 @@ from mlscale.kuberay import (
     requirements,
     strip_credentials,
 )
+from mlscale.errors import RecipeError
 from mlscale.recipe import load_recipe
 from mlscale.recipe.load import validate
 
@@ -37,7 +37,7 @@ DNS1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 REGENERATE = (
-    'regenerate: .venv/bin/python -c "from mlscale import kuberay as k; '
+    'regenerate: .venv/bin/python -c "from mlscale.deploy import kuberay as k; '
     "open('configs/kuberay/rayjob.yaml', 'w').write(k.render_rayjob_file('recipes/breast_cancer.yaml')); "
     "open('configs/kuberay/raycluster.yaml', 'w').write(k.render_raycluster())\""
 )
@@ -266,7 +266,7 @@ def test_raycluster_renders_gpu_workers():
 
 def test_rendering_imports_neither_ray_nor_mlflow():
     code = (
-        "import sys; from mlscale.kuberay import render_rayjob_file; "
+        "import sys; from mlscale.deploy.kuberay import render_rayjob_file; "
         f"render_rayjob_file({str(BREAST)!r}); "
         "bad = [m for m in ('ray', 'mlflow', 'xgboost') if m in sys.modules]; assert not bad, bad"
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mlscale.masking import (
+from mlscale.util.masking import (
     credentials_problem,
     mask_secrets,
     mask_text,
@@ -239,7 +239,7 @@ def test_a_password_with_unencoded_delimiters_is_refused_unshown(
 
 def test_log_lines_are_masked(capsys: pytest.CaptureFixture[str]) -> None:
     from mlscale.cli.logs import setup_logging as _setup_logging
-    from mlscale.scoped import restored
+    from mlscale.util.scoped import restored
 
     with restored():  # the environment and the loggers as they were
         _setup_logging(verbose=False, quiet=False)
@@ -257,8 +257,8 @@ def test_mlflow_lines_go_to_the_debug_log_masked(
 
     from mlflow.utils.logging_utils import eprint
 
-    from mlscale.mlflow_lines import mlflow_lines
-    from mlscale.scoped import restored
+    from mlscale.tracking.mlflow_lines import mlflow_lines
+    from mlscale.util.scoped import restored
 
     monkeypatch.setenv("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "false")
     monkeypatch.delenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", raising=False)

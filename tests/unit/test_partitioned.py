@@ -17,11 +17,11 @@ import pytest
 from mlscale import RecipeError
 from mlscale.data import prepare
 from mlscale.engines.local import LocalEngine
-from mlscale.outputs import check_output
-from mlscale.partitioned import MANIFEST, PartitionedOutput, read_manifest, write_part
-from mlscale.predicting import predict_in_process
 from mlscale.recipe.load import validate
 from mlscale.recipe.schema import EngineConfig, PredictConfig
+from mlscale.scoring.partitioned import MANIFEST, PartitionedOutput, read_manifest, write_part
+from mlscale.scoring.predict import predict_in_process
+from mlscale.workflow.outputs import check_output
 
 
 def _table(n: int, seed: int) -> pd.DataFrame:

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from mlscale.errors import DataError
-from mlscale.pipeline import ahead, ordered_map
+from mlscale.scoring.pipeline import ahead, ordered_map
 
 
 def test_items_arrive_in_order_and_are_produced_in_another_thread():

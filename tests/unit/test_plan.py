@@ -14,7 +14,7 @@ import mlscale
 from mlscale.engines.local import LocalEngine
 from mlscale.engines.ray import RayEngine
 from mlscale.recipe import EngineConfig, PredictConfig, TrainConfig, TuneConfig
-from mlscale.runner import plan
+from mlscale.workflow.run import plan
 
 REPO = Path(__file__).resolve().parents[2]
 BREAST = str(REPO / "recipes" / "breast_cancer.yaml")
@@ -137,7 +137,7 @@ def test_cli_plan_prints_table_and_refuses_with_exit_2():
 
 def test_plan_without_address_does_not_import_ray():
     code = (
-        "import sys; from mlscale.runner import plan; "
+        "import sys; from mlscale.workflow.run import plan; "
         f"plan({BREAST!r}, engine='ray'); print('ray' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO)
@@ -148,8 +148,8 @@ def test_plan_without_address_does_not_import_ray():
 def test_plan_address_is_the_engines_address_key_and_counts_as_confirmation(tmp_path, monkeypatch):
     """`--address` sets the recipe's engine's cluster address as an override would (so a remote address the
     recipe also names is confirmed by it); an engine without a cluster refuses it in one line."""
-    from mlscale import planning
     from mlscale.errors import RecipeError
+    from mlscale.workflow import plan as planning
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLSCALE_TRUST_RECIPE", raising=False)

@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 from conftest import cli_in_process
 
-from mlscale.categories import codes
+from mlscale.assess.explanations import contribution_frame
 from mlscale.data import iter_input_batches, prepare
+from mlscale.data.categories import codes
 from mlscale.engines.local import LocalEngine
-from mlscale.explaining import contribution_frame
-from mlscale.model import Model
+from mlscale.modeling.model import Model
 from mlscale.recipe.load import validate
 from mlscale.recipe.schema import EngineConfig, TrainConfig
 

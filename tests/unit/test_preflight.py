@@ -199,7 +199,7 @@ def test_metrics_that_fit_are_accepted(task: str, settings: list[str], tmp_path:
 def test_names_are_made_acceptable_to_mlflow(name: str) -> None:
     from mlflow.utils.validation import path_not_unique, validate_param_and_metric_name
 
-    from mlscale.tracking import mlflow_key
+    from mlscale.tracking.runs import mlflow_key
 
     key = mlflow_key(name)
     assert validate_param_and_metric_name(key) and not path_not_unique(key) and len(key) <= 250
@@ -207,7 +207,7 @@ def test_names_are_made_acceptable_to_mlflow(name: str) -> None:
 
 
 def test_acceptable_names_are_kept() -> None:
-    from mlscale.tracking import mlflow_key
+    from mlscale.tracking.runs import mlflow_key
 
     for name in ("valid_auc", "curve_train_logloss", "train.params.max_leaves", "predict_unseen_a b:c-d"):
         assert mlflow_key(name) == name
@@ -217,7 +217,7 @@ def test_odd_metric_and_param_names_are_logged(tmp_path: Path) -> None:
     """What reaches MLflow with a column 'income ($)' or an eval metric 'error@0.7' is logged, not refused."""
     from mlflow.tracking import MlflowClient
 
-    from mlscale import tracking
+    from mlscale.tracking import runs as tracking
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     tracker = tracking.RunTracker(uri, "names")
@@ -235,8 +235,8 @@ def test_odd_metric_and_param_names_are_logged(tmp_path: Path) -> None:
 def test_the_parameter_check_prints_nothing(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     """The one-round xgboost check runs on every `mlscale run`: nothing of it may reach the terminal."""
     from mlscale.data import prepare
+    from mlscale.modeling.training import params_problem
     from mlscale.recipe.load import validate
-    from mlscale.training import params_problem
 
     _table(["a", "b"]).to_csv(tmp_path / "d.csv", index=False)
     raw = {"name": "t", "data": {"source": "csv", "path": str(tmp_path / "d.csv")}, "task": "binary",

@@ -10,11 +10,11 @@ import pytest
 from conftest import cli_in_process
 
 from mlscale.errors import RecipeError
-from mlscale.metrics import compute
-from mlscale.promotion import Challenge, Promotion, check, decide, rescore
+from mlscale.modeling.metrics import compute
 from mlscale.recipe import load_recipe
 from mlscale.recipe.schema import TASK_METRICS, PromoteConfig
-from mlscale.rules import promote_objective
+from mlscale.tracking.promotion import Challenge, Promotion, check, decide, rescore
+from mlscale.tuning.objective import promote_objective
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE = ROOT / "recipes/breast_cancer.yaml"
@@ -159,7 +159,7 @@ def test_task_metrics_are_what_compute_returns():
 def trained():
     from mlscale.data import prepare
     from mlscale.engines import get_engine
-    from mlscale.training import evaluate
+    from mlscale.modeling.training import evaluate
 
     recipe = load_recipe(RECIPE, overrides={**PROMOTE, "train.num_boost_round": 20})
     data = prepare(recipe, source="test")

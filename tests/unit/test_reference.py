@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mlscale.assess.reference import ReferenceResult, fit_reference, shortfall
 from mlscale.data import prepare
 from mlscale.recipe.load import validate
-from mlscale.reference import ReferenceResult, fit_reference, shortfall
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,7 +15,7 @@ from mlscale.errors import ReportError
 from mlscale.report.collect import generic_sections, metrics_table
 from mlscale.report.page import PageSection, ReportData
 from mlscale.report.render import CSP, render, write_html
-from mlscale.report_section import ReportImage, ReportSection, ReportTable
+from mlscale.report.section import ReportImage, ReportSection, ReportTable
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILT_IN = ["recipe", "data", "metrics", "timings", "versions"]
@@ -196,7 +196,7 @@ def test_a_run_writes_and_logs_its_report_and_mlscale_report_rebuilds_it(
     table = re.compile(r"Scores by split.*?</table>", re.S)
     assert table.findall(again) == table.findall(html)  # one code path: the same numbers
 
-    from mlscale.report import rebuild  # the API, as at the end of mlscale.run: no MLflow progress bars
+    from mlscale.report.build import rebuild  # the API, as at the end of mlscale.run: no MLflow progress bars
 
     rebuild(parent.info.run_id, tracking_uri=f"sqlite:///{workdir}/mlflow.db", out=workdir / "api.html")
     assert "Downloading artifacts" not in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""mlscale.rules: the decisions the runner and every engine share."""
+"""mlscale.tuning.objective: the decisions the runner and every engine share."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from mlscale import rules
 from mlscale.errors import EngineError, TuningError
 from mlscale.recipe import TuneConfig
+from mlscale.tuning import objective as rules
 
 
 @dataclass
@@ -78,7 +78,7 @@ def test_the_state_home_is_read_at_call_time(monkeypatch, tmp_path):
 
 
 def test_tune_state_follows_mlscale_home_set_after_import(monkeypatch, tmp_path):
-    from mlscale import state
+    from mlscale.tuning import state
 
     monkeypatch.setenv("MLSCALE_HOME", str(tmp_path))
     assert state.state_dir("0123abcd", "local").parent == tmp_path / "tune"

@@ -13,10 +13,10 @@ import pytest
 
 from mlscale.data import prepare
 from mlscale.engines.local import LocalEngine
-from mlscale.partitioned import TableSink
 from mlscale.recipe.load import validate
 from mlscale.recipe.schema import EngineConfig
-from mlscale.scoring_threads import ThreadModels, scoring_threads
+from mlscale.scoring.partitioned import TableSink
+from mlscale.scoring.threads import ThreadModels, scoring_threads
 
 
 def _model(labels: list):

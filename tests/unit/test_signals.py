@@ -59,7 +59,7 @@ def test_a_sigterm_is_remembered_when_something_replaces_the_exception() -> None
     import os
     import signal
 
-    from mlscale.interrupts import sigterm_as_interrupt, terminated
+    from mlscale.util.interrupts import sigterm_as_interrupt, terminated
 
     with sigterm_as_interrupt():
         try:
@@ -75,7 +75,7 @@ def test_a_sigterm_is_remembered_when_something_replaces_the_exception() -> None
 
 
 def test_stop_requested_sets_its_event_on_the_first_ctrl_c_and_interrupts_on_the_second() -> None:
-    from mlscale.interrupts import stop_requested
+    from mlscale.util.interrupts import stop_requested
 
     before = signal.getsignal(signal.SIGINT)
     with stop_requested() as stop:

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 import mlscale
-from mlscale import RecipeError, state, tracking
+from mlscale import RecipeError
 from mlscale.recipe import load_recipe, recipe_hash
+from mlscale.tracking import runs as tracking
+from mlscale.tuning import state
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = {"tune.num_samples": 2, "train.num_boost_round": 5, "predict": None}

@@ -11,7 +11,7 @@ import pytest
 from conftest import serving
 
 from mlscale.errors import TrackingError
-from mlscale.tracking import check_reachable
+from mlscale.tracking.runs import check_reachable
 
 GOOD = "Basic " + base64.b64encode(b"alice:s3cr3t@x").decode()
 
@@ -97,13 +97,13 @@ def test_submit_refuses_a_tracking_uri_with_credentials(
 ) -> None:
     import os
 
-    import mlscale.jobs
+    import mlscale.deploy.ray_jobs
     from mlscale.cli import main
 
     def never(**kwargs: object) -> None:
         raise AssertionError("nothing may be submitted")
 
-    monkeypatch.setattr(mlscale.jobs, "submit_job", never)
+    monkeypatch.setattr(mlscale.deploy.ray_jobs, "submit_job", never)
     recipe = tmp_path / "r.yaml"
     recipe.write_text("name: t\ndata: {source: sklearn, dataset: iris}\n")
     uri = "https://alice:s3cr3t@mlflow.example.com"

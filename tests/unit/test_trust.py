@@ -19,7 +19,7 @@ from conftest import serving
 from mlscale import RecipeError
 from mlscale.recipe import load_recipe
 from mlscale.recipe.trust import TRUST_ENV, describe_reach, host_of, require_confirmed
-from mlscale.tracking import resolve_uri
+from mlscale.tracking.runs import resolve_uri
 
 REMOTE = """\
 name: remote
@@ -112,9 +112,9 @@ def test_run_and_predict_refuse_before_anything_starts(
 
 
 def test_the_flag_reaches_every_command(remote: Path, monkeypatch, cli_state) -> None:
-    import mlscale.planning
-    import mlscale.runner
-    import mlscale.submitting
+    import mlscale.deploy.submit
+    import mlscale.workflow.plan
+    import mlscale.workflow.run
     from mlscale.cli import main
 
     seen = {}
@@ -126,9 +126,9 @@ def test_the_flag_reaches_every_command(remote: Path, monkeypatch, cli_state) ->
 
         return call
 
-    homes = {"run": mlscale.runner, "predict": mlscale.runner, "plan": mlscale.planning}
+    homes = {"run": mlscale.workflow.run, "predict": mlscale.workflow.run, "plan": mlscale.workflow.plan}
     for name in ("run", "predict", "plan", "submit"):
-        monkeypatch.setattr(homes.get(name, mlscale.submitting), name, fake(name))
+        monkeypatch.setattr(homes.get(name, mlscale.deploy.submit), name, fake(name))
     extra = {"predict": ["--model", "m"], "submit": ["--address", "http://127.0.0.1:8265"]}
     for name in ("run", "predict", "plan", "submit"):
         with pytest.raises(SystemExit):
@@ -230,7 +230,7 @@ def test_this_machine_is_a_loopback_address_or_localhost_only(key: str, value: s
 
 
 def test_submit_decides_this_machine_with_the_same_parse() -> None:
-    from mlscale.submitting import _dashboard
+    from mlscale.deploy.submit import _dashboard
 
     assert _dashboard("http://127.0.0.1:8265").local
     assert not _dashboard("http://127.0.0.1.evil.example:8265").local

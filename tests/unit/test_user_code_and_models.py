@@ -13,7 +13,7 @@ import pytest
 from mlscale import DataError, RecipeError
 from mlscale.data import prepare
 from mlscale.engines.local import LocalEngine
-from mlscale.model import Model
+from mlscale.modeling.model import Model
 from mlscale.recipe.load import validate
 from mlscale.recipe.schema import EngineConfig, TrainConfig
 

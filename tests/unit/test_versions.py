@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from mlscale import versions
 from mlscale.errors import VersionError
+from mlscale.workflow import versions
 
 GOOD = {"xgboost": "3.2.0", "ray": "2.60.0", "mlflow": "3.17.2", "pandas": "3.1.1", "pyarrow": "25.0.1"}
 

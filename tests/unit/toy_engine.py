@@ -14,7 +14,6 @@ from typing import Any
 
 import pandas as pd
 
-from mlscale import rules
 from mlscale.data import Dataset
 from mlscale.engines.base import (
     ClusterInfo,
@@ -27,11 +26,12 @@ from mlscale.engines.base import (
     TrialResult,
     TuneResult,
 )
-from mlscale.metrics import compute, prefixed
-from mlscale.model import Model
-from mlscale.predicting import explain_in_process, predict_in_process
+from mlscale.modeling.metrics import compute, prefixed
+from mlscale.modeling.model import Model
+from mlscale.modeling.training import dmatrices, fit, xgb_params
 from mlscale.recipe.schema import EngineConfig, PredictConfig, SearchDim, TrainConfig, TuneConfig
-from mlscale.training import dmatrices, fit, xgb_params
+from mlscale.scoring.predict import explain_in_process, predict_in_process
+from mlscale.tuning import objective as rules
 
 
 class ToyEngine:

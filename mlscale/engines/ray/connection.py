@@ -19,10 +19,10 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from mlscale.errors import EngineError
-from mlscale.interrupts import sigterm_handler_kept
 from mlscale.recipe.endpoint import Endpoint, parse_cluster_address
 from mlscale.recipe.schema import EngineConfig
 from mlscale.results import ClusterInfo
+from mlscale.util.interrupts import sigterm_handler_kept
 
 log = logging.getLogger("mlscale")
 # mlscale/ itself, shipped to Ray Client sessions and Ray Jobs as py_modules

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from mlscale import rules
 from mlscale.data import Dataset, SourceFiles
 from mlscale.engines.base import (
     ClusterInfo,
@@ -45,10 +44,11 @@ from mlscale.engines.ray.layout import (
     trial_layout,
 )
 from mlscale.errors import RecipeError
-from mlscale.model import Model
-from mlscale.predicting import input_rows, predict_in_process
+from mlscale.modeling.model import Model
+from mlscale.modeling.training import xgb_params
 from mlscale.recipe.schema import EngineConfig, PredictConfig, TrainConfig, TuneConfig
-from mlscale.training import xgb_params
+from mlscale.scoring.predict import input_rows, predict_in_process
+from mlscale.tuning import objective as rules
 
 log = logging.getLogger("mlscale")
 

@@ -1,5 +1,5 @@
 """SHAP contributions on the cluster: the sample's rows cut into a few parts, one Ray task each (spread over
-the nodes), each loading the booster and running xgboost's TreeSHAP (`mlscale.explaining.contributions`).
+the nodes), each loading the booster and running xgboost's TreeSHAP (`mlscale.assess.explanations.contributions`).
 
 Only the sample travels (by value, through the object store) and only the contributions come back; the
 driver computes nothing. Each part says which node and process computed it (`ExplainedPart`).
@@ -16,12 +16,12 @@ import numpy as np
 import pandas as pd
 import ray
 
+from mlscale.assess.explanations import contributions
 from mlscale.engines.base import ExplainedPart, ExplainResult
 from mlscale.engines.ray.worker import node_id, use_threads
 from mlscale.errors import EngineError
-from mlscale.explaining import contributions
-from mlscale.model import Model
-from mlscale.text import first_line
+from mlscale.modeling.model import Model
+from mlscale.util.text import first_line
 
 MIN_ROWS_PER_TASK = 250  # smaller parts cost more in task start-up than they save
 TIMEOUT_S = 1_800

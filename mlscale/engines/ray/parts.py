@@ -26,10 +26,10 @@ from mlscale.data import iter_input_batches, resolve_files
 from mlscale.engines.ray.connection import nodes_missing
 from mlscale.engines.ray.worker import unwrap_data_error, use_threads
 from mlscale.errors import DataError, RecipeError
-from mlscale.model import Model
-from mlscale.partitioned import PartitionedOutput, PartSummary, write_part
+from mlscale.modeling.model import Model
 from mlscale.recipe.schema import PredictConfig
 from mlscale.results import OnProgress, Placement, PredictResult
+from mlscale.scoring.partitioned import PartitionedOutput, PartSummary, write_part
 
 _MODELS: dict[str, Model] = {}  # per worker process: the booster loaded once, reused by later tasks
 
@@ -173,7 +173,7 @@ def predict_files_to_one(
     """Predict every file of `predict.input` in its own generator task; the driver writes the streamed
     predictions into one file, in the input's order, atomically. At most `in_flight` files are predicted
     or waiting to be written at once (their batches wait in the object store, which spills to disk)."""
-    from mlscale.predicting import AtomicTableWriter  # the driver's only: workers import less
+    from mlscale.scoring.predict import AtomicTableWriter  # the driver's only: workers import less
 
     started = time.perf_counter()
     assert predict.input is not None

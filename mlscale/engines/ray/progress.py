@@ -10,8 +10,8 @@ from typing import Any
 
 import ray
 
+from mlscale.modeling.training import round_callback
 from mlscale.results import OnProgress
-from mlscale.training import round_callback
 
 PROGRESS_EVERY_S = 0.5
 

@@ -16,18 +16,18 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 from xgboost.tracker import RabitTracker
 
 from mlscale.data import Dataset, FeatureSchema, SourceFiles
+from mlscale.data.batches import TrainStream, part_of
 from mlscale.engines.ray.layout import TrainLayout
 from mlscale.engines.ray.progress import await_fits, final_round
 from mlscale.engines.ray.train_data import shard_frame, shards, train_readers
 from mlscale.engines.ray.worker import node_id, use_threads
 from mlscale.errors import EngineError
-from mlscale.extmem import cache_dir, extmem_pair, free
-from mlscale.model import Model
+from mlscale.modeling.external_memory import cache_dir, extmem_pair, free
+from mlscale.modeling.model import Model
+from mlscale.modeling.training import fit, quantile_pair, round_callback
 from mlscale.recipe.schema import TrainConfig
 from mlscale.results import OnProgress, Placement, TrainResult
-from mlscale.streaming import TrainStream, part_of
-from mlscale.text import first_line
-from mlscale.training import fit, quantile_pair, round_callback
+from mlscale.util.text import first_line
 
 _RESERVE_TIMEOUT_S = 60
 

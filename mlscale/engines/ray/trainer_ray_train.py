@@ -25,11 +25,11 @@ from mlscale.engines.ray.progress import final_round, polled_rounds, throttled_p
 from mlscale.engines.ray.train_data import shard_frame, train_readers
 from mlscale.engines.ray.worker import node_id, use_threads
 from mlscale.errors import EngineError
-from mlscale.model import Model
+from mlscale.modeling.model import Model
+from mlscale.modeling.training import quantile_pair
 from mlscale.recipe.schema import EngineConfig, TrainConfig
 from mlscale.results import OnProgress, Placement, TrainResult
-from mlscale.text import first_line
-from mlscale.training import quantile_pair
+from mlscale.util.text import first_line
 
 CHECKPOINT_FILE = "model.ubj"
 

@@ -22,16 +22,17 @@ from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter, Searcher
 from ray.tune.search.optuna import OptunaSearch
 
-from mlscale import extmem, rules
 from mlscale.data import Dataset, FeatureSchema
 from mlscale.engines.ray.layout import TrialLayout
 from mlscale.errors import EngineError
-from mlscale.metrics import compute, prefixed
-from mlscale.model import Model
+from mlscale.modeling import external_memory as extmem
+from mlscale.modeling.metrics import compute, prefixed
+from mlscale.modeling.model import Model
+from mlscale.modeling.training import evaluate, fit_trial, quantile_pair, quantize, xgb_params
 from mlscale.recipe.schema import SearchDim, TrainConfig, TuneConfig
 from mlscale.results import OnTrial, TrialResult, TuneResult
-from mlscale.text import first_line, plain
-from mlscale.training import evaluate, fit_trial, quantile_pair, quantize, xgb_params
+from mlscale.tuning import objective as rules
+from mlscale.util.text import first_line, plain
 
 log = logging.getLogger("mlscale")
 

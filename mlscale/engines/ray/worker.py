@@ -7,7 +7,7 @@ import threading
 import ray
 
 from mlscale.errors import EngineError, MlscaleError
-from mlscale.text import first_line
+from mlscale.util.text import first_line
 
 _THREADS_SET = threading.local()
 

@@ -1,0 +1,3 @@
+"""The tracking layer, the only one that imports mlflow: `runs` (the client and the run being
+written), `read` (a run read back), `models` (a logged model back), `registry`, `promotion`, and
+`_pyfunc_model` (the models-from-code file MLflow copies into every model)."""

@@ -1,0 +1,113 @@
+"""`mlscale plan`: check a recipe against the data and the cluster without training anything."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlscale.data import describe_source, memory_plan
+from mlscale.engines import get_engine
+from mlscale.errors import RecipeError
+from mlscale.recipe import Recipe, load_recipe
+from mlscale.recipe.load import recipe_source
+from mlscale.recipe.trust import pending
+from mlscale.results import EnginePlan
+from mlscale.tracking import runs as tracking
+from mlscale.util.masking import mask_text
+from mlscale.util.scoped import restoring
+from mlscale.workflow.outputs import check_outputs, read_files
+from mlscale.workflow.versions import check_versions
+
+log = logging.getLogger("mlscale")
+
+
+@dataclass
+class Plan:
+    """What `mlscale run` would do and where: `mlscale plan` prints it, `run` checks it first."""
+
+    recipe: Recipe
+    source: str
+    data: dict[str, Any]
+    engine: EnginePlan
+    tracking_uri: str
+
+
+@restoring
+def plan(
+    recipe: str | Path | Recipe,
+    *,
+    engine: str | None = None,
+    profiles: Iterable[str | Path] = (),
+    overrides: Mapping[str, Any] | Iterable[str] | None = None,
+    address: str | None = None,
+    trust_recipe: bool = False,
+    overwrite: bool = False,
+) -> Plan:
+    """Pre-flight: check a recipe against the data and the cluster without training anything.
+
+    Connects to the engine's cluster address (`engine.<engine>.<address_field>`, e.g. engine.ray.address)
+    when the user gave or confirmed it (`address`, `--set`, a profile, `trust_recipe`) to see the cluster's
+    real resources; an address only the recipe names is not contacted (the plan is made for this machine
+    and says so). Never starts a private cluster. Raises RecipeError naming the first thing that could never
+    be scheduled, and refuses the outputs `mlscale run` would refuse (`overwrite` as there).
+    """
+    source, reads = recipe_source(recipe), read_files(recipe, profiles)
+    if not isinstance(recipe, Recipe):
+        path = recipe
+        recipe = load_recipe(path, profiles=profiles, overrides=overrides, engine=engine)
+        if address:
+            more = [*_listed(overrides), f"{_address_key(recipe, source)}={address}"]  # confirms it, as --set
+            recipe = load_recipe(path, profiles=profiles, overrides=more, engine=engine)
+    elif address:
+        raise TypeError("plan(address=...) takes the recipe's path, not a loaded Recipe")
+    store = tracking.resolve_uri(recipe.mlflow.tracking_uri)
+    check_outputs(recipe, source, command="plan", store=store, overwrite=overwrite, reads=reads)
+    check_versions(engine=recipe.engine.name)
+    summary = describe_source(recipe.data, source=source)
+    planned = recipe
+    if any(item.guarded.kind == "cluster" for item in pending(recipe, trust=trust_recipe)):
+        # plan says what it would contact instead of contacting it
+        planned = recipe.model_copy(update={"engine": recipe.engine.without_address()})
+    eng = get_engine(planned.engine)
+    try:
+        if planned.engine.settings.cluster_address:
+            eng.start()
+        engine_plan = eng.plan(recipe.train, recipe.tune, recipe.predict)
+    finally:
+        eng.stop()
+    named = recipe.engine.settings.cluster_address
+    if planned is not recipe and named:
+        engine_plan.notes.append(
+            f"{_address_key(recipe)} {mask_text(named)} is named by the recipe only and was not contacted: "
+            "this plan is for this machine (confirm it with --address or --trust-recipe)"
+        )
+    engine_plan.steps.append(("memory", memory_plan.for_recipe(recipe, summary, source=source).describe()))
+    check_plan(engine_plan, source)
+    return Plan(recipe=recipe, source=source, data=summary, engine=engine_plan, tracking_uri=mask_text(store))
+
+
+def _address_key(recipe: Recipe, source: str = "") -> str:
+    """`engine.<engine>.<key>`: where the recipe's engine keeps its cluster address."""
+    field = recipe.engine.settings.address_field
+    if field is None:
+        raise RecipeError(
+            f"{source}: --address: engine {recipe.engine.name} runs in this process, on no cluster"
+        )
+    return f"engine.{recipe.engine.name}.{field}"
+
+
+def _listed(overrides: Mapping[str, Any] | Iterable[str] | None) -> list[str]:
+    if isinstance(overrides, Mapping):
+        return [f"{key}={value}" for key, value in overrides.items()]
+    return list(overrides or [])
+
+
+def check_plan(engine_plan: EnginePlan, source: str) -> None:
+    """Refuse the run on the plan's first problem; log its notes."""
+    if engine_plan.problems:
+        raise RecipeError(f"{source}: {engine_plan.problems[0]}")
+    for note in engine_plan.notes:
+        log.warning("plan: %s", note)
