@@ -33,7 +33,8 @@ import yaml
 
 from mlscale._version import __version__
 from mlscale.errors import RecipeError, VersionError
-from mlscale.recipe.load import load_recipe, validate
+from mlscale.recipe.load import validate
+from mlscale.recipe.resolve import resolve_recipe
 from mlscale.recipe.schema import Recipe
 from mlscale.recipe.trust import require_confirmed
 from mlscale.util.masking import has_credentials, mask_text, strip_credentials
@@ -273,11 +274,11 @@ def render_rayjob_file(
     package: str | None = None,
     trust_recipe: bool = False,
 ) -> str:
-    """load_recipe (profiles, --set overrides) then render_rayjob, with the path as the source."""
-    recipe = load_recipe(path, profiles=profiles, overrides=overrides)
+    """resolve_recipe (profiles, --set overrides) then render_rayjob, with the path as the source."""
+    resolved = resolve_recipe(path, profiles=profiles, overrides=overrides)
     return render_rayjob(
-        recipe,
-        source=str(path),
+        resolved.recipe,
+        source=resolved.source,
         image=image,
         namespace=namespace,
         name=name,

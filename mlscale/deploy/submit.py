@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from mlscale.errors import RecipeError
-from mlscale.recipe import Recipe, load_recipe, recipe_yaml
+from mlscale.recipe import Recipe, recipe_yaml
 from mlscale.recipe.endpoint import Endpoint, checked_uri
-from mlscale.recipe.load import recipe_source
-from mlscale.recipe.trust import TRUST_ENV, require_confirmed
+from mlscale.recipe.resolve import resolve_recipe
+from mlscale.recipe.trust import TRUST_ENV
 from mlscale.util.masking import has_credentials, mask_text
 from mlscale.util.scoped import restoring
 
@@ -50,11 +50,9 @@ def submit(
     this machine the job runs this interpreter (no installs); elsewhere it runs `python` and, unless
     pip=False, installs mlscale's requirements in the job's runtime env.
     """
-    source = recipe_source(recipe)
     dashboard = _dashboard(address)
-    if not isinstance(recipe, Recipe):
-        recipe = load_recipe(recipe, profiles=profiles, overrides=overrides, engine=engine)
-    require_confirmed(recipe, source, trust=trust_recipe)
+    resolved = resolve_recipe(recipe, engine=engine, profiles=profiles, overrides=overrides)
+    recipe, source = resolved.confirm(trust=trust_recipe).recipe, resolved.source
     if recipe.engine.name == "ray" and not recipe.engine.ray.address:
         recipe = recipe.model_copy(update={"engine": recipe.engine.with_ray(address="auto")})
     local = dashboard.local

@@ -18,8 +18,8 @@ from typing import Any
 import pandas as pd
 
 from mlscale.errors import RecipeError
-from mlscale.recipe import load_recipe, recipe_hash
-from mlscale.recipe.trust import require_confirmed
+from mlscale.recipe import recipe_hash
+from mlscale.recipe.resolve import resolve_recipe
 from mlscale.tracking import runs as tracking
 from mlscale.util.masking import mask_text
 
@@ -52,8 +52,8 @@ def bench(
     """Run every combination, log it under one parent run, and write table.csv/.md and chart.png."""
     from mlscale.workflow.run import run
 
-    base = load_recipe(recipe_path, profiles=profiles, overrides=list(overrides))
-    require_confirmed(base, str(recipe_path), trust=trust_recipe)
+    resolved = resolve_recipe(recipe_path, profiles=profiles, overrides=list(overrides))
+    base = resolved.confirm(trust=trust_recipe).recipe
     if rows and base.data.source != "synthetic":
         raise RecipeError(f"{recipe_path}: --rows needs data.source synthetic, got {base.data.source}")
     unknown = sorted(set(phases) - {"train", "tune", "predict"})

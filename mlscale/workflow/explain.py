@@ -15,12 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from mlscale.assess.explanations import contribution_frame
-from mlscale.recipe import Recipe, load_recipe
-from mlscale.recipe.load import recipe_source, with_arguments
+from mlscale.recipe.resolve import resolve_recipe
 from mlscale.results import OnProgress
 from mlscale.scoring.predict import predict_in_process
 from mlscale.util.scoped import restoring
-from mlscale.workflow.outputs import read_files
 from mlscale.workflow.run import Scoring, log_scored, preflight_scoring
 
 OUTPUT_NAME = "contributions"
@@ -50,17 +48,16 @@ def explain(
 ) -> Path:
     """Write the contributions of `input`'s rows under `model`; returns the output path. `overwrite`:
     replace an existing output that mlscale did not write (`--overwrite`)."""
-    source = recipe_source(recipe)
-    arguments = {"predict.input": input, "predict.model": model}
-    if output is not None:  # given here, so confirmed (the default is derived from predict.output)
-        arguments["predict.output"] = output
-    sets = with_arguments(overrides, arguments)
-    loaded: Recipe = load_recipe(recipe, profiles=profiles, overrides=sets, engine=engine)
+    # an output given here is confirmed like --set (the default is derived from predict.output)
+    arguments = {"predict.input": input, "predict.model": model, "predict.output": output}
+    resolved = resolve_recipe(
+        recipe, engine=engine, profiles=profiles, overrides=overrides, arguments=arguments
+    )
+    loaded, source = resolved.recipe, resolved.source
     assert loaded.predict is not None
     target = output or default_output(loaded.predict.output, loaded.predict.dataset)
     loaded = loaded.model_copy(update={"predict": loaded.predict.model_copy(update={"output": target})})
-    reads = read_files(recipe, profiles)
-    checks = Scoring(command="explain", trust_recipe=trust_recipe, overwrite=overwrite, reads=reads)
+    checks = Scoring(command="explain", trust_recipe=trust_recipe, overwrite=overwrite, reads=resolved.reads)
     scoring = preflight_scoring(loaded, source, checks)
     assert loaded.predict is not None  # preflight_scoring refuses a recipe without one
     result = predict_in_process(

@@ -66,7 +66,7 @@ def check_outputs(
 ) -> None:
     """Refuse, before anything starts, what `command` (run, plan, predict or explain) would write over
     (module docstring); `store` is the resolved tracking URI, `reads` the recipe and profile files
-    (`read_files`)."""
+    (`Resolved.reads`)."""
     where = f"{source}: {'predict' if command in ('run', 'plan') else command}"
     targets: list[_Target] = []
     if recipe.predict is not None:
@@ -78,12 +78,6 @@ def check_outputs(
     stored = _store_paths(store)
     for target in targets:
         _check(target, known, stored, overwrite=overwrite)
-
-
-def read_files(recipe: object, profiles: Iterable[str | Path]) -> list[tuple[str, Path]]:
-    """The recipe file (when `recipe` is a path) and the profiles: files a command reads."""
-    named = [] if isinstance(recipe, Recipe) else [("the recipe", Path(str(recipe)))]
-    return named + [("the profile", Path(p)) for p in profiles]
 
 
 def _prediction_targets(predict: PredictConfig, where: str) -> list[_Target]:

@@ -11,14 +11,14 @@ from typing import Any
 from mlscale.data import describe_source, memory_plan
 from mlscale.engines import get_engine
 from mlscale.errors import RecipeError
-from mlscale.recipe import Recipe, load_recipe
-from mlscale.recipe.load import recipe_source
+from mlscale.recipe import Recipe
+from mlscale.recipe.resolve import resolve_recipe
 from mlscale.recipe.trust import pending
 from mlscale.results import EnginePlan
 from mlscale.tracking import runs as tracking
 from mlscale.util.masking import mask_text
 from mlscale.util.scoped import restoring
-from mlscale.workflow.outputs import check_outputs, read_files
+from mlscale.workflow.outputs import check_outputs
 from mlscale.workflow.versions import check_versions
 
 log = logging.getLogger("mlscale")
@@ -54,15 +54,14 @@ def plan(
     and says so). Never starts a private cluster. Raises RecipeError naming the first thing that could never
     be scheduled, and refuses the outputs `mlscale run` would refuse (`overwrite` as there).
     """
-    source, reads = recipe_source(recipe), read_files(recipe, profiles)
-    if not isinstance(recipe, Recipe):
-        path = recipe
-        recipe = load_recipe(path, profiles=profiles, overrides=overrides, engine=engine)
-        if address:
-            more = [*_listed(overrides), f"{_address_key(recipe, source)}={address}"]  # confirms it, as --set
-            recipe = load_recipe(path, profiles=profiles, overrides=more, engine=engine)
-    elif address:
-        raise TypeError("plan(address=...) takes the recipe's path, not a loaded Recipe")
+    profiles = list(profiles)
+    resolved = resolve_recipe(recipe, engine=engine, profiles=profiles, overrides=overrides)
+    if address:  # the engine's address key, given like --set (so it confirms the address)
+        arguments = {_address_key(resolved.recipe, resolved.source): address}
+        resolved = resolve_recipe(
+            recipe, engine=engine, profiles=profiles, overrides=overrides, arguments=arguments
+        )
+    recipe, source, reads = resolved.recipe, resolved.source, resolved.reads
     store = tracking.resolve_uri(recipe.mlflow.tracking_uri)
     check_outputs(recipe, source, command="plan", store=store, overwrite=overwrite, reads=reads)
     check_versions(engine=recipe.engine.name)
@@ -97,12 +96,6 @@ def _address_key(recipe: Recipe, source: str = "") -> str:
             f"{source}: --address: engine {recipe.engine.name} runs in this process, on no cluster"
         )
     return f"engine.{recipe.engine.name}.{field}"
-
-
-def _listed(overrides: Mapping[str, Any] | Iterable[str] | None) -> list[str]:
-    if isinstance(overrides, Mapping):
-        return [f"{key}={value}" for key, value in overrides.items()]
-    return list(overrides or [])
 
 
 def check_plan(engine_plan: EnginePlan, source: str) -> None:

@@ -22,8 +22,8 @@ from mlscale.engines import get_engine
 from mlscale.errors import DataError, MlscaleError, RecipeError
 from mlscale.modeling.model import Model
 from mlscale.modeling.training import params_problem
-from mlscale.recipe import Recipe, load_recipe, recipe_hash
-from mlscale.recipe.load import recipe_source, with_arguments
+from mlscale.recipe import Recipe, recipe_hash
+from mlscale.recipe.resolve import resolve_recipe
 from mlscale.recipe.task_metrics import metrics_problem
 from mlscale.recipe.trust import require_confirmed
 from mlscale.results import ClusterInfo, OnProgress, PredictResult, TuneResult
@@ -36,7 +36,7 @@ from mlscale.util.interrupts import terminated
 from mlscale.util.masking import mask_text
 from mlscale.util.scoped import restoring
 from mlscale.workflow.context import RunContext, Timer
-from mlscale.workflow.outputs import check_outputs, read_files
+from mlscale.workflow.outputs import check_outputs
 from mlscale.workflow.phases import PHASES
 from mlscale.workflow.plan import Plan, check_plan, plan
 from mlscale.workflow.versions import check_versions, version_tags
@@ -89,12 +89,8 @@ def run(
     """Run a recipe end to end and log it to MLflow. Raises MlscaleError subclasses on bad input.
     `overwrite`: replace existing files at the run's outputs that mlscale did not write (`--overwrite`)."""
     total_started = time.perf_counter()
-    source, reads = recipe_source(recipe), read_files(recipe, profiles)
-    if not isinstance(recipe, Recipe):
-        recipe = load_recipe(recipe, profiles=profiles, overrides=overrides, engine=engine)
-    elif engine or overrides:
-        raise MlscaleError("run(): pass engine/overrides with a recipe path, or build the Recipe yourself")
-    require_confirmed(recipe, source, trust=trust_recipe)
+    resolved = resolve_recipe(recipe, engine=engine, profiles=profiles, overrides=overrides)
+    recipe, source, reads = resolved.confirm(trust=trust_recipe).recipe, resolved.source, resolved.reads
     uri = tracking.resolve_uri(recipe.mlflow.tracking_uri)
     check_outputs(recipe, source, command="run", store=uri, overwrite=overwrite, reads=reads)
     versions = check_versions(engine=recipe.engine.name)
@@ -285,12 +281,12 @@ def predict(
 ) -> Path:
     """Batch inference only, with a model from MLflow or a directory: `mlscale predict`. `overwrite`:
     replace an existing output that mlscale did not write (`--overwrite`)."""
-    source, reads = recipe_source(recipe), read_files(recipe, profiles)
-    if not isinstance(recipe, Recipe):
-        arguments = {"predict.input": input, "predict.output": output, "predict.model": model}
-        sets = with_arguments(overrides, {k: v for k, v in arguments.items() if v is not None})
-        recipe = load_recipe(recipe, profiles=profiles, overrides=sets, engine=engine)
-    checks = Scoring(command="predict", trust_recipe=trust_recipe, overwrite=overwrite, reads=reads)
+    arguments = {"predict.input": input, "predict.output": output, "predict.model": model}
+    resolved = resolve_recipe(
+        recipe, engine=engine, profiles=profiles, overrides=overrides, arguments=arguments
+    )
+    recipe, source = resolved.recipe, resolved.source
+    checks = Scoring(command="predict", trust_recipe=trust_recipe, overwrite=overwrite, reads=resolved.reads)
     loaded = preflight_scoring(recipe, source, checks)
     assert recipe.predict is not None  # preflight_scoring refuses a recipe without one
     eng = get_engine(recipe.engine)
@@ -319,7 +315,7 @@ class Scoring:
     command: str
     trust_recipe: bool
     overwrite: bool
-    reads: list[tuple[str, Path]]  # the recipe and profile files (`read_files`)
+    reads: tuple[tuple[str, Path], ...]  # the recipe and profile files (Resolved.reads)
 
 
 def preflight_scoring(recipe: Recipe, source: str, checks: Scoring) -> Model:
