@@ -72,6 +72,30 @@ class RunResult:
     def booster(self) -> Any:
         return self.model.booster
 
+    @classmethod
+    def of(cls, ctx: RunContext, run_id: str) -> RunResult:
+        """The result of a finished run: what its phases left in the context, the tracker's addresses."""
+        tracker = ctx.tracker
+        return cls(
+            run_id=run_id,
+            experiment=tracker.experiment,
+            tracking_uri=mask_text(tracker.uri),
+            run_url=tracking.run_url(tracker.uri, tracker.experiment_id, run_id),
+            metrics=ctx.metrics,
+            timings=dict(ctx.timer.timings),
+            model=ctx.model,
+            model_uri=ctx.model_uri,
+            output_path=ctx.output,
+            cluster=ctx.cluster,
+            recipe=ctx.recipe,
+            tune=ctx.tune_result,
+            plots=ctx.plots,
+            reference=ctx.reference,
+            quality_warning=ctx.quality_warning,
+            report=ctx.report,
+            promotion=ctx.promotion,
+        )
+
 
 @restoring
 def run(
@@ -185,25 +209,7 @@ def _run_phases(ctx: RunContext) -> RunResult:
     tracker = ctx.tracker
     if tracker.run_id is None:
         raise MlscaleError("run: the MLflow run has no id")
-    return RunResult(
-        run_id=tracker.run_id,
-        experiment=tracker.experiment,
-        tracking_uri=mask_text(tracker.uri),
-        metrics=ctx.metrics,
-        timings=dict(ctx.timer.timings),
-        model=ctx.model,
-        model_uri=ctx.model_uri,
-        output_path=ctx.output,
-        cluster=ctx.cluster,
-        recipe=ctx.recipe,
-        tune=ctx.tune_result,
-        plots=ctx.plots,
-        run_url=tracking.run_url(tracker.uri, tracker.experiment_id, tracker.run_id),
-        reference=ctx.reference,
-        quality_warning=ctx.quality_warning,
-        report=ctx.report,
-        promotion=ctx.promotion,
-    )
+    return RunResult.of(ctx, tracker.run_id)
 
 
 def _interrupted_run(tracker: tracking.RunTracker, tags: Mapping[str, str], engine: str, source: str) -> str:
