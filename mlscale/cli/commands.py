@@ -14,16 +14,20 @@ from mlscale.cli.logs import STATE
 from mlscale.cli.options import (
     LoggedGroup,
     RecipeArgs,
+    cluster_option,
     common,
     html_option,
     out_options,
     overwrite_option,
     profile_option,
     recipe_argument,
+    recipe_tracking_uri_option,
     set_option,
+    tracking_uri_option,
     trust_option,
     trusted,
 )
+from mlscale.engine_names import BUILTIN
 from mlscale.util.masking import mask_secrets, mask_text
 
 
@@ -36,10 +40,11 @@ def cli() -> None:
 
 @cli.command()
 @recipe_argument
+@cluster_option
 @click.option("--resume", is_flag=True, help="Continue an interrupted tuning run of this recipe.")
 @overwrite_option
 @common
-def run(recipe: RecipeArgs, resume: bool, overwrite: bool) -> None:
+def run(recipe: RecipeArgs, address: str | None, resume: bool, overwrite: bool) -> None:
     """Train, tune and predict as the RECIPE says; log everything to MLflow."""
     from mlscale.deploy.job_entry import detach_from_ray_working_dir, finish_working_copy
 
@@ -49,7 +54,12 @@ def run(recipe: RecipeArgs, resume: bool, overwrite: bool) -> None:
     try:
         with progress_display(enabled=_live()) as progress:
             result = run_recipe(
-                recipe.path, resume=resume, overwrite=overwrite, progress=progress, **recipe.keywords()
+                recipe.path,
+                address=address,
+                resume=resume,
+                overwrite=overwrite,
+                progress=progress,
+                **recipe.keywords(),
             )
     finally:
         finish_working_copy(job_copy)
@@ -87,10 +97,16 @@ def validate(recipe: RecipeArgs) -> None:
     "--wait/--no-wait", default=True, show_default=True, help="Stream the job's logs until it ends."
 )
 @click.option(
-    "--python", default=None, help="Interpreter on the cluster (default: this one on a local cluster)."
+    "--python",
+    default=None,
+    show_default="this interpreter on a cluster on this machine, else python",
+    help="Interpreter on the cluster.",
 )
 @click.option(
-    "--pip/--no-pip", default=None, help="Install mlscale's requirements in the job (default: remote only)."
+    "--pip/--no-pip",
+    default=None,
+    show_default="on a remote cluster only",
+    help="Install mlscale's requirements in the job.",
 )
 @common
 def submit(recipe: RecipeArgs, address: str, wait: bool, python: str | None, pip: bool | None) -> None:
@@ -110,11 +126,7 @@ def submit(recipe: RecipeArgs, address: str, wait: bool, python: str | None, pip
 
 @cli.command()
 @recipe_argument
-@click.option(
-    "--address",
-    default=None,
-    help="Cluster to check against: the engine's address key (engine ray: engine.ray.address).",
-)
+@cluster_option
 @overwrite_option
 @common
 def plan(recipe: RecipeArgs, address: str | None, overwrite: bool) -> None:
@@ -133,6 +145,7 @@ model_option = click.option(
 
 @cli.command()
 @recipe_argument
+@cluster_option
 @model_option
 @click.option(
     "--input",
@@ -144,12 +157,18 @@ model_option = click.option(
 @overwrite_option
 @common
 def predict(
-    recipe: RecipeArgs, model: str, input_path: str | None, output: str | None, overwrite: bool
+    recipe: RecipeArgs,
+    address: str | None,
+    model: str,
+    input_path: str | None,
+    output: str | None,
+    overwrite: bool,
 ) -> None:
     """Batch inference with an existing model, streaming the input."""
     from mlscale.workflow.run import predict as run_predict
 
-    _write_output(run_predict, recipe, model=model, input=input_path, output=output, overwrite=overwrite)
+    options = {"model": model, "input": input_path, "output": output, "overwrite": overwrite}
+    _write_output(run_predict, recipe, address=address, **options)
 
 
 def _write_output(command: Any, recipe: RecipeArgs, **options: Any) -> None:
@@ -166,8 +185,8 @@ def _write_output(command: Any, recipe: RecipeArgs, **options: Any) -> None:
 @click.option(
     "--output",
     default=None,
-    help="Output file, or a directory ending in / for part files (default: contributions.parquet beside "
-    "predict.output).",
+    show_default="contributions.parquet beside predict.output",
+    help="Output file, or a directory ending in / for part files.",
 )
 @overwrite_option
 @common
@@ -180,15 +199,23 @@ def explain(recipe: RecipeArgs, model: str, input_path: str, output: str | None,
 
 @cli.command()
 @click.argument("recipe", type=click.Path(dir_okay=False))
-@click.option("--engines", default="local,ray", show_default=True, help="Engines to compare, in order.")
-@click.option("--rows", default="", help="Row counts (synthetic sources), e.g. 100000,1000000.")
-@click.option("--workers", default="", help="engine.workers values, e.g. 1,2.")
-@click.option("--repeat", default=1, show_default=True, type=click.IntRange(1, 100))
-@click.option("--phases", default="train,tune,predict", show_default=True)
+@click.option("--engines", default=",".join(BUILTIN), show_default=True, help="Engines to compare, in order.")
+@click.option(
+    "--rows",
+    default="",
+    show_default="the recipe's",
+    help="Row counts (synthetic sources), e.g. 100000,1000000.",
+)
+@click.option("--workers", default="", show_default="the recipe's", help="engine.workers values, e.g. 1,2.")
+@click.option(
+    "--repeat", default=1, show_default=True, type=click.IntRange(1, 100), help="Runs of each combination."
+)
+@click.option("--phases", default="train,tune,predict", show_default=True, help="Phases to time.")
 @click.option("--out", "out_dir", default="output/bench", show_default=True, help="Where table and chart go.")
 @html_option
 @profile_option
 @set_option
+@recipe_tracking_uri_option
 @trust_option
 @common
 def bench(
@@ -206,21 +233,33 @@ def bench(
     """Run RECIPE on several engines / sizes and print where the time goes (with the score reached)."""
     from mlscale.workflow.bench import bench as run_bench
 
-    result = run_bench(recipe, engines=_csv(engines), rows=[_int(r, "--rows") for r in _csv(rows)],
-                       workers=[_int(w, "--workers") for w in _csv(workers)], repeat=repeat,
-                       phases=_csv(phases), profiles=profiles, overrides=list(sets), out_dir=out_dir,
-                       trust_recipe=trusted())  # fmt: skip
+    result = run_bench(
+        recipe,
+        engines=_csv(engines),
+        rows=[_int(r, "--rows") for r in _csv(rows)],
+        workers=[_int(w, "--workers") for w in _csv(workers)],
+        repeat=repeat,
+        phases=_csv(phases),
+        profiles=profiles,
+        overrides=list(sets),
+        out_dir=out_dir,
+        trust_recipe=trusted(),
+    )
     print_table(result.table, f"mlscale bench (parent run {result.run_id})")
     files = [*result.files, *_html_page("mlscale bench", result.table, result.files, html)]
     click.echo("\n".join(str(f) for f in files))
 
 
 @cli.command()
-@click.option("--experiment", default=None, help="Experiment name (default: all).")
-@click.option("--runs", "run_ids", multiple=True, help="Run ids to compare.")
-@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Only runs with this tag.")
-@click.option("--tracking-uri", default=None, help="Default: $MLFLOW_TRACKING_URI, then sqlite:///mlflow.db.")
-@click.option("--out", "out_dir", default="output/compare", show_default=True)
+@click.option("--experiment", default=None, show_default="every experiment", help="Experiment name.")
+@click.option("--runs", "run_ids", multiple=True, help="A run id to compare. Repeatable.")
+@click.option(
+    "--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Only runs with this tag. Repeatable."
+)
+@tracking_uri_option
+@click.option(
+    "--out", "out_dir", default="output/compare", show_default=True, help="Where table and chart go."
+)
 @html_option
 @common
 def compare(
@@ -234,8 +273,13 @@ def compare(
     """Compare logged runs by engine and cluster shape (e.g. a laptop run and a cluster run)."""
     from mlscale.workflow.bench import compare as run_compare
 
-    table, files = run_compare(tracking_uri=tracking_uri, experiment=experiment, run_ids=list(run_ids),
-                               tags=list(tags), out_dir=out_dir)  # fmt: skip
+    table, files = run_compare(
+        tracking_uri=tracking_uri,
+        experiment=experiment,
+        run_ids=list(run_ids),
+        tags=list(tags),
+        out_dir=out_dir,
+    )
     print_table(table, "mlscale compare")
     click.echo("\n".join(str(f) for f in [*files, *_html_page("mlscale compare", table, files, html)]))
 
@@ -243,9 +287,13 @@ def compare(
 @cli.command()
 @click.argument("run_ref", metavar="RUN_ID_OR_URI")
 @click.option(
-    "--out", default=None, type=click.Path(dir_okay=False), help="Default: output/report-<run id>.html."
+    "--out",
+    default=None,
+    type=click.Path(dir_okay=False),
+    show_default="output/report-<run id>.html",
+    help="Where the page goes.",
 )
-@click.option("--tracking-uri", default=None, help="Default: $MLFLOW_TRACKING_URI, then sqlite:///mlflow.db.")
+@tracking_uri_option
 @click.option("--open", "open_page", is_flag=True, help="Open the page in the web browser.")
 @common
 def report(run_ref: str, out: str | None, tracking_uri: str | None, open_page: bool) -> None:
@@ -268,11 +316,14 @@ def _html_page(title: str, table: Any, files: list[Any], html: str | None) -> li
 
 @cli.command()
 @click.option(
-    "--data", default=None, help="A csv/parquet file, directory or glob (default: a bundled demo set)."
+    "--data",
+    default=None,
+    show_default="a demo set of scikit-learn",
+    help="A csv/parquet file, directory or glob.",
 )
-@click.option("--task", default=None, help="binary, multiclass or regression (default: inferred).")
-@click.option("--target", default=None, help="Target column (default: guessed).")
-@click.option("--name", default=None, help="Recipe name (default: from the data).")
+@click.option("--task", default=None, show_default="inferred", help="binary, multiclass or regression.")
+@click.option("--target", default=None, show_default="guessed", help="Target column.")
+@click.option("--name", default=None, show_default="from the data", help="Recipe name.")
 @out_options
 @common
 def init(
@@ -295,11 +346,14 @@ def init(
 @profile_option
 @set_option
 @click.option(
-    "--image", default=None, help="Container image with mlscale installed (default: rayproject/ray)."
+    "--image",
+    default=None,
+    show_default="rayproject/ray with a pip runtime env",
+    help="Container image with mlscale installed.",
 )
 @click.option("--package", default=None, help="pip requirement for mlscale itself, e.g. a wheel URL.")
 @click.option("--namespace", default=None, help="Kubernetes namespace.")
-@click.option("--name", default=None, help="RayJob name (default: from the recipe).")
+@click.option("--name", default=None, show_default="from the recipe", help="RayJob name.")
 @trust_option
 @out_options
 @common

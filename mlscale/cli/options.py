@@ -1,9 +1,15 @@
 """Options several commands share: -v/-q (also accepted before the command), --trust-recipe, and RECIPE
-with its options (--engine, --profile, --set). -v/-q take effect when the command starts (`LoggedCommand`)."""
+with its options (--engine, --profile, --set, --tracking-uri). -v/-q take effect when the command starts
+(`LoggedCommand`).
+
+One help convention for every command: a default is shown as click shows it, `[default: ...]` (a computed
+one in words), never in prose; an option that may be given several times ends its help with "Repeatable.";
+`--engine` lists the engines that exist (built in, installed, registered)."""
 
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
@@ -53,7 +59,7 @@ trust_option = click.option(
     expose_value=False,
     callback=_remember_trust,
     help="Use what only the recipe names: a remote address or URI, a data.preprocess hook, an output path "
-    "outside the working directory (default: refused).",
+    "outside the working directory (without it they are refused).",
 )
 
 
@@ -63,19 +69,64 @@ def trusted() -> bool:
 
 
 profile_option = click.option(
-    "--profile", "profiles", multiple=True, help="Profile YAML deep-merged over the recipe."
+    "--profile", "profiles", multiple=True, help="Profile YAML deep-merged over the recipe. Repeatable."
 )
 set_option = click.option(
-    "--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one field, e.g. train.eta=0.1."
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override one field, e.g. train.eta=0.1. Repeatable.",
+)
+
+
+class EngineName(click.ParamType):
+    """An engine's name; `--help` lists the engines that exist when it is shown. Checked by the recipe's
+    validation, so an unknown one is the same one-line error as in a recipe file."""
+
+    name = "engine"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
+        from mlscale.engine_names import known
+
+        return "[" + "|".join(known()) + "]"
+
+
+def _tracking_uri_for_this_command(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value:  # the CLI restores the environment when the command ends (mlscale.cli.main)
+        os.environ["MLFLOW_TRACKING_URI"] = value
+
+
+TRACKING_DEFAULT = "$MLFLOW_TRACKING_URI, then mlflow.tracking_uri, then sqlite:///mlflow.db"
+recipe_tracking_uri_option = click.option(
+    "--tracking-uri",
+    default=None,
+    metavar="URI",
+    expose_value=False,
+    callback=_tracking_uri_for_this_command,
+    show_default=TRACKING_DEFAULT,
+    help="MLflow tracking server or store for this command (as MLFLOW_TRACKING_URI; confirms it).",
 )
 recipe_options = [
-    click.option(
-        "--engine", "engine", default=None, help="Engine to use (overrides engine.name): local or ray."
-    ),
+    click.option("--engine", "engine", type=EngineName(), default=None, help="Overrides engine.name."),
     trust_option,
     profile_option,
     set_option,
+    recipe_tracking_uri_option,
 ]
+cluster_option = click.option(
+    "--address",
+    default=None,
+    help="The cluster to join: sets the engine's address key (engine ray: engine.ray.address), which "
+    "confirms it like --set.",
+)
+tracking_uri_option = click.option(
+    "--tracking-uri",
+    default=None,
+    metavar="URI",
+    show_default="$MLFLOW_TRACKING_URI, then sqlite:///mlflow.db",
+    help="MLflow tracking server or store to read the runs from.",
+)
 
 
 class RecipeKeywords(TypedDict):

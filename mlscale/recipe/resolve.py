@@ -41,11 +41,18 @@ def resolve_recipe(
     profiles: Iterable[str | Path] = (),
     overrides: Mapping[str, Any] | Iterable[str] | None = None,
     arguments: Mapping[str, Any] | None = None,
+    address: str | None = None,
 ) -> Resolved:
     """Load, merge and validate `recipe` (a path), or take a Recipe as it is. `arguments`: a command's own
     options as dotted keys (`{"predict.input": ...}`), applied after `overrides` (an explicit argument wins
-    over `--set`); None values are left out. A Recipe takes `arguments` (validated again) but no engine,
-    profiles or overrides: build it with those instead."""
+    over `--set`); None values are left out. `address` (`--address`): the cluster to join, set as the
+    argument `engine.<engine>.<its address key>`. A Recipe takes `arguments` (validated again) but no
+    engine, profiles or overrides: build it with those instead."""
+    if address:
+        first = resolve_recipe(
+            recipe, engine=engine, profiles=profiles, overrides=overrides, arguments=arguments
+        )
+        arguments = {**(arguments or {}), address_key(first.recipe, first.source): address}
     given = {key: value for key, value in (arguments or {}).items() if value is not None}
     profiles = list(profiles)
     if isinstance(recipe, Recipe):
@@ -59,6 +66,16 @@ def resolve_recipe(
     loaded = load_recipe(recipe, profiles=profiles, overrides=sets, engine=engine)
     reads = (("the recipe", Path(recipe)), *(("the profile", Path(p)) for p in profiles))
     return Resolved(loaded, str(recipe), reads)
+
+
+def address_key(recipe: Recipe, source: str) -> str:
+    """`engine.<engine>.<key>`: where the recipe's engine keeps its cluster address."""
+    field = recipe.engine.settings.address_field
+    if field is None:
+        raise RecipeError(
+            f"{source}: --address: engine {recipe.engine.name} runs in this process, on no cluster"
+        )
+    return f"engine.{recipe.engine.name}.{field}"
 
 
 def _with_arguments(recipe: Recipe, arguments: Mapping[str, Any]) -> Recipe:

@@ -12,7 +12,7 @@ from mlscale.data import describe_source, memory_plan
 from mlscale.engines import get_engine
 from mlscale.errors import RecipeError
 from mlscale.recipe import Recipe
-from mlscale.recipe.resolve import resolve_recipe
+from mlscale.recipe.resolve import address_key, resolve_recipe
 from mlscale.recipe.trust import pending
 from mlscale.results import EnginePlan
 from mlscale.tracking import runs as tracking
@@ -54,13 +54,7 @@ def plan(
     and says so). Never starts a private cluster. Raises RecipeError naming the first thing that could never
     be scheduled, and refuses the outputs `mlscale run` would refuse (`overwrite` as there).
     """
-    profiles = list(profiles)
-    resolved = resolve_recipe(recipe, engine=engine, profiles=profiles, overrides=overrides)
-    if address:  # the engine's address key, given like --set (so it confirms the address)
-        arguments = {_address_key(resolved.recipe, resolved.source): address}
-        resolved = resolve_recipe(
-            recipe, engine=engine, profiles=profiles, overrides=overrides, arguments=arguments
-        )
+    resolved = resolve_recipe(recipe, engine=engine, profiles=profiles, overrides=overrides, address=address)
     recipe, source, reads = resolved.recipe, resolved.source, resolved.reads
     store = tracking.resolve_uri(recipe.mlflow.tracking_uri)
     check_outputs(recipe, source, command="plan", store=store, overwrite=overwrite, reads=reads)
@@ -80,22 +74,12 @@ def plan(
     named = recipe.engine.settings.cluster_address
     if planned is not recipe and named:
         engine_plan.notes.append(
-            f"{_address_key(recipe)} {mask_text(named)} is named by the recipe only and was not contacted: "
+            f"{address_key(recipe, source)} {mask_text(named)} is named by the recipe only and was not contacted: "
             "this plan is for this machine (confirm it with --address or --trust-recipe)"
         )
     engine_plan.steps.append(("memory", memory_plan.for_recipe(recipe, summary, source=source).describe()))
     check_plan(engine_plan, source)
     return Plan(recipe=recipe, source=source, data=summary, engine=engine_plan, tracking_uri=mask_text(store))
-
-
-def _address_key(recipe: Recipe, source: str = "") -> str:
-    """`engine.<engine>.<key>`: where the recipe's engine keeps its cluster address."""
-    field = recipe.engine.settings.address_field
-    if field is None:
-        raise RecipeError(
-            f"{source}: --address: engine {recipe.engine.name} runs in this process, on no cluster"
-        )
-    return f"engine.{recipe.engine.name}.{field}"
 
 
 def check_plan(engine_plan: EnginePlan, source: str) -> None:

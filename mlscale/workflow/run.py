@@ -104,6 +104,7 @@ def run(
     engine: str | None = None,
     profiles: Iterable[str | Path] = (),
     overrides: Mapping[str, Any] | Iterable[str] | None = None,
+    address: str | None = None,
     resume: bool = False,
     parent_run_id: str | None = None,
     progress: OnProgress | None = None,
@@ -113,7 +114,7 @@ def run(
     """Run a recipe end to end and log it to MLflow. Raises MlscaleError subclasses on bad input.
     `overwrite`: replace existing files at the run's outputs that mlscale did not write (`--overwrite`)."""
     total_started = time.perf_counter()
-    resolved = resolve_recipe(recipe, engine=engine, profiles=profiles, overrides=overrides)
+    resolved = resolve_recipe(recipe, engine=engine, profiles=profiles, overrides=overrides, address=address)
     recipe, source, reads = resolved.confirm(trust=trust_recipe).recipe, resolved.source, resolved.reads
     uri = tracking.resolve_uri(recipe.mlflow.tracking_uri)
     check_outputs(recipe, source, command="run", store=uri, overwrite=overwrite, reads=reads)
@@ -281,6 +282,7 @@ def predict(
     engine: str | None = None,
     profiles: Iterable[str | Path] = (),
     overrides: Mapping[str, Any] | Iterable[str] | None = None,
+    address: str | None = None,
     progress: OnProgress | None = None,
     trust_recipe: bool = False,
     overwrite: bool = False,
@@ -289,7 +291,7 @@ def predict(
     replace an existing output that mlscale did not write (`--overwrite`)."""
     arguments = {"predict.input": input, "predict.output": output, "predict.model": model}
     resolved = resolve_recipe(
-        recipe, engine=engine, profiles=profiles, overrides=overrides, arguments=arguments
+        recipe, engine=engine, profiles=profiles, overrides=overrides, arguments=arguments, address=address
     )
     recipe, source = resolved.recipe, resolved.source
     checks = Scoring(command="predict", trust_recipe=trust_recipe, overwrite=overwrite, reads=resolved.reads)

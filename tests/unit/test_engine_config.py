@@ -84,7 +84,7 @@ def test_the_core_reads_what_an_engine_declares_not_its_name(tmp_path: Path) -> 
     """The memory estimate's training processes, plan's address key and the version gate come from the
     engine's settings section; a plugin engine gets the defaults (one process, no cluster address)."""
     from mlscale.data import memory_plan
-    from mlscale.workflow import plan as planning
+    from mlscale.recipe.resolve import address_key
     from mlscale.workflow import versions
 
     seen: list[int] = []
@@ -99,7 +99,7 @@ def test_the_core_reads_what_an_engine_declares_not_its_name(tmp_path: Path) -> 
             toy = load_recipe(_recipe(tmp_path, "{name: toy, workers: 3}"))
             memory_plan.for_recipe(toy, {}, source="r.yaml")
             with pytest.raises(RecipeError, match="engine toy runs in this process, on no cluster"):
-                planning._address_key(toy, "r.yaml")
+                address_key(toy, "r.yaml")
             assert versions.known_bad({"xgboost": "3.2.0"}, engine="toy") is None
         finally:
             unregister_engine("toy")
@@ -107,7 +107,7 @@ def test_the_core_reads_what_an_engine_declares_not_its_name(tmp_path: Path) -> 
         memory_plan.decide = real  # type: ignore[assignment]
     assert seen == [1, 3, 1]
     ray = load_recipe(_recipe(tmp_path, "{name: ray}"))
-    assert planning._address_key(ray) == "engine.ray.address"
+    assert address_key(ray, "r.yaml") == "engine.ray.address"
     assert versions.known_bad({"xgboost": "3.2.0", "ray": None}, engine="ray") == (
         "engine ray needs ray: pip install 'ray[tune,data,train]'"
     )
