@@ -143,10 +143,13 @@ def calibration(y: np.ndarray, proba: np.ndarray, bins: int = CALIBRATION_BINS) 
         if mask.any():
             out.append(
                 CalibrationBin(
-                    low=float(edges[b]), high=float(edges[b + 1]), predicted=float(p[mask].mean()),
-                    observed=float(np.mean(y[mask])), rows=int(mask.sum()),
+                    low=float(edges[b]),
+                    high=float(edges[b + 1]),
+                    predicted=float(p[mask].mean()),
+                    observed=float(np.mean(y[mask])),
+                    rows=int(mask.sum()),
                 )
-            )  # fmt: skip
+            )
     return out
 
 
@@ -219,9 +222,14 @@ def evaluate_binary(
         note = f"no threshold reaches {what} on this split; the confusion matrix uses the max-F1 threshold"
     chosen = target or best
     return BinaryEvaluation(
-        brier=brier(y, p), calibration=calibration(y, p), best_f1=best, target=target, target_note=note,
-        chosen=chosen, confusion=confusion(y, (p >= chosen.threshold).astype(int), labels, chosen.threshold),
-    )  # fmt: skip
+        brier=brier(y, p),
+        calibration=calibration(y, p),
+        best_f1=best,
+        target=target,
+        target_note=note,
+        chosen=chosen,
+        confusion=confusion(y, (p >= chosen.threshold).astype(int), labels, chosen.threshold),
+    )
 
 
 # -- multiclass ------------------------------------------------------------------------------------
@@ -234,10 +242,15 @@ def evaluate_multiclass(y: np.ndarray, proba: np.ndarray, labels: list[str]) -> 
         y, pred, labels=list(range(k)), zero_division=0
     )
     classes = [
-        ClassScore(label=labels[i], precision=float(precision[i]), recall=float(recall[i]), f1=float(f1[i]),
-                   support=int(support[i]))
+        ClassScore(
+            label=labels[i],
+            precision=float(precision[i]),
+            recall=float(recall[i]),
+            f1=float(f1[i]),
+            support=int(support[i]),
+        )
         for i in range(k)
-    ]  # fmt: skip
+    ]
     return MulticlassEvaluation(classes=classes, confusion=confusion(y, pred, labels))
 
 
@@ -250,10 +263,15 @@ def error_by_decile(y: np.ndarray, pred: np.ndarray, groups: int = 10) -> list[D
         err = np.asarray(y, dtype=np.float64)[part] - np.asarray(pred, dtype=np.float64)[part]
         out.append(
             DecileError(
-                decile=i + 1, low=float(pred[part].min()), high=float(pred[part].max()), rows=len(part),
-                bias=float(err.mean()), mae=float(np.abs(err).mean()), rmse=float(np.sqrt((err**2).mean())),
+                decile=i + 1,
+                low=float(pred[part].min()),
+                high=float(pred[part].max()),
+                rows=len(part),
+                bias=float(err.mean()),
+                mae=float(np.abs(err).mean()),
+                rmse=float(np.sqrt((err**2).mean())),
             )
-        )  # fmt: skip
+        )
     return out
 
 
@@ -349,6 +367,11 @@ def evaluate_predictions(
         for col, values in (slices or {}).items()
     ]
     return Evaluation(
-        task=task, split=split, rows=len(y), binary=binary, multiclass=multiclass, regression=regression,
+        task=task,
+        split=split,
+        rows=len(y),
+        binary=binary,
+        multiclass=multiclass,
+        regression=regression,
         slices=reports,
-    )  # fmt: skip
+    )

@@ -120,9 +120,13 @@ def explanation(schema: FeatureSchema, contribs: np.ndarray, x: pd.DataFrame) ->
     values, output = toward_output(schema.task, contribs, schema.classes)
     features = list(schema.features)
     return Explanation(
-        features=features, values=values[:, :-1], bias=values[:, -1], shown=shown_values(schema, x),
-        output=output, ranking=rank(features, values[:, :-1], set(schema.categories)),
-    )  # fmt: skip
+        features=features,
+        values=values[:, :-1],
+        bias=values[:, -1],
+        shown=shown_values(schema, x),
+        output=output,
+        ranking=rank(features, values[:, :-1], set(schema.categories)),
+    )
 
 
 def contribution_columns(schema: FeatureSchema) -> list[str]:

@@ -35,9 +35,14 @@ def progress_display(*, enabled: bool) -> Iterator[Any]:
 
     handler = next((h for h in logging.getLogger("mlscale").handlers if hasattr(h, "console")), None)
     bar = Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=getattr(handler, "console", None), transient=True,
-    )  # fmt: skip
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=getattr(handler, "console", None),
+        transient=True,
+    )
     tasks: dict[str, Any] = {}
     started: dict[str, float] = {}
     lock = threading.Lock()  # engines may report from a background thread
@@ -65,8 +70,12 @@ def progress_display(*, enabled: bool) -> Iterator[Any]:
                 description=f"train rounds{latest}",
             )
         elif kind == "rows" and "predict" in tasks:
-            bar.update(tasks["predict"], total=info["total"], completed=info["done"],
-                       description=rows_line(info["done"], info["total"], time.monotonic() - started["predict"]))  # fmt: skip
+            bar.update(
+                tasks["predict"],
+                total=info["total"],
+                completed=info["done"],
+                description=rows_line(info["done"], info["total"], time.monotonic() - started["predict"]),
+            )
 
     with bar:
         yield on_event

@@ -26,14 +26,22 @@ def _remember_flag(ctx: click.Context, param: click.Parameter, value: bool) -> b
 
 _common = [
     click.option(
-        "-v", "--verbose", is_flag=True, expose_value=False, callback=_remember_flag,
+        "-v",
+        "--verbose",
+        is_flag=True,
+        expose_value=False,
+        callback=_remember_flag,
         help="Show debug logs, Ray/MLflow output and tracebacks.",
     ),
     click.option(
-        "-q", "--quiet", is_flag=True, expose_value=False, callback=_remember_flag,
+        "-q",
+        "--quiet",
+        is_flag=True,
+        expose_value=False,
+        callback=_remember_flag,
         help="Only warnings, errors and the final summary.",
     ),
-]  # fmt: skip
+]
 
 
 def _with(options: list[Any], f: Any) -> Any:

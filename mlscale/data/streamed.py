@@ -220,9 +220,14 @@ def _second_pass(
         stream = _with_train_rows(stream, n_train)
     frequencies = {col: (level_rows[col] / max(n_train, 1)).round(8).tolist() for col in counted}
     schema = FeatureSchema(
-        target=cfg.target, task=task, features=features, categories=categories, classes=classes,
-        encodings=encodings, frequencies=frequencies,
-    )  # fmt: skip
+        target=cfg.target,
+        task=task,
+        features=features,
+        categories=categories,
+        classes=classes,
+        encodings=encodings,
+        frequencies=frequencies,
+    )
     frames = {part: pd.concat(parts, ignore_index=True) for part, parts in kept.items()}
     ys = {part: np.concatenate(parts) for part, parts in labels.items()}
     if len(ys[splitting.VALID]) < 1 or n_train < 2:

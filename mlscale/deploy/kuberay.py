@@ -160,15 +160,7 @@ def render_rayjob(
         "metadata": _metadata(config_map, namespace, labels),
         "data": {"recipe.yaml": recipe_text},
     }
-    spec: dict[str, Any] = {
-        "entrypoint": f"mlscale run --trust-recipe {RECIPE_DIR}/recipe.yaml",
-        "submissionMode": "K8sJobMode",
-        "shutdownAfterJobFinishes": True,
-        "ttlSecondsAfterFinished": TTL_SECONDS_AFTER_FINISHED,
-    }
-    if runtime_env:
-        spec["runtimeEnvYAML"] = runtime_env
-    spec["rayClusterSpec"] = _cluster_spec(
+    cluster = _cluster_spec(
         version=version,
         image=image,
         workers=engine.workers,
@@ -180,14 +172,36 @@ def render_rayjob(
         "apiVersion": "ray.io/v1",
         "kind": "RayJob",
         "metadata": _metadata(job_name, namespace, labels),
-        "spec": spec,
+        "spec": _job_spec(runtime_env, cluster),
     }
 
     notes = _rayjob_notes(
-        recipe, cluster_recipe, source=source, version=version, image=image, stock_image=stock_image,
-        package=package, cpus=cpus, gpus=gpus, removed=removed,
-    )  # fmt: skip
+        recipe,
+        cluster_recipe,
+        source=source,
+        version=version,
+        image=image,
+        stock_image=stock_image,
+        package=package,
+        cpus=cpus,
+        gpus=gpus,
+        removed=removed,
+    )
     return _dump([cm, job], notes)
+
+
+def _job_spec(runtime_env: str | None, cluster: dict[str, Any]) -> dict[str, Any]:
+    """The RayJob's spec: the entrypoint runs the mounted recipe, confirmed at render time."""
+    spec: dict[str, Any] = {
+        "entrypoint": f"mlscale run --trust-recipe {RECIPE_DIR}/recipe.yaml",
+        "submissionMode": "K8sJobMode",
+        "shutdownAfterJobFinishes": True,
+        "ttlSecondsAfterFinished": TTL_SECONDS_AFTER_FINISHED,
+    }
+    if runtime_env:
+        spec["runtimeEnvYAML"] = runtime_env
+    spec["rayClusterSpec"] = cluster
+    return spec
 
 
 def _cluster_recipe(recipe: Recipe, source: str) -> tuple[Recipe, int]:

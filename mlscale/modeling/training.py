@@ -17,9 +17,16 @@ from mlscale.recipe.task_metrics import DEFAULT_EVAL_METRIC
 
 INT_PARAMS = {"max_depth", "max_bin", "seed"} | XGB_INT_PARAMS  # tune samples 3.0 for these: cast
 NAMED_PARAMS = (
-    "eta", "max_depth", "min_child_weight", "subsample", "colsample_bytree",
-    "reg_lambda", "reg_alpha", "gamma", "max_bin",
-)  # fmt: skip
+    "eta",
+    "max_depth",
+    "min_child_weight",
+    "subsample",
+    "colsample_bytree",
+    "reg_lambda",
+    "reg_alpha",
+    "gamma",
+    "max_bin",
+)
 # Evaluating the train split every round doubles the per-round evaluation work; above this size
 # learning curves show the valid split only (see docs/performance.md).
 TRAIN_CURVE_MAX_ROWS = 250_000

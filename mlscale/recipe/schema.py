@@ -36,9 +36,17 @@ def metric_mode(metric: str) -> Literal["min", "max"]:
 # xgboost parameters that take an int, besides the named train fields: xgboost refuses 2.5 or text
 # only once training starts (and mlscale would otherwise cut 2.5 to 2 for some of them).
 XGB_INT_PARAMS = frozenset(
-    {"max_leaves", "num_parallel_tree", "max_cat_to_onehot", "max_cat_threshold", "num_class", "verbosity",
-     "nthread", "top_k"}
-)  # fmt: skip
+    {
+        "max_leaves",
+        "num_parallel_tree",
+        "max_cat_to_onehot",
+        "max_cat_threshold",
+        "num_class",
+        "verbosity",
+        "nthread",
+        "top_k",
+    }
+)
 
 
 class SyntheticConfig(_Section):

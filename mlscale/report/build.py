@@ -59,14 +59,16 @@ def rebuild(ref: str, *, tracking_uri: str | None = None, out: str | Path | None
 
 def table_page(title: str, table: Any, charts: list[Path], out: str | Path) -> Path:
     """`mlscale compare/bench --html`: their table and charts as the same kind of page."""
-    from mlscale.report.page import PageImage, PageSection, ReportData
+    from mlscale.report.page import ReportData
     from mlscale.report.render import write_html
-    from mlscale.report.section import ReportTable, scalar
+    from mlscale.report.section import ReportImage, ReportSection, ReportTable, scalar
 
     rows = [[scalar(v) for v in r] for r in table.itertuples(index=False)]
-    section = PageSection(
-        key="table", title=title, order=10,
+    section = ReportSection(
+        key="table",
+        title=title,
+        order=10,
         tables=[ReportTable(title="", columns=[str(c) for c in table.columns], rows=rows)],
-        images=[PageImage.from_file(p, caption=p.stem) for p in charts if p.suffix == ".png"],
-    )  # fmt: skip
+        images=[ReportImage.from_file(p, caption=p.stem) for p in charts if p.suffix == ".png"],
+    )
     return write_html(ReportData(title=title, facts=[("rows", str(len(table)))], sections=[section]), out)

@@ -7,15 +7,19 @@ import tempfile
 from pathlib import Path
 
 from mlscale.errors import ReportError
-from mlscale.report.page import PageImage, PageSection, ReportData
-from mlscale.report.section import SECTION_FILE, ReportSection, ReportTable, Scalar
+from mlscale.report.page import ReportData
+from mlscale.report.section import SECTION_FILE, ReportImage, ReportSection, ReportTable, Scalar
 from mlscale.report.tuning import tuning_section
 from mlscale.tracking.read import RunRecord, download, trial_runs
 
 SPLITS = ("valid", "test")
 # metric-name prefix -> column of the metrics table, in order (the run's own model has no prefix)
-MODELS = (("constant", "constant (train prior)"), ("baseline", "untuned"), ("", "model"),
-          ("reference", "reference (HistGradientBoosting)"))  # fmt: skip
+MODELS = (
+    ("constant", "constant (train prior)"),
+    ("baseline", "untuned"),
+    ("", "model"),
+    ("reference", "reference (HistGradientBoosting)"),
+)
 PLOT_CAPTIONS = {
     "learning_curve.png": "Learning curves (per boosting round)",
     "feature_importance.png": "Feature importance (gain)",
@@ -36,21 +40,34 @@ def collect(run: RunRecord) -> ReportData:
         report_dir = download(run.tracking_uri, run.run_id, "report", Path(tmp))
         plots = {p.name: p for p in plots_dir.iterdir()} if plots_dir else {}
         sections = [
-            PageSection(key="recipe", title="Recipe", order=10, code=recipe_file.read_text() if recipe_file else None, code_title="recipe.yaml, as run",
-                        notes=[f"recipe {run.tags['recipe.name']} (hash {run.tags.get('recipe.hash', '?')}); "
-                               "secrets masked"]),
+            ReportSection(
+                key="recipe",
+                title="Recipe",
+                order=10,
+                code=recipe_file.read_text() if recipe_file else None,
+                code_title="recipe.yaml, as run",
+                notes=[
+                    f"recipe {run.tags['recipe.name']} (hash {run.tags.get('recipe.hash', '?')}); "
+                    "secrets masked"
+                ],
+            ),
             _metrics_section(run, plots),
             _timings_section(run),
             _versions_section(run),
             *generic_sections(report_dir),
-        ]  # fmt: skip
+        ]
         trials = trial_runs(run)
         if trials:
-            images = [PageImage.from_file(plots[n], caption=c) for n, c in TUNE_PLOTS.items() if n in plots]
+            images = [ReportImage.from_file(plots[n], caption=c) for n, c in TUNE_PLOTS.items() if n in plots]
             sections.append(tuning_section(run, trials, images))
-    facts = [("run", run.run_id), ("experiment", run.experiment), ("status", run.status),
-             ("task", run.tags.get("task", "?")), ("engine", run.tags.get("engine", "?")),
-             ("cluster", run.tags.get("cluster.shape", "?"))]  # fmt: skip
+    facts = [
+        ("run", run.run_id),
+        ("experiment", run.experiment),
+        ("status", run.status),
+        ("task", run.tags.get("task", "?")),
+        ("engine", run.tags.get("engine", "?")),
+        ("cluster", run.tags.get("cluster.shape", "?")),
+    ]
     warning = run.tags.get("mlscale.quality_warning")
     return ReportData(
         title=f"mlscale run: {run.tags['recipe.name']}",
@@ -61,7 +78,7 @@ def collect(run: RunRecord) -> ReportData:
     )
 
 
-def generic_sections(report_dir: Path | None) -> list[PageSection]:
+def generic_sections(report_dir: Path | None) -> list[ReportSection]:
     """Every report/<name>/section.json (the contract in mlscale.report.section), images embedded."""
     if report_dir is None:
         return []
@@ -73,9 +90,17 @@ def generic_sections(report_dir: Path | None) -> list[PageSection]:
             file = path.parent / image.file
             if not file.is_file():
                 raise ReportError(f"report/{path.parent.name}: image {image.file!r} is not in the run")
-            images.append(PageImage.from_file(file, caption=image.caption))
-        out.append(PageSection(key=path.parent.name, title=section.title, order=section.order,
-                               notes=list(section.notes), tables=list(section.tables), images=images))  # fmt: skip
+            images.append(ReportImage.from_file(file, caption=image.caption))
+        out.append(
+            ReportSection(
+                key=path.parent.name,
+                title=section.title,
+                order=section.order,
+                notes=list(section.notes),
+                tables=list(section.tables),
+                images=images,
+            )
+        )
     return out
 
 
@@ -83,8 +108,10 @@ def metrics_table(metrics: dict[str, float]) -> ReportTable:
     """Rows: <split>_<metric>; columns: the constant baseline, the untuned model, the run's model (tuned
     when the run tuned) and the reference model, each where the run logged it."""
     tuned = any(k.startswith("baseline_") for k in metrics)
-    names = sorted({k for k in metrics if k.startswith(tuple(f"{s}_" for s in SPLITS))},
-                   key=lambda k: (SPLITS.index(k.split("_", 1)[0]), k))  # fmt: skip
+    names = sorted(
+        {k for k in metrics if k.startswith(tuple(f"{s}_" for s in SPLITS))},
+        key=lambda k: (SPLITS.index(k.split("_", 1)[0]), k),
+    )
     models = [(p, "tuned" if p == "" and tuned else label) for p, label in MODELS]
     models = [(p, label) for p, label in models if p == "" or any(k.startswith(f"{p}_") for k in metrics)]
     rows: list[list[Scalar]] = [
@@ -95,7 +122,7 @@ def metrics_table(metrics: dict[str, float]) -> ReportTable:
     )
 
 
-def _metrics_section(run: RunRecord, plots: dict[str, Path]) -> PageSection:
+def _metrics_section(run: RunRecord, plots: dict[str, Path]) -> ReportSection:
     m = run.metrics
     notes = (
         []
@@ -104,12 +131,13 @@ def _metrics_section(run: RunRecord, plots: dict[str, Path]) -> PageSection:
     )
     if "reference_rows" in m:
         notes.append(f"reference fitted on {int(m['reference_rows']):,} train rows, scored on the same split")
-    images = [PageImage.from_file(plots[n], caption=c) for n, c in PLOT_CAPTIONS.items() if n in plots]
-    return PageSection(key="metrics", title="Metrics", order=30, notes=notes, tables=[metrics_table(m)],
-                       images=images)  # fmt: skip
+    images = [ReportImage.from_file(plots[n], caption=c) for n, c in PLOT_CAPTIONS.items() if n in plots]
+    return ReportSection(
+        key="metrics", title="Metrics", order=30, notes=notes, tables=[metrics_table(m)], images=images
+    )
 
 
-def _timings_section(run: RunRecord) -> PageSection:
+def _timings_section(run: RunRecord) -> ReportSection:
     rows: list[list[Scalar]] = [
         [k.removeprefix("time_").removesuffix("_s"), v]
         for k, v in run.metrics.items()
@@ -122,15 +150,24 @@ def _timings_section(run: RunRecord) -> PageSection:
     extra: list[list[Scalar]] = [
         [k, run.metrics[k]] for k in ("peak_rss_mb", "predict_rows", "predict_rows_per_s") if k in run.metrics
     ]
-    return PageSection(key="timings", title="Timings and cluster", order=70, tables=[
-        ReportTable(title="Seconds per phase", columns=["phase", "seconds"], rows=rows),
-        ReportTable(title="Engine and cluster shape", columns=["what", "value"], rows=[*cluster, *extra]),
-    ])  # fmt: skip
+    return ReportSection(
+        key="timings",
+        title="Timings and cluster",
+        order=70,
+        tables=[
+            ReportTable(title="Seconds per phase", columns=["phase", "seconds"], rows=rows),
+            ReportTable(title="Engine and cluster shape", columns=["what", "value"], rows=[*cluster, *extra]),
+        ],
+    )
 
 
-def _versions_section(run: RunRecord) -> PageSection:
+def _versions_section(run: RunRecord) -> ReportSection:
     rows: list[list[Scalar]] = [
         [k.removeprefix("version."), v] for k, v in sorted(run.tags.items()) if k.startswith("version.")
     ]
-    return PageSection(key="versions", title="Versions", order=80,
-                       tables=[ReportTable(title="", columns=["package", "version"], rows=rows)])  # fmt: skip
+    return ReportSection(
+        key="versions",
+        title="Versions",
+        order=80,
+        tables=[ReportTable(title="", columns=["package", "version"], rows=rows)],
+    )

@@ -27,24 +27,33 @@ def profile_section(data: Dataset) -> ReportSection:
     for col in schema.features:
         values = data.x_train[col]
         categorical = col in schema.categories
-        columns.append([
-            col,
-            "categorical" if categorical else str(values.dtype),
-            missing[col] / max(rows_total, 1),
-            len(schema.categories[col]) if categorical else int(values.nunique(dropna=True)),
-            schema.encoding(col) if categorical else "",
-        ])  # fmt: skip
+        columns.append(
+            [
+                col,
+                "categorical" if categorical else str(values.dtype),
+                missing[col] / max(rows_total, 1),
+                len(schema.categories[col]) if categorical else int(values.nunique(dropna=True)),
+                schema.encoding(col) if categorical else "",
+            ]
+        )
     tables = [
-        ReportTable(title="Rows per split", columns=["split", "rows"],
-                    rows=[[name, len(frame)] for name, frame in frames.items()]),
-        ReportTable(title="Columns",
-                    columns=["column", "type", "missing share", "cardinality (train)", "encoding"],
-                    rows=columns),
-    ]  # fmt: skip
+        ReportTable(
+            title="Rows per split",
+            columns=["split", "rows"],
+            rows=[[name, len(frame)] for name, frame in frames.items()],
+        ),
+        ReportTable(
+            title="Columns",
+            columns=["column", "type", "missing share", "cardinality (train)", "encoding"],
+            rows=columns,
+        ),
+    ]
     if schema.task != "regression" and schema.classes:
         tables.append(_class_table(data))
-    notes = [f"target {schema.target!r}, task {schema.task}"
-             f"{' (inferred)' if data.task_inferred else ''}, {len(schema.features)} features"]  # fmt: skip
+    notes = [
+        f"target {schema.target!r}, task {schema.task}"
+        f"{' (inferred)' if data.task_inferred else ''}, {len(schema.features)} features"
+    ]
     if data.missing_target_dropped:
         notes.append(f"{data.missing_target_dropped:,} row(s) with a missing target left out")
     notes += list(data.notes)

@@ -9,9 +9,11 @@ versions 80.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from mlscale.errors import ReportError
@@ -29,17 +31,38 @@ class ReportTable:
 
 @dataclass(frozen=True, kw_only=True)
 class ReportImage:
-    file: str  # a file name beside section.json
+    """An image of a section: logged as a file beside section.json (`file`), shown on the page inline
+    (`data_uri`: data:image/png;base64,..., so the page needs no file and no network)."""
+
+    file: str = ""  # a file name beside section.json
     caption: str = ""
+    data_uri: str = ""
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, caption: str = "", file: str = "x.png") -> ReportImage:
+        mime = {"svg": "image/svg+xml", "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif"}
+        kind = mime.get(file.rsplit(".", 1)[-1].lower(), "image/png")
+        uri = f"data:{kind};base64,{base64.b64encode(data).decode()}"
+        return cls(file=file, data_uri=uri, caption=caption)
+
+    @classmethod
+    def from_file(cls, path: Path, *, caption: str = "") -> ReportImage:
+        return cls.from_bytes(path.read_bytes(), caption=caption, file=path.name)
 
 
 @dataclass(frozen=True, kw_only=True)
 class ReportSection:
+    """One section of a report: logged as section.json by a phase (title, order, notes, tables, images by
+    file), and shown on a page (`key` its HTML id, images inline, `code` folded under `code_title`)."""
+
     title: str
     order: int
     notes: list[str] = field(default_factory=list)
     tables: list[ReportTable] = field(default_factory=list)
     images: list[ReportImage] = field(default_factory=list)
+    key: str = ""  # the HTML id on a page: section-<key>
+    code: str | None = None  # preformatted text (the recipe), folded under code_title
+    code_title: str = ""
 
     def to_json(self) -> str:
         return json.dumps(

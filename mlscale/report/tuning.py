@@ -8,24 +8,29 @@ import math
 from collections.abc import Sequence
 
 from mlscale.recipe.schema import metric_mode
-from mlscale.report.page import PageImage, PageSection
-from mlscale.report.section import ReportTable, Scalar
+from mlscale.report.section import ReportImage, ReportSection, ReportTable, Scalar
 from mlscale.tracking.read import RunRecord, TrialRecord
 
 TUNING_ORDER = 60
 MIN_TRIALS_FOR_IMPORTANCE = 3
 
 
-def tuning_section(run: RunRecord, trials: Sequence[TrialRecord], images: list[PageImage]) -> PageSection:
+def tuning_section(run: RunRecord, trials: Sequence[TrialRecord], images: list[ReportImage]) -> ReportSection:
     metric = run.tags.get("tune.metric", "metric")
     mode = run.params.get("tune.mode")
     mode = mode if mode in ("min", "max") else metric_mode(metric)
     names = sorted({k for t in trials for k in t.params})
     rows: list[list[Scalar]] = [
-        [t.trial_id, t.status, t.metrics.get("tune_metric"), t.metrics.get("rounds"),
-         t.metrics.get("trial_time_s"), *(_value(t.params.get(n)) for n in names)]
+        [
+            t.trial_id,
+            t.status,
+            t.metrics.get("tune_metric"),
+            t.metrics.get("rounds"),
+            t.metrics.get("trial_time_s"),
+            *(_value(t.params.get(n)) for n in names),
+        ]
         for t in trials
-    ]  # fmt: skip
+    ]
     tables = [
         ReportTable(
             title="Trials", columns=["trial", "status", metric, "rounds", "seconds", *names], rows=rows
@@ -34,9 +39,12 @@ def tuning_section(run: RunRecord, trials: Sequence[TrialRecord], images: list[P
     importance = param_importance(trials, mode)
     if importance:
         tables.append(
-            ReportTable(title="Parameter importance (fANOVA over completed trials)",
-                        columns=["parameter", "importance"], rows=[[k, v] for k, v in importance.items()])
-        )  # fmt: skip
+            ReportTable(
+                title="Parameter importance (fANOVA over completed trials)",
+                columns=["parameter", "importance"],
+                rows=[[k, v] for k, v in importance.items()],
+            )
+        )
         images = [*images, _importance_chart(importance)]
     best = run.tags.get("tune.best_trial", "?")
     notes = [
@@ -45,8 +53,9 @@ def tuning_section(run: RunRecord, trials: Sequence[TrialRecord], images: list[P
     ]
     if not importance:
         notes.append(f"parameter importance needs {MIN_TRIALS_FOR_IMPORTANCE}+ completed trials")
-    return PageSection(key="tuning", title="Tuning", order=TUNING_ORDER, notes=notes, tables=tables,
-                       images=images)  # fmt: skip
+    return ReportSection(
+        key="tuning", title="Tuning", order=TUNING_ORDER, notes=notes, tables=tables, images=images
+    )
 
 
 def param_importance(trials: Sequence[TrialRecord], mode: str) -> dict[str, float]:
@@ -81,7 +90,7 @@ def param_importance(trials: Sequence[TrialRecord], mode: str) -> dict[str, floa
     return {k: float(v) for k, v in found.items()}
 
 
-def _importance_chart(importance: dict[str, float]) -> PageImage:
+def _importance_chart(importance: dict[str, float]) -> ReportImage:
     from mlscale.report.plots import _plt
 
     plt = _plt()
@@ -94,7 +103,7 @@ def _importance_chart(importance: dict[str, float]) -> PageImage:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90)
     plt.close(fig)
-    return PageImage.from_bytes(buf.getvalue(), caption="Parameter importance (fANOVA)")
+    return ReportImage.from_bytes(buf.getvalue(), caption="Parameter importance (fANOVA)")
 
 
 def _value(text: str | None) -> Scalar:

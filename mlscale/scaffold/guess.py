@@ -14,9 +14,21 @@ from mlscale.recipe.schema import Recipe
 
 # Column names (compared case-insensitively) that usually hold what a table is meant to predict, best first.
 TARGET_NAMES = (
-    "target", "label", "labels", "y", "class", "outcome", "churn", "churned", "response",
-    "survived", "default", "fraud", "is_fraud", "diagnosis",
-)  # fmt: skip
+    "target",
+    "label",
+    "labels",
+    "y",
+    "class",
+    "outcome",
+    "churn",
+    "churned",
+    "response",
+    "survived",
+    "default",
+    "fraud",
+    "is_fraud",
+    "diagnosis",
+)
 _ID_NAMES = {"id", "uuid", "guid", "index", "unnamed: 0", "row", "rowid", "row_number", "rownum"}
 
 

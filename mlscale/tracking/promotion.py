@@ -174,10 +174,15 @@ def promote(
         else:
             rescored = rescore(champion, data, metric)
     challenge = Challenge(
-        metric=metric, mode=mode, min_delta=config.min_delta, value=metrics.get(metric, math.nan),
-        alias=config.alias, champion_version=held, champion_value=rescored.value,
+        metric=metric,
+        mode=mode,
+        min_delta=config.min_delta,
+        value=metrics.get(metric, math.nan),
+        alias=config.alias,
+        champion_version=held,
+        champion_value=rescored.value,
         champion_problem=rescored.problem,
-    )  # fmt: skip
+    )
     decision = decide(challenge)
     alias = config.alias if decision.promoted else config.challenger_alias
     registry.set_alias(tracker.uri, name, alias, version)

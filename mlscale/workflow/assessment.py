@@ -61,9 +61,16 @@ def assess(
     raw = model.raw_predict(x)
     slices = {c: data.test_frame[c] for c in cfg.slices} if split == "test" else {}
     evaluation = evaluate_predictions(
-        model.schema.task, y, raw, classes=model.schema.classes, split=split, slices=slices,
-        target_precision=cfg.target_precision, target_recall=cfg.target_recall, slice_min_rows=cfg.slice_min_rows,
-    )  # fmt: skip
+        model.schema.task,
+        y,
+        raw,
+        classes=model.schema.classes,
+        split=split,
+        slices=slices,
+        target_precision=cfg.target_precision,
+        target_recall=cfg.target_recall,
+        slice_min_rows=cfg.slice_min_rows,
+    )
     result = Assessment(evaluation=evaluation, metrics=evaluation_metrics(evaluation))
     with tempfile.TemporaryDirectory(prefix="mlscale-report-") as tmp:
         out = Path(tmp) / "evaluation"
@@ -137,8 +144,13 @@ def evaluation_metrics(ev: Evaluation) -> dict[str, float]:
         )
         if b.target is not None:
             t = b.target
-            out.update({f"{s}_target_threshold": t.threshold, f"{s}_target_precision": t.precision,
-                        f"{s}_target_recall": t.recall})  # fmt: skip
+            out.update(
+                {
+                    f"{s}_target_threshold": t.threshold,
+                    f"{s}_target_precision": t.precision,
+                    f"{s}_target_recall": t.recall,
+                }
+            )
     if ev.multiclass is not None:
         for c in ev.multiclass.classes:
             out[tracking.mlflow_key(f"{s}_precision_{c.label}")] = c.precision
@@ -183,35 +195,46 @@ def evaluation_section(
         tables += more_tables
     if ev.multiclass is not None:
         m = ev.multiclass
-        tables.append(ReportTable(
-            title="Precision and recall per class", columns=["class", "precision", "recall", "F1", "rows"],
-            rows=[[c.label, c.precision, c.recall, c.f1, c.support] for c in m.classes],
-        ))  # fmt: skip
+        tables.append(
+            ReportTable(
+                title="Precision and recall per class",
+                columns=["class", "precision", "recall", "F1", "rows"],
+                rows=[[c.label, c.precision, c.recall, c.f1, c.support] for c in m.classes],
+            )
+        )
         tables.append(
             _confusion_table(m.confusion.labels, m.confusion.counts, "Confusion matrix (most likely class)")
         )
     if ev.regression is not None:
-        tables.append(ReportTable(
-            title="Error by decile of the prediction",
-            columns=["decile", "prediction from", "to", "rows", "mean residual", "MAE", "RMSE"],
-            rows=[[d.decile, d.low, d.high, d.rows, d.bias, d.mae, d.rmse] for d in ev.regression.deciles],
-        ))  # fmt: skip
+        tables.append(
+            ReportTable(
+                title="Error by decile of the prediction",
+                columns=["decile", "prediction from", "to", "rows", "mean residual", "MAE", "RMSE"],
+                rows=[
+                    [d.decile, d.low, d.high, d.rows, d.bias, d.mae, d.rmse] for d in ev.regression.deciles
+                ],
+            )
+        )
     for report in ev.slices:
         notes.append(_worst_note(report))
         names = sorted({k for s in report.slices for k in s.metrics})
         shown = report.slices[:MAX_SLICE_ROWS_SHOWN]
-        tables.append(ReportTable(
-            title=f"Metrics by {report.column} (worst {report.metric} first; {len(shown)} of {len(report.slices)} slices)",
-            columns=[report.column, "rows", *names],
-            rows=[[s.value, s.rows, *(s.metrics.get(k) for k in names)] for s in shown],
-        ))  # fmt: skip
+        tables.append(
+            ReportTable(
+                title=f"Metrics by {report.column} (worst {report.metric} first; {len(shown)} of {len(report.slices)} slices)",
+                columns=[report.column, "rows", *names],
+                rows=[[s.value, s.rows, *(s.metrics.get(k) for k in names)] for s in shown],
+            )
+        )
     if reference is not None:
         ours = model_metrics or {}
-        tables.append(ReportTable(
-            title=f"Model vs reference ({reference.model} on {reference.rows:,} train rows, {reference.split} split)",
-            columns=["metric", "model", "reference"],
-            rows=[[k, ours.get(k), v] for k, v in reference.metrics.items()],
-        ))  # fmt: skip
+        tables.append(
+            ReportTable(
+                title=f"Model vs reference ({reference.model} on {reference.rows:,} train rows, {reference.split} split)",
+                columns=["metric", "model", "reference"],
+                rows=[[k, ours.get(k), v] for k, v in reference.metrics.items()],
+            )
+        )
     return ReportSection(
         title="Evaluation", order=EVALUATION_ORDER, notes=notes, tables=tables, images=_images(images)
     )
@@ -224,8 +247,10 @@ def _binary_parts(b: BinaryEvaluation) -> tuple[list[str], list[ReportTable]]:
         f"recall {b.best_f1.recall:.4f}, F1 {b.best_f1.f1:.4f})",
     ]
     if b.target is not None:
-        notes.append(f"threshold for {b.target.rule}: {b.target.threshold:.4f} (precision "
-                     f"{b.target.precision:.4f}, recall {b.target.recall:.4f})")  # fmt: skip
+        notes.append(
+            f"threshold for {b.target.rule}: {b.target.threshold:.4f} (precision "
+            f"{b.target.precision:.4f}, recall {b.target.recall:.4f})"
+        )
     if b.target_note:
         notes.append(b.target_note)
     notes.append(f"the confusion matrix uses the {b.chosen.rule} threshold, {b.chosen.threshold:.4f}")
@@ -233,13 +258,18 @@ def _binary_parts(b: BinaryEvaluation) -> tuple[list[str], list[ReportTable]]:
         [t.rule, t.threshold, t.precision, t.recall, t.f1] for t in (b.best_f1, b.target) if t
     ]
     tables = [
-        ReportTable(title="Thresholds", columns=["rule", "threshold", "precision", "recall", "F1"], rows=thresholds),
         ReportTable(
-            title="Calibration", columns=["probability from", "to", "mean predicted", "share positive", "rows"],
+            title="Thresholds", columns=["rule", "threshold", "precision", "recall", "F1"], rows=thresholds
+        ),
+        ReportTable(
+            title="Calibration",
+            columns=["probability from", "to", "mean predicted", "share positive", "rows"],
             rows=[[c.low, c.high, c.predicted, c.observed, c.rows] for c in b.calibration],
         ),
-        _confusion_table(b.confusion.labels, b.confusion.counts, f"Confusion matrix at threshold {b.chosen.threshold:.4f}"),
-    ]  # fmt: skip
+        _confusion_table(
+            b.confusion.labels, b.confusion.counts, f"Confusion matrix at threshold {b.chosen.threshold:.4f}"
+        ),
+    ]
     return notes, tables
 
 
@@ -288,9 +318,10 @@ def explanations_section(
             + ", ".join(categorical)
         )
     table = ReportTable(
-        title="Mean |SHAP| per feature", columns=["feature", "mean |SHAP|", "kind"],
+        title="Mean |SHAP| per feature",
+        columns=["feature", "mean |SHAP|", "kind"],
         rows=[[e.feature, e.mean_abs, "categorical" if e.categorical else "numeric"] for e in exp.ranking],
-    )  # fmt: skip
+    )
     return ReportSection(
         title="Explanations", order=EXPLANATIONS_ORDER, notes=notes, tables=[table], images=_images(images)
     )

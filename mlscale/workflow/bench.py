@@ -66,34 +66,43 @@ def bench(
         run_name=f"bench-{base.name}",
         tags={"mlscale.bench": "true", "recipe.name": base.name, "recipe.hash": recipe_hash(base)},
     )
-    tracker.log_params({"bench.engines": ",".join(engines), "bench.rows": ",".join(map(str, rows)) or "recipe",
-                        "bench.workers": ",".join(map(str, workers)) or "recipe", "bench.repeat": repeat,
-                        "bench.phases": ",".join(phases)})  # fmt: skip
+    tracker.log_params(
+        {
+            "bench.engines": ",".join(engines),
+            "bench.rows": ",".join(map(str, rows)) or "recipe",
+            "bench.workers": ",".join(map(str, workers)) or "recipe",
+            "bench.repeat": repeat,
+            "bench.phases": ",".join(phases),
+        }
+    )
     records = []
     try:
         row_opts: list[int | None] = list(rows) or [None]
         worker_opts: list[int | None] = list(workers) or [None]
         combos = list(itertools.product(row_opts, worker_opts, range(repeat), engines))
         for n_rows, n_workers, rep, engine in combos:  # engines innermost: A B A B
-            # the reference model is a quality check, not engine work: left out of the timings compared
-            sets: dict[str, Any] = {"engine.name": engine, "evaluate.reference": "off"}
-            if n_rows is not None:
-                sets["data.synthetic.n_rows"] = n_rows
-            if n_workers is not None:
-                sets["engine.workers"] = n_workers
-            if "tune" not in phases:
-                sets["tune"] = None
-            if "predict" not in phases:
-                sets["predict"] = None
+            sets = _combination(engine, n_rows, n_workers, phases)
             log.info("bench: engine=%s rows=%s workers=%s repeat=%d", engine, n_rows, n_workers, rep)
-            result = run(recipe_path, profiles=profiles, overrides={**_pairs(overrides), **sets},
-                         parent_run_id=parent, trust_recipe=trust_recipe)  # fmt: skip
-            records.append({
-                "engine": engine, "rows": n_rows or result.recipe.data.synthetic.n_rows
-                if result.recipe.data.synthetic else None, "workers": n_workers or result.recipe.engine.workers,
-                "repeat": rep, "run_id": result.run_id, "shape": result.cluster.tags()["cluster.shape"],
-                **{k: v for k, v in result.timings.items()}, **result.metrics,
-            })  # fmt: skip
+            result = run(
+                recipe_path,
+                profiles=profiles,
+                overrides={**_pairs(overrides), **sets},
+                parent_run_id=parent,
+                trust_recipe=trust_recipe,
+            )
+            synthetic = result.recipe.data.synthetic
+            records.append(
+                {
+                    "engine": engine,
+                    "rows": n_rows or (synthetic.n_rows if synthetic else None),
+                    "workers": n_workers or result.recipe.engine.workers,
+                    "repeat": rep,
+                    "run_id": result.run_id,
+                    "shape": result.cluster.tags()["cluster.shape"],
+                    **result.timings,
+                    **result.metrics,
+                }
+            )
         runs = pd.DataFrame(records)
         table = summarize(runs, group=["engine", "rows", "workers"])
         files = write_outputs(runs, table, Path(out_dir), title=f"mlscale bench {base.name}")
@@ -104,6 +113,23 @@ def bench(
         tracker.finish("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED", error=str(exc))
         raise
     return BenchResult(run_id=parent, table=table, runs=runs, files=files)
+
+
+def _combination(
+    engine: str, n_rows: int | None, n_workers: int | None, phases: Sequence[str]
+) -> dict[str, Any]:
+    """The overrides of one combination. The reference model is a quality check, not engine work: left
+    out of the timings compared."""
+    sets: dict[str, Any] = {"engine.name": engine, "evaluate.reference": "off"}
+    if n_rows is not None:
+        sets["data.synthetic.n_rows"] = n_rows
+    if n_workers is not None:
+        sets["engine.workers"] = n_workers
+    if "tune" not in phases:
+        sets["tune"] = None
+    if "predict" not in phases:
+        sets["predict"] = None
+    return sets
 
 
 def _pairs(overrides: Sequence[str]) -> dict[str, Any]:
@@ -125,10 +151,18 @@ def summarize(runs: pd.DataFrame, *, group: list[str]) -> pd.DataFrame:
             if col not in frame or frame[col].isna().all():
                 continue
             values = frame[col].dropna().tolist()
-            rows.append({**dict(zip(group, key, strict=True)), "phase": phase, "median_s": statistics.median(values),
-                         "min_s": min(values), "max_s": max(values), "n": len(values),
-                         "quality": statistics.median(frame[quality].dropna()) if quality else None,
-                         "quality_metric": quality})  # fmt: skip
+            rows.append(
+                {
+                    **dict(zip(group, key, strict=True)),
+                    "phase": phase,
+                    "median_s": statistics.median(values),
+                    "min_s": min(values),
+                    "max_s": max(values),
+                    "n": len(values),
+                    "quality": statistics.median(frame[quality].dropna()) if quality else None,
+                    "quality_metric": quality,
+                }
+            )
     table = pd.DataFrame(rows)
     if table.empty:
         return table
@@ -231,12 +265,14 @@ def compare(
         runs = runs[runs["tags.mlscale.trial_id"].isna()]
     if "tags.mlscale.bench" in runs:
         runs = runs[runs["tags.mlscale.bench"].isna()]
-    frame = pd.DataFrame({
-        "run_id": runs["run_id"],
-        "engine": runs.get("tags.engine"),
-        "shape": runs.get("tags.cluster.shape"),
-        **{c.removeprefix("metrics."): runs[c] for c in runs.columns if c.startswith("metrics.")},
-    })  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "run_id": runs["run_id"],
+            "engine": runs.get("tags.engine"),
+            "shape": runs.get("tags.cluster.shape"),
+            **{c.removeprefix("metrics."): runs[c] for c in runs.columns if c.startswith("metrics.")},
+        }
+    )
     frame = frame[frame["engine"].notna()]
     table = summarize(frame, group=["engine", "shape"])
     files = write_outputs(frame, table, Path(out_dir), title="mlscale compare")

@@ -61,8 +61,12 @@ def explain(
     scoring = preflight_scoring(loaded, source, checks)
     assert loaded.predict is not None  # preflight_scoring refuses a recipe without one
     result = predict_in_process(
-        scoring, loaded.predict, test_frame=None, where=f"{source}: explain", progress=progress,
+        scoring,
+        loaded.predict,
+        test_frame=None,
+        where=f"{source}: explain",
+        progress=progress,
         scorer=contribution_frame,
-    )  # fmt: skip
+    )
     log_scored(result, command="explain", done="explained")
     return result.output

@@ -125,8 +125,13 @@ def _trial_logger(ctx: RunContext, tune_config: TuneConfig) -> Callable[[TrialRe
         scored = [t.metric for t in done if t.status == "completed"]
         ctx.timer.emit(
             "trial",
-            {"done": len(done), "total": total, "best": rules.best_value(scored, tune_mode), "status": trial.status},
-        )  # fmt: skip
+            {
+                "done": len(done),
+                "total": total,
+                "best": rules.best_value(scored, tune_mode),
+                "status": trial.status,
+            },
+        )
         log.info(
             "trial %s: %s=%.5f (%s, %.1fs)",
             trial.trial_id,

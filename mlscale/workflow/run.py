@@ -142,10 +142,18 @@ def run(
                 log.info("resuming mlflow run %s", previous)
             log.info("mlflow run %s (%s)", run_id, mask_text(uri))
             ctx = RunContext(
-                recipe=recipe, data=data, engine=eng, tracker=tracker, cluster=cluster, timer=timer,
-                source=source, state_dir=state_dir, total_started=total_started, resume=resume,
+                recipe=recipe,
+                data=data,
+                engine=eng,
+                tracker=tracker,
+                cluster=cluster,
+                timer=timer,
+                source=source,
+                state_dir=state_dir,
+                total_started=total_started,
+                resume=resume,
                 external_model=external_model,
-            )  # fmt: skip
+            )
             result = _run_phases(ctx)
         state.release(run_id, eng.name)  # finished: nothing left to resume
         return result

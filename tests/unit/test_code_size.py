@@ -43,3 +43,14 @@ def test_no_file_over_500_lines():
 def test_the_check_sees_a_long_function(tmp_path):
     (tmp_path / "m.py").write_text("def f():\n" + "    x = 1\n" * 90)
     assert long_functions(tmp_path) == [f"{tmp_path.name}/m.py:1 f (91 lines)"]
+
+
+def test_the_formatter_formats_every_line_of_the_package():
+    """No `# fmt: skip` walls: the package reads the way ruff format writes it."""
+    marked = [
+        f"{p.relative_to(PACKAGE.parent)}:{i}"
+        for p in sorted(PACKAGE.rglob("*.py"))
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if "fmt: skip" in line or "fmt: off" in line
+    ]
+    assert marked == []

@@ -13,7 +13,7 @@ from conftest import cli_in_process
 
 from mlscale.errors import ReportError
 from mlscale.report.collect import generic_sections, metrics_table
-from mlscale.report.page import PageSection, ReportData
+from mlscale.report.page import ReportData
 from mlscale.report.render import CSP, render, write_html
 from mlscale.report.section import ReportImage, ReportSection, ReportTable
 
@@ -87,8 +87,8 @@ def test_a_generic_section_is_rendered_in_its_order_with_its_image_embedded(tmp_
     assert [s.key for s in sections] == ["fairness"]
     assert sections[0].images[0].data_uri.startswith("data:image/png;base64,iVBOR")
     around = [
-        PageSection(key="late", title="Late", order=60),
-        PageSection(key="early", title="Early", order=30),
+        ReportSection(key="late", title="Late", order=60),
+        ReportSection(key="early", title="Early", order=30),
     ]
     html = render(ReportData(title="t", facts=[("run", "r")], sections=[*around, *sections]))
     assert _section_ids(html) == ["early", "fairness", "late"]

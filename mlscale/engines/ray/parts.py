@@ -50,8 +50,9 @@ def _predicted(model: Model, path: str, settings: dict[str, Any], unseen: dict[s
         path, batch_size=settings["batch_size"], where=settings["where"], text_columns=text
     )
     for batch in batches:
-        out, new = model.predict_frame(batch.to_pandas(split_blocks=True), id_columns=settings["id_columns"],
-                                       where=settings["where"])  # fmt: skip
+        out, new = model.predict_frame(
+            batch.to_pandas(split_blocks=True), id_columns=settings["id_columns"], where=settings["where"]
+        )
         for col, n in new.items():
             unseen[col] = unseen.get(col, 0) + n
         yield out
@@ -86,8 +87,12 @@ def _stream_file(raw: bytes, meta: dict[str, Any], path: str, settings: dict[str
 
 
 def _settings(predict: PredictConfig, where: str) -> dict[str, Any]:
-    return {"batch_size": predict.batch_size, "id_columns": list(predict.id_columns),
-            "where": f"{where}.input", "format": predict.resolved_format}  # fmt: skip
+    return {
+        "batch_size": predict.batch_size,
+        "id_columns": list(predict.id_columns),
+        "where": f"{where}.input",
+        "format": predict.resolved_format,
+    }
 
 
 def _unseen(parts: list[PartSummary]) -> dict[str, int]:
@@ -157,8 +162,13 @@ def predict_files(
         parts = [results[i][0] for i in range(len(files))]
         target.commit(parts)
     placement = [Placement(rows=summary.rows, node=node) for summary, node in results.values()]
-    return PredictResult(output=output, rows=sum(p.rows for p in parts), seconds=time.perf_counter() - started,
-                         unseen_categories=_unseen(parts), placement=placement)  # fmt: skip
+    return PredictResult(
+        output=output,
+        rows=sum(p.rows for p in parts),
+        seconds=time.perf_counter() - started,
+        unseen_categories=_unseen(parts),
+        placement=placement,
+    )
 
 
 def predict_files_to_one(
@@ -211,5 +221,10 @@ def predict_files_to_one(
                         progress("rows", {"done": writer.rows, "total": total})
                 window.popleft()
                 submit()
-    return PredictResult(output=Path(predict.output), rows=writer.rows, seconds=time.perf_counter() - started,
-                         unseen_categories=_unseen(parts), placement=placement)  # fmt: skip
+    return PredictResult(
+        output=Path(predict.output),
+        rows=writer.rows,
+        seconds=time.perf_counter() - started,
+        unseen_categories=_unseen(parts),
+        placement=placement,
+    )

@@ -75,9 +75,15 @@ class XgbWorker:
             else:
                 part, batches = stream
                 dtrain, dvalid = extmem_pair(
-                    part, FeatureSchema.from_dict(schema), xv, yv, cache=cache, nthread=nthread,
-                    max_bin=max_bin, batches=batches,
-                )  # fmt: skip
+                    part,
+                    FeatureSchema.from_dict(schema),
+                    xv,
+                    yv,
+                    cache=cache,
+                    nthread=nthread,
+                    max_bin=max_bin,
+                    batches=batches,
+                )
             rows = int(dtrain.num_row())
             booster, history, done = fit(
                 params,
