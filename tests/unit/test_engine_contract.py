@@ -1,6 +1,6 @@
 """A third engine plugs in without any change to the runner, tracking or the CLI.
 
-tests/unit/toy_engine.py implements the `Engine` protocol (plain xgboost in this process); registered by
+tests/toy_engine.py implements the `Engine` protocol (plain xgboost in this process); registered by
 name, it runs a recipe end to end: train, tune, log the model, predict, through `mlscale.run` and the CLI.
 """
 

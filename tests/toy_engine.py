@@ -1,7 +1,7 @@
 """A test-only third engine: what a new engine (Dask, say) must implement, and nothing more.
 
 Plain xgboost in this process with one thread; random search for tuning; predictions streamed like the
-local engine. It is registered by tests/unit/test_engine_contract.py and run through the unchanged
+local engine. It is registered by tests/unit/test_engine_contract.py and tests/conformance/ and run through the unchanged
 runner, tracking and CLI.
 """
 
