@@ -1,5 +1,6 @@
-"""Kept for models logged before mlscale had packages: the copy of the pyfunc entry point
-MLflow stored in each of them runs `from mlscale.model import Model`. New code imports
+"""The stable import path of the model for logged models: MLflow stores a copy of the pyfunc entry point
+(`mlscale/tracking/_pyfunc_model.py`) in every model it logs, and that copy runs `from mlscale.model
+import Model` when the model is loaded, however the package is laid out by then. New code imports
 `mlscale.modeling.model`."""
 
 from mlscale.modeling.model import Model

@@ -12,7 +12,7 @@ from mlflow.pyfunc import PythonModel
 
 class MlscalePyfunc(PythonModel):
     def load_context(self, context):
-        from mlscale.modeling.model import Model
+        from mlscale.model import Model  # the stable path: every logged model holds a copy of this file
 
         self._model = Model.load(context.artifacts["mlscale_model"])
 

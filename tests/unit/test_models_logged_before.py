@@ -40,3 +40,14 @@ def test_a_model_logged_before_the_packages_loads_and_predicts(tmp_path, monkeyp
     assert list(out.columns) == ["prediction", "probability"]
     pd.testing.assert_frame_equal(out.reset_index(drop=True), direct.reset_index(drop=True))
     assert (out["prediction"].to_numpy() == raw.target.to_numpy()).mean() > 0.9
+
+
+def test_the_pyfunc_file_imports_mlscale_only_through_its_stable_path():
+    """Every logged model keeps a copy of this file: it must name no module a later layout may move."""
+    import ast
+
+    from mlscale.tracking import _pyfunc_model
+
+    tree = ast.parse(Path(_pyfunc_model.__file__).read_text())
+    names = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert {m for m in names if m.startswith("mlscale")} == {"mlscale.model"}
