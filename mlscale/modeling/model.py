@@ -20,6 +20,7 @@ from mlscale.data import FeatureSchema
 from mlscale.data.categories import canonical
 from mlscale.data.numeric import numeric
 from mlscale.errors import ModelError
+from mlscale.util.written import new_temp_dir, remove_dead_writers_temps
 
 MODEL_FILE = "model.ubj"
 SCHEMA_FILE = "mlscale_schema.json"
@@ -36,9 +37,8 @@ class Model:
         """Write into a temporary sibling and rename: a kill never leaves a half-saved model."""
         d = Path(directory)
         d.parent.mkdir(parents=True, exist_ok=True)
-        tmp = d.parent / f".{d.name}.tmp-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
+        remove_dead_writers_temps(d)  # a killed save's
+        tmp = new_temp_dir(d)  # mkdtemp: a drawn name, created exclusively
         self.booster.save_model(str(tmp / MODEL_FILE))
         payload = {"schema": self.schema.to_dict(), "info": self.info, "format": 1}
         (tmp / SCHEMA_FILE).write_text(json.dumps(payload, indent=2, default=str))

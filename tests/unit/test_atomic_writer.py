@@ -125,3 +125,27 @@ def test_a_symlink_planted_at_the_temp_name_is_not_followed(
     assert victim.read_text() == "ssh-ed25519 AAAA me@host\n"
     assert writer.tmp.name == f"{own}.free"
     assert len(pd.read_parquet(out)) == 2 and not out.is_symlink()
+
+
+def test_a_saved_model_goes_through_a_drawn_temp_name_and_a_planted_link_is_left_alone(tmp_path):
+    """Model.save (trial models, the resume state) renames a directory made by mkdtemp into place: a link
+    planted at the old predictable name `.<name>.tmp-<pid>` is never followed."""
+    import os
+
+    import xgboost as xgb
+    from sklearn.datasets import load_iris
+
+    from mlscale.data.schema import FeatureSchema
+    from mlscale.modeling.model import Model
+
+    x, y = load_iris(return_X_y=True)
+    booster = xgb.train({"objective": "multi:softprob", "num_class": 3}, xgb.DMatrix(x, y), 2)
+    schema = FeatureSchema(
+        target="y", task="multiclass", features=[f"f{i}" for i in range(4)], classes=[0, 1, 2]
+    )
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (tmp_path / f".trial_000.tmp-{os.getpid()}").symlink_to(victim, target_is_directory=True)
+    saved = Model(booster, schema).save(tmp_path / "trial_000")
+    assert Model.load(saved).schema.features == schema.features
+    assert list(victim.iterdir()) == []
