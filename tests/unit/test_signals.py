@@ -77,12 +77,15 @@ def test_a_sigterm_is_remembered_when_something_replaces_the_exception() -> None
 def test_stop_requested_sets_its_event_on_the_first_ctrl_c_and_interrupts_on_the_second() -> None:
     from mlscale.util.interrupts import stop_requested
 
-    before = signal.getsignal(signal.SIGINT)
-    with stop_requested() as stop:
-        os.kill(os.getpid(), signal.SIGINT)
-        assert stop.event.wait(5) and stop.signum == signal.SIGINT
-        assert type(stop.interrupt()) is KeyboardInterrupt
-        with pytest.raises(KeyboardInterrupt):
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)  # Python's own, whatever ran before
+    try:
+        with stop_requested() as stop:
             os.kill(os.getpid(), signal.SIGINT)
-            stop.event.wait(5)  # the signal arrives at the next bytecode: never reached
-    assert signal.getsignal(signal.SIGINT) is before
+            assert stop.event.wait(5) and stop.signum == signal.SIGINT
+            assert type(stop.interrupt()) is KeyboardInterrupt
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGINT)
+                stop.event.wait(5)  # the signal arrives at the next bytecode: never reached
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, outer)
