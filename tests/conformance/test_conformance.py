@@ -112,8 +112,12 @@ def test_a_partitioned_output_has_the_same_manifest(engine, work) -> None:
     assert result.model_uri is not None
     manifests = {}
     for name, eng in (("here", engine), ("local", EngineUnderTest("local", {"engine.name": "local"}))):
-        out = mlscale.predict(
-            "r.yaml", model=result.model_uri, input="new", output=f"parts-{name}/", overrides=eng.overrides
+        out = mlscale.predict(  # absolute paths: the ray nodes' tasks run in working directories of their own
+            "r.yaml",
+            model=result.model_uri,
+            input=str(work / "new"),
+            output=f"{work}/parts-{name}/",
+            overrides=eng.overrides,
         )
         manifests[name] = json.loads((out / "_manifest.json").read_text())
     here, local = manifests["here"], manifests["local"]
