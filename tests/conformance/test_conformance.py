@@ -1,7 +1,11 @@
 """Every engine behaves the same where the user can tell: the same refusals with the same one-line
 messages and exit codes, predictions within the documented tolerance of engine `local` (rtol 1e-5,
 atol 1e-6 with one training worker), Ctrl-C ends the run KILLED, a partitioned output has the same
-manifest, and nothing is left behind: no process, no temp file, no listener beyond 127.0.0.1."""
+manifest, and nothing is left behind: no process, no temp file, no listener beyond 127.0.0.1.
+
+The engines: the test-only toy (tests/toy_engine.py), `local`, and `ray` on the session's 2-node cluster (one
+training worker, so that its model is the one `local` trains). A new engine joins by adding its name to
+ENGINES and how to reach it to `engine`. (No conftest.py here: the tests import the root one as `conftest`.)"""
 
 from __future__ import annotations
 
@@ -10,15 +14,52 @@ import os
 import signal
 import tempfile
 import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import psutil
 import pytest
-from conftest import EngineUnderTest
 
 import mlscale
+from mlscale.engine_names import register_engine, unregister_engine
+
+ENGINES = [
+    pytest.param("toy", id="toy"),
+    pytest.param("local", id="local"),
+    pytest.param("ray", id="ray", marks=pytest.mark.ray),
+]
+
+
+@dataclass(frozen=True)
+class EngineUnderTest:
+    name: str
+    overrides: dict[str, Any] = field(default_factory=dict)  # what a recipe needs to run on it here
+
+    def sets(self) -> list[str]:
+        """The overrides as `--set` arguments."""
+        return [part for key, value in self.overrides.items() for part in ("--set", f"{key}={value}")]
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> Iterator[EngineUnderTest]:
+    name = request.param
+    if name == "toy":
+        register_engine("toy", "toy_engine:ToyEngine")
+        try:
+            yield EngineUnderTest("toy", {"engine.name": "toy"})
+        finally:
+            unregister_engine("toy")
+    elif name == "ray":
+        address = request.getfixturevalue("ray_cluster")
+        yield EngineUnderTest(
+            "ray", {"engine.name": "ray", "engine.workers": 1, "engine.ray.address": address}
+        )
+    else:
+        yield EngineUnderTest("local", {"engine.name": "local"})
+
 
 RECIPE = """\
 name: conformance
