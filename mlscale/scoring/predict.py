@@ -31,6 +31,7 @@ from mlscale.scoring.partitioned import (
 )
 from mlscale.scoring.pipeline import ahead, ordered_map
 from mlscale.scoring.threads import ThreadModels, scoring_threads
+from mlscale.util.interrupts import raise_if_terminated
 from mlscale.util.written import atomic_file, manifest_of, new_temp_file, publish, remove_dead_writers_temps
 
 Scorer = Callable[..., tuple[pd.DataFrame, dict[str, int]]]
@@ -204,10 +205,12 @@ def predict_in_process(
     def counted() -> Iterator[Tagged]:
         nonlocal done
         for index, out in scored:
+            raise_if_terminated()  # a SIGTERM whose own raise was swallowed stops here, before the commit
             yield index, out  # counted once the writer has it
             done += len(out)
             if progress is not None:
                 progress("rows", {"done": done, "total": total})
+        raise_if_terminated()
 
     if progress is not None:
         progress("rows", {"done": 0, "total": total})

@@ -56,6 +56,15 @@ def sigterm_as_interrupt() -> Iterator[None]:
         _RECEIVED.sigterm = False
 
 
+def raise_if_terminated() -> None:
+    """Raise Terminated if a SIGTERM arrived while the CLI handles it as an interrupt. The handler raises
+    where the signal lands, but Python ignores an exception raised in a weakref callback or a `__del__`
+    (seen: a thread pool's weakref callback swallowed it and predict ran to the end, exit 0), and one
+    SIGTERM is all the handler takes; a loop calls this once per step so that it still stops."""
+    if _RECEIVED.sigterm:
+        raise Terminated()
+
+
 def sigterm_interrupts() -> bool:
     """Whether SIGTERM is handled as an interrupt right now (inside sigterm_as_interrupt)."""
     return signal.getsignal(signal.SIGTERM) is _raise_terminated

@@ -89,3 +89,25 @@ def test_stop_requested_sets_its_event_on_the_first_ctrl_c_and_interrupts_on_the
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
         signal.signal(signal.SIGINT, outer)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the swallowed raise itself
+def test_a_sigterm_whose_raise_python_swallowed_still_stops_the_next_step() -> None:
+    """Python ignores an exception raised in a `__del__` (or a weakref callback, where a thread pool's
+    swallowed it mid-predict): the next step's check raises it."""
+    import time
+
+    from mlscale.util.interrupts import Terminated, raise_if_terminated, sigterm_as_interrupt
+
+    class Victim:
+        def __del__(self) -> None:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.5)  # the handler runs here; its Terminated is "ignored in __del__"
+
+    with sigterm_as_interrupt():
+        raise_if_terminated()  # nothing received: no-op
+        victim = Victim()
+        del victim
+        with pytest.raises(Terminated):
+            raise_if_terminated()
+    raise_if_terminated()  # outside the CLI's block: nothing to raise
