@@ -149,7 +149,10 @@ def ray_head(ray_auth_env):
         _wait_nodes(address, 2)
         yield RayHead(address, f"http://127.0.0.1:{dashboard_port}", f"ray://127.0.0.1:{client_port}")
     finally:
-        _stop(_own_processes([temp_dir, f"127.0.0.1:{port}", f"--gcs-address={address}"]))
+        # the head's Ray Client proxy names neither: Ray swaps the loopback node address for the machine's
+        # own in its --address, and it was left running (listening there) after the session
+        client = f"--port={client_port} --mode=proxy"
+        _stop(_own_processes([temp_dir, f"127.0.0.1:{port}", f"--gcs-address={address}", client]))
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
