@@ -184,7 +184,7 @@ def _show(client: distributed.Client, name: str, shown: int, total: int, progres
 
 
 def _placement(client: distributed.Client, layout: TrainLayout, data: Dataset) -> list[Placement]:
-    """One entry per training worker: its host, its process (asked of the worker) and its train rows."""
+    """One entry per training worker: its address, its process (asked of the worker) and its train rows."""
     pids: dict[str, int] = {}
     with contextlib.suppress(Exception):
         pids = worker_pids(client, layout.addresses)
@@ -192,7 +192,7 @@ def _placement(client: distributed.Client, layout: TrainLayout, data: Dataset) -
     return [
         Placement(
             rank=rank,
-            node=w.host or w.address,
+            node=w.address,
             pid=pids.get(w.address),
             rows=int(edges[rank + 1] - edges[rank]),
         )
