@@ -27,6 +27,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+LEAN = {"evaluate.plots": False, "evaluate.reference": "off", "evaluate.explain.enabled": False}
+"""Overrides for a run whose test looks at none of the plots, the reference model and SHAP (on a small
+table, about half of a run's time)."""
+LEAN_SET = ["--set", "evaluate.plots=false", "--set", "evaluate.reference=off", "--set", "evaluate.explain.enabled=false"]
+"""`LEAN` as the CLI's options."""
 
 
 def free_port() -> int:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from conftest import LEAN_SET
 
 pytestmark = pytest.mark.ray
 
@@ -44,7 +45,8 @@ def test_a_private_ray_instance_listens_on_loopback_only(workdir):
     """`mlscale run --engine ray` with the dashboard on: its whole process tree, sampled until it ends."""
     proc = subprocess.Popen(
         [MLSCALE, "run", str(ROOT / "recipes/breast_cancer.yaml"), "-q", "--engine", "ray",
-         "--set", "engine.dashboard=true", "--set", "tune.num_samples=2", "--set", "train.num_boost_round=30"],
+         "--set", "engine.dashboard=true", "--set", "tune.num_samples=2", "--set", "train.num_boost_round=30",
+         *LEAN_SET],
         cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     root = psutil.Process(proc.pid)
