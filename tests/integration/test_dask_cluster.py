@@ -15,6 +15,8 @@ from pathlib import Path
 import pandas as pd
 import psutil
 import pytest
+from conftest import LEAN as LEAN_RUN
+from conftest import LEAN_SET
 
 import mlscale
 
@@ -23,7 +25,7 @@ pytestmark = pytest.mark.dask
 ROOT = Path(__file__).resolve().parents[2]
 MLSCALE = str(Path(sys.executable).parent / "mlscale")
 LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
-LEAN = {"tune": None, "evaluate.reference": "off", "evaluate.explain.enabled": False}
+LEAN = {**LEAN_RUN, "tune": None}
 RECIPE = """\
 name: dasktest
 data: {source: csv, path: train.csv, target: label, exclude: [row_id], split: {valid: 0.2, test: 0.2, seed: 1}}
@@ -120,42 +122,45 @@ def _listeners(procs: list[psutil.Process]) -> set[tuple[str, int, int]]:
 
 
 def _sampled_run(args: list[str], cwd: Path, *, signal_after_s: float | None = None):
-    """`mlscale ARGS` in a process of its own: (the process, every listener and pid of its tree seen while
-    it ran). `signal_after_s`: SIGTERM it that long after its private cluster's workers started."""
+    """`mlscale ARGS` in a process of its own: (the process, its stderr lines, every listener and process
+    of its tree seen while it ran). `signal_after_s`: SIGTERM it that long after its MLflow run opened."""
     proc = subprocess.Popen(
         [MLSCALE, *args], cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr or ()), daemon=True)
+    reader.start()
     root = psutil.Process(proc.pid)
     seen: set[tuple[str, int, int]] = set()
-    pids: set[psutil.Process] = set()
-    started = None
+    procs: set[psutil.Process] = set()
+    opened = None
     while proc.poll() is None:
         try:
             tree = [root, *root.children(recursive=True)]
         except psutil.NoSuchProcess:
             break
-        pids |= set(tree)
+        procs |= set(tree)
         seen |= _listeners(tree)
-        if started is None and len(tree) >= 3:
-            started = time.monotonic()
-        if signal_after_s is not None and started is not None and time.monotonic() - started > signal_after_s:
+        if opened is None and any("mlflow run" in line for line in list(lines)):
+            opened = time.monotonic()
+        if signal_after_s is not None and opened is not None and time.monotonic() - opened > signal_after_s:
             proc.send_signal(signal.SIGTERM)
             signal_after_s = None
         time.sleep(0.2)
     proc.wait(timeout=120)
-    return proc, seen, pids
+    reader.join(10)
+    return proc, lines, seen, procs
 
 
 def test_a_private_cluster_listens_on_loopback_only_and_leaves_nothing_running(table):
     """No address: a LocalCluster (dashboard on), every listener of the run's process tree on 127.0.0.1,
     and none of its processes left once it ends. One training worker: plain xgboost in a task, no
     collective (xgboost's collective listens for its peers on every interface while it trains)."""
-    proc, seen, procs = _sampled_run(
-        ["run", "r.yaml", "-q", "--engine", "dask", "--set", "engine.dask.dashboard=true",
-         "--set", "evaluate.reference=off", "--set", "evaluate.explain.enabled=false"],
+    proc, lines, seen, procs = _sampled_run(
+        ["run", "r.yaml", "-q", "--engine", "dask", "--set", "engine.dask.dashboard=true", *LEAN_SET],
         table.parent,
     )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr.read()[-2000:]
+    assert proc.returncode == 0, "".join(lines)[-2000:]
     assert (
         len({pid for _, _, pid in seen}) >= 2
     )  # the sampling saw the scheduler's and the worker's listeners
@@ -165,13 +170,16 @@ def test_a_private_cluster_listens_on_loopback_only_and_leaves_nothing_running(t
 
 
 def test_sigterm_ends_the_run_killed_and_closes_the_private_cluster(table):
-    proc, _, procs = _sampled_run(
-        ["run", "r.yaml", "-q", "--engine", "dask", "--set", "engine.workers=2", "--set", "train.num_boost_round=100000",
-         "--set", "train.early_stopping_rounds=null", "--set", "tune=null"],
+    proc, lines, _, procs = _sampled_run(
+        ["run", "r.yaml", "--engine", "dask", "--set", "engine.workers=2", "--set", "train.num_boost_round=100000",
+         "--set", "train.early_stopping_rounds=null", "--set", "tune=null", *LEAN_SET],
         table.parent,
-        signal_after_s=4,
+        signal_after_s=3,
     )  # fmt: skip
-    assert proc.returncode == 143, proc.stderr.read()[-2000:]
+    assert proc.returncode == 143, "".join(lines)[-2000:]
+    assert [line for line in lines if "distributed" in line or "Traceback" in line] == [], "".join(
+        lines
+    )  # quiet without -v
     time.sleep(1)
     assert [p for p in procs if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
     from mlflow.tracking import MlflowClient
@@ -199,31 +207,37 @@ def test_ctrl_c_stops_training_on_the_shared_workers(dask_cluster, table):
         assert len({f.result(timeout=20) for f in futures}) == 2  # TimeoutError while a worker still trains
 
 
-def test_a_worker_killed_mid_train_fails_the_run_in_one_line(dask_cluster, table, run_cli):
-    """SIGKILL one of the two training workers: the run ends FAILED with one error line, well within the
-    collective timeout; its nanny brings a worker back for the next tests."""
+def test_a_worker_killed_mid_train_fails_the_run_in_one_line(dask_cluster, table):
+    """SIGKILL one of the two training workers once training runs: the run ends FAILED with a one-line
+    EngineError naming the worker, in seconds (the driver watches the workers; it does not wait for the
+    collective timeout); the worker's nanny brings a worker back for the next tests."""
     from conftest import wait_dask_workers
+    from mlflow.tracking import MlflowClient
+
+    from mlscale.errors import EngineError
 
     with _client(dask_cluster.address) as client:
         victim = next(iter(client.run(os.getpid).values()))
-    timer = threading.Timer(6.0, os.kill, (victim, signal.SIGKILL))
-    started = time.monotonic()
-    timer.start()
-    try:
-        done = run_cli(
-            "run", "r.yaml", "-q", "--engine", "dask", "--set", "engine.workers=2",
-            "--set", f"engine.dask.address={dask_cluster.address}", "--set", "engine.dask.collective_timeout=30",
-            "--set", "train.num_boost_round=100000", "--set", "train.early_stopping_rounds=null",
-            "--set", "evaluate.reference=off", cwd=table.parent,
-        )  # fmt: skip
-    finally:
-        timer.cancel()
-        wait_dask_workers(dask_cluster.address, 2)
-    assert time.monotonic() - started < 60
-    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
-    assert "dask:" in done.stderr
-    from mlflow.tracking import MlflowClient
+    killed: list[float] = []
 
+    def kill_once_training(kind: str, info) -> None:
+        if kind == "round" and not killed:
+            killed.append(time.monotonic())
+            os.kill(victim, signal.SIGKILL)
+
+    overrides = {**LEAN, "engine.name": "dask", "engine.workers": 2, "engine.dask.address": dask_cluster.address,
+                 "engine.dask.collective_timeout": 120, "train.num_boost_round": 100_000,
+                 "train.early_stopping_rounds": None}  # fmt: skip
+    try:
+        with pytest.raises(EngineError) as info:
+            mlscale.run("r.yaml", overrides=overrides, progress=kill_once_training)
+        seconds = time.monotonic() - killed[0]
+    finally:
+        wait_dask_workers(dask_cluster.address, 2)
+    assert seconds < 20, seconds
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("dask: worker tcp://127.0.0.1:"), message
+    assert "left the cluster during training" in message
     client = MlflowClient(f"sqlite:///{table.parent}/mlflow.db")
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert [r.info.status for r in runs] == ["FAILED"]
@@ -263,9 +277,22 @@ def test_bench_and_compare_take_engine_dask(dask_cluster, table):
         "r.yaml",
         engines=["local", "dask"],
         phases=["train"],
-        overrides=[f"engine.dask.address={dask_cluster.address}", "evaluate.explain.enabled=false"],
+        overrides=[f"engine.dask.address={dask_cluster.address}", *(a for a in LEAN_SET if a != "--set")],
         out_dir="bench",
     )
     assert list(result.runs["engine"]) == ["local", "dask"]
     table_, _ = compare(run_ids=list(result.runs["run_id"]), out_dir="compare")
     assert set(table_["engine"]) == {"local", "dask"}
+
+
+def test_the_processs_own_client_is_used_and_never_closed(dask_cluster, table):
+    """A notebook's `Client(...)` (the process's default client): the run uses its cluster, whatever
+    engine.dask.address says, and leaves it open."""
+    import distributed
+
+    with distributed.Client(dask_cluster.address, timeout=10) as client:
+        result = mlscale.run("r.yaml", overrides={**LEAN, "engine.name": "dask", "predict": None})
+        assert (
+            result.cluster.tags()["cluster.nodes"] == "1" and result.cluster.address == dask_cluster.address
+        )
+        assert client.status == "running" and client.submit(sum, [1, 2]).result(timeout=10) == 3

@@ -83,7 +83,7 @@ def connect(config: EngineConfig) -> Connection:
         cpus=float(sum(w.threads for w in workers)),
         gpus=0,
         versions={"dask": dask.__version__, "distributed": distributed.__version__},
-        address=settings.address or "local",
+        address=settings.address or (scheduler_of(client) if not owned else "local"),
         started_here=cluster is not None,
     )
     return Connection(client=client, cluster=info, workers=workers, owned=owned, local_cluster=cluster)
@@ -142,3 +142,23 @@ def scheduler_of(client: distributed.Client) -> str:
 def worker_pids(client: distributed.Client, workers: list[str] | None = None) -> dict[str, int]:
     """Each worker's process id, asked of the workers themselves."""
     return dict(client.run(os.getpid, workers=workers))
+
+
+def present_workers(client: distributed.Client) -> set[str]:
+    """The addresses of the cluster's workers now."""
+    return set(client.scheduler_info(n_workers=-1)["workers"])
+
+
+def check_workers(client: distributed.Client, workers: list[str], *, doing: str) -> None:
+    """EngineError when one of `workers` has left the cluster (killed, lost, restarted by its nanny under a
+    new address): work pinned to it would wait for it forever."""
+    try:
+        present = present_workers(client)
+    except Exception:  # the scheduler itself did not answer: the work's own error says more
+        return
+    gone = [w for w in workers if w not in present]
+    if gone:
+        raise EngineError(
+            f"dask: worker {gone[0]} left the cluster during {doing} (killed or lost); the run stops "
+            "(run it again: the cluster's other workers are free)"
+        )

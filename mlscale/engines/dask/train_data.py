@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from mlscale.data import Dataset, FeatureSchema, SourceFiles, read_rows
+from mlscale.engines.dask.connection import check_workers
 from mlscale.errors import EngineError
 from mlscale.util.text import first_line
 
@@ -123,7 +124,6 @@ def _read_on_workers(
 ) -> list[tuple[Any, Any]] | None:
     """(train, valid) futures per worker, each worker reading its rows; None when a worker cannot read
     the files (not on storage every worker mounts): the caller then scatters the driver's rows."""
-    import distributed
 
     dtypes = {c: data.x_train[c].dtype for c in data.x_train.columns}
     valid_rows = data.split_rows["valid"]
@@ -145,7 +145,8 @@ def _read_on_workers(
                 pure=False,
             )
         )
-    distributed.wait(pairs)
+    while not _all_done(pairs):  # a worker that leaves would hold its read (pinned to it) forever
+        check_workers(client, workers, doing="reading the train rows")
     failed = [f.exception() for f in pairs if f.status == "error"]
     if failed:
         client.cancel(pairs)
@@ -164,6 +165,16 @@ def _read_on_workers(
         )
         for pair, address in zip(pairs, workers, strict=True)
     ]
+
+
+def _all_done(futures: list[Any]) -> bool:
+    import distributed
+
+    try:
+        distributed.wait(futures, timeout=0.5)
+    except distributed.TimeoutError:
+        return False
+    return True
 
 
 def _scatter(client: distributed.Client, data: Dataset, workers: list[str]) -> list[tuple[Any, Any]]:

@@ -5,10 +5,10 @@ The tracker runs in the scheduler process on the scheduler's own host (127.0.0.1
 the workers reach it wherever they reach the scheduler and nothing listens beyond it. Collective steps
 time out after engine.dask.collective_timeout seconds: a lost worker fails the run instead of hanging it.
 
-The driver waits in its main thread (the training call runs in a helper thread), showing rounds as the
-workers report them; on Ctrl-C or SIGTERM it sets a stop event that every worker reads within half a
-second and agrees on through an allreduce, so the workers of a shared cluster stop at the same round and
-are free again, and the interrupt reaches the caller.
+The driver waits in its main thread (the training call runs in a helper thread), showing the rounds the
+first worker notes; on Ctrl-C or SIGTERM it tells every training worker to stop, and they agree on it
+through an allreduce, so the workers of a shared cluster stop at the same round and are free again, and the
+interrupt reaches the caller.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import xgboost as xgb
 from xgboost import collective
 
 from mlscale.data import Dataset
-from mlscale.engines.dask.connection import scheduler_of, worker_pids
+from mlscale.engines.dask.connection import check_workers, present_workers, scheduler_of, worker_pids
 from mlscale.engines.dask.layout import TrainLayout
 from mlscale.engines.dask.train_data import LABEL, WorkerFrames, worker_frames
 from mlscale.errors import EngineError
@@ -43,26 +43,41 @@ log = logging.getLogger("mlscale")
 POLL_S = 0.5
 
 
+# On a worker: the latest (round, valid metrics) of each training in progress, and the trainings asked to
+# stop; written by the training thread and by `client.run` from the driver, emptied when a training ends.
+_ROUNDS: dict[str, tuple[int, dict[str, float]]] = {}
+_STOP: set[str] = set()
+
+
 class RoundSync(xgb.callback.TrainingCallback):
-    """On every worker after each round: report progress and read the stop event (at most every POLL_S),
-    then agree with the other workers (allreduce MAX) on whether to stop, so that all stop at one round."""
+    """On every worker after each round: note the round for the driver, read whether the driver asked to
+    stop, and agree with the other workers (allreduce MAX) on it, so that all stop at the same round. The
+    driver reaches these notes with `client.run` (the worker's event loop answers while the fit runs), so
+    the fit needs no client of its own."""
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.last = 0.0
 
     def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
-        stop = 0
-        now = time.monotonic()
-        if now - self.last >= POLL_S:
-            self.last = now
-            latest = {k: float(v[-1]) for k, v in evals_log.get("valid", {}).items() if len(v)}
-            with contextlib.suppress(Exception):  # progress is never worth failing a fit for
-                distributed.Variable(f"{self.name}-progress").set((epoch + 1, latest))
-            stop = int(distributed.Event(f"{self.name}-stop").is_set())
+        latest = {k: float(v[-1]) for k, v in evals_log.get("valid", {}).items() if len(v)}
+        _ROUNDS[self.name] = (epoch + 1, latest)
+        stop = int(self.name in _STOP)
         if collective.get_world_size() > 1:
             stop = int(collective.allreduce(np.array([stop], dtype=np.int32), collective.Op.MAX)[0])
         return bool(stop)
+
+
+def _ask_stop(name: str) -> None:
+    _STOP.add(name)
+
+
+def _rounds_of(name: str) -> tuple[int, dict[str, float]] | None:
+    return _ROUNDS.get(name)
+
+
+def _forget(name: str) -> None:
+    _ROUNDS.pop(name, None)
+    _STOP.discard(name)
 
 
 def collective_config(client: distributed.Client, timeout: int) -> collective.Config:
@@ -247,48 +262,42 @@ def _run_watched(
         while thread.is_alive():
             thread.join(POLL_S)
             if thread.is_alive():
-                _check_workers(client, workers)
+                check_workers(client, workers, doing="training")
             if progress is not None and thread.is_alive():
-                shown = _show(client, name, shown, total, progress)
-    except BaseException:  # Ctrl-C / SIGTERM / a lost worker: the workers stop at their next round, together
+                shown = _show(client, name, workers[0], shown, total, progress)
+    except BaseException as exc:  # Ctrl-C / SIGTERM / a lost worker: the others stop at their next round
         with contextlib.suppress(Exception):
-            distributed.Event(f"{name}-stop", client=client).set()
-        thread.join(30)
+            client.run(_ask_stop, name, workers=[w for w in workers if w in present_workers(client)])
+        # an interrupt waits for the workers to stop together; after a lost worker the others wait on it
+        # in a collective step until engine.dask.collective_timeout, which the run does not wait for
+        thread.join(1 if isinstance(exc, EngineError) else 30)
         raise
     finally:
-        with contextlib.suppress(Exception):
-            distributed.Variable(f"{name}-progress", client=client).delete()
+        with contextlib.suppress(Exception):  # (asking a worker that is gone waits for a comm timeout)
+            client.run(_forget, name, workers=[w for w in workers if w in present_workers(client)])
     if "error" in outcome:
-        exc = outcome["error"]
+        error = outcome["error"]
+        for _ in range(4):  # the cause, when a worker is gone (the scheduler may notice a moment later)
+            check_workers(client, workers, doing="training")
+            time.sleep(POLL_S)
         raise EngineError(
-            f"dask: training failed on the workers ({type(exc).__name__}: {first_line(exc)}); "
+            f"dask: training failed on the workers ({type(error).__name__}: {first_line(error)}); "
             "a worker may have been lost (engine.dask.collective_timeout bounds the wait)"
-        ) from exc
+        ) from error
     return outcome["result"]
 
 
-def _check_workers(client: distributed.Client, workers: list[str]) -> None:
-    """EngineError when a training worker has left the cluster (killed, lost, restarted by its nanny)."""
+def _show(
+    client: distributed.Client, name: str, worker: str, shown: int, total: int, progress: OnProgress
+) -> int:
     try:
-        present = set(client.scheduler_info(n_workers=-1)["workers"])
-    except Exception:  # the scheduler itself did not answer: the fit's own error says more
-        return
-    gone = [w for w in workers if w not in present]
-    if gone:
-        raise EngineError(
-            f"dask: training worker {gone[0]} left the cluster during training (killed or lost); "
-            "the run stops (run it again: the cluster's other workers are free)"
-        )
-
-
-def _show(client: distributed.Client, name: str, shown: int, total: int, progress: OnProgress) -> int:
-    try:
-        rounds, metrics = distributed.Variable(f"{name}-progress", client=client).get(timeout=0.2)
+        latest = client.run(_rounds_of, name, workers=[worker]).get(worker)
     except Exception:
         return shown
-    if rounds != shown:
-        progress("round", {"round": rounds, "total": total, "metrics": metrics})
-    return int(rounds)
+    if latest is None or latest[0] == shown:
+        return shown
+    progress("round", {"round": latest[0], "total": total, "metrics": latest[1]})
+    return int(latest[0])
 
 
 def _placement(client: distributed.Client, layout: TrainLayout, data: Dataset) -> list[Placement]:
