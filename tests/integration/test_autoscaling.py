@@ -1,0 +1,205 @@
+"""The ray engine on a cluster that grows for the run: Ray's own autoscaler with its fake multi-node provider.
+
+The head has no CPUs; the autoscaler may add up to 2 worker nodes of 1 CPU each, and removes them a few
+seconds after they fall idle. Every process of this cluster listens on 127.0.0.1 only: its head, its
+monitor (which starts the fake nodes in its own process) and this test's driver run with Ray's
+loopback switch (`connection.loopback_only`), else the fake nodes take the machine's primary address.
+
+Ray 2.60's autoscaler (v1, the one the fake provider runs under) does not publish its node groups in the GCS;
+Ray's autoscaler v2 of later releases reports them there (the cluster config that
+`ray._private.state.state.get_cluster_config()` reads). The fixture reports this cluster's own node groups
+the way that autoscaler does, through the same GCS call.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import BIN, _own_processes, _stop, free_ports
+
+import mlscale
+from mlscale.engines.ray.connection import loopback_only
+from mlscale.errors import EngineError, RecipeError
+
+pytestmark = pytest.mark.ray
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKER_TYPE = "ray.worker.cpu"
+LEAN = {
+    "tune": None,
+    "predict": None,
+    "train.num_boost_round": 20,
+    "evaluate.reference": "off",
+    "evaluate.explain.enabled": False,
+}
+
+
+@dataclass(frozen=True)
+class AutoscalingHead:
+    address: str
+
+
+def _config(address: str) -> dict:
+    return {
+        "cluster_name": "mlscale-autoscaling",
+        "max_workers": 2,
+        "upscaling_speed": 1.0,
+        "idle_timeout_minutes": 0.1,
+        "provider": {
+            "type": "fake_multinode",
+            "gcs_address": address,
+            "disable_node_updaters": True,
+            "disable_launch_config_check": True,
+        },
+        "available_node_types": {
+            "ray.head.default": {"resources": {"CPU": 0}, "node_config": {}, "max_workers": 0},
+            WORKER_TYPE: {"resources": {"CPU": 1}, "node_config": {}, "min_workers": 0, "max_workers": 2},
+        },
+        "head_node_type": "ray.head.default",
+        **{k: [] for k in ("initialization_commands", "setup_commands", "head_setup_commands")},
+        **{k: [] for k in ("worker_setup_commands", "head_start_ray_commands", "worker_start_ray_commands")},
+        "file_mounts": {},
+        "cluster_synced_files": [],
+        "docker": {},
+        "auth": {},
+    }
+
+
+def _publish_node_groups(address: str) -> None:
+    """What Ray's autoscaler v2 reports to the GCS: each node group's resources and max count."""
+    from ray._raylet import GcsClient
+    from ray.core.generated import autoscaler_pb2
+
+    config = autoscaler_pb2.ClusterConfig()
+    group = config.node_group_configs.add(name=WORKER_TYPE, min_count=0, max_count=2)
+    group.resources["CPU"] = 1
+    GcsClient(address).report_cluster_config(config.SerializeToString())
+
+
+@pytest.fixture(scope="module")
+def autoscaling_head(ray_auth_env):
+    temp_dir = tempfile.mkdtemp(prefix="mlsauto-", dir="/tmp")
+    port, dashboard, client, agent, metrics, runtime_env = free_ports(6)
+    address = f"127.0.0.1:{port}"
+    config = Path(temp_dir) / "autoscaling.yaml"
+    config.write_text(yaml.safe_dump(_config(address)))
+    env = {
+        **os.environ,
+        "RAY_FAKE_CLUSTER": "1",
+        "AUTOSCALER_UPDATE_INTERVAL_S": "1",
+        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",  # every node on 127.0.0.1 (see connection.loopback_only)
+        "RAY_USAGE_STATS_ENABLED": "0",
+    }
+    head = [
+        str(BIN / "ray"), "start", "--head", "--num-cpus=0", "--node-ip-address=127.0.0.1",
+        f"--port={port}", f"--temp-dir={temp_dir}", "--include-dashboard=false",
+        f"--dashboard-port={dashboard}", f"--ray-client-server-port={client}",
+        f"--dashboard-agent-listen-port={agent}", f"--metrics-export-port={metrics}",
+        f"--runtime-env-agent-port={runtime_env}", "--disable-usage-stats",
+        f"--autoscaling-config={config}",
+    ]  # fmt: skip
+    from ray._raylet import Config
+
+    Config.initialize("")  # Ray read RAY_AUTH_MODE when this module imported it, before ray_auth_env set it
+    try:
+        done = subprocess.run(head, env=env, capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise RuntimeError(f"ray start --head failed:\n{done.stdout}\n{done.stderr}")
+        _publish_node_groups(address)
+        yield AutoscalingHead(address)
+    finally:
+        _stop(_own_processes([temp_dir, f"--gcs-address={address}", f"--address={address}"]))
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _gcs(address: str):
+    from ray._raylet import GcsClient
+
+    return GcsClient(address)
+
+
+def _cpu_nodes(address: str) -> int:
+    return sum(
+        1 for n in _gcs(address).get_all_node_info().values() if n.state == 0 and n.resources_total.get("CPU")
+    )
+
+
+def _requested(address: str) -> list:
+    """What stands requested of the autoscaler (`request_resources`), as it reads it."""
+    raw = _gcs(address).internal_kv_get(b"autoscaler_resource_request", None)
+    return json.loads(raw) if raw else []
+
+
+def _wait_cpu_nodes(address: str, n: int, timeout: float = 60) -> float:
+    started = time.monotonic()
+    while _cpu_nodes(address) != n:
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"the cluster did not come to {n} node(s) with CPUs in {timeout} s")
+        time.sleep(1)
+    return time.monotonic() - started
+
+
+def _recipe(head: AutoscalingHead, **overrides):
+    sets = {**LEAN, "engine.name": "ray", "engine.address": head.address, "engine.workers": 2, **overrides}
+    return ROOT / "recipes/breast_cancer.yaml", sets
+
+
+def test_plan_says_what_it_asks_for_and_refuses_what_the_largest_cluster_cannot_hold(
+    autoscaling_head, workdir
+):
+    recipe, sets = _recipe(autoscaling_head)
+    with loopback_only():
+        planned = mlscale.plan(recipe, overrides=sets)
+        with pytest.raises(RecipeError) as refused:
+            mlscale.plan(recipe, overrides={**sets, "engine.workers": 3})
+    steps = dict(planned.engine.steps)
+    assert steps["cluster"].endswith("0 node(s), 0 CPU, 0 GPU")
+    assert steps["autoscaler"] == f"may add {WORKER_TYPE}: up to 2 more node(s) of 1 CPU"
+    assert steps["scale"].startswith("asks the autoscaler for 2 node(s) of 1 CPU, waits up to 600 s")
+    assert steps["train"].startswith("2 worker(s) x 1 CPU")
+    message = str(refused.value)
+    assert (
+        "\n" not in message
+        and "engine.workers=3" in message
+        and "largest size its autoscaler allows" in message
+    )
+    assert _cpu_nodes(autoscaling_head.address) == 0 and _requested(autoscaling_head.address) == []
+
+
+def test_a_scale_up_timeout_fails_the_run_and_clears_the_request(autoscaling_head, workdir):
+    from mlflow.tracking import MlflowClient
+
+    _wait_cpu_nodes(autoscaling_head.address, 0)
+    recipe, sets = _recipe(autoscaling_head, **{"engine.ray.scale_timeout_s": 0.5})
+    with loopback_only(), pytest.raises(EngineError) as failed:
+        mlscale.run(recipe, overrides=sets)
+    assert "did not add 2 node(s) of 1 CPU within engine.ray.scale_timeout_s=0.5" in str(failed.value)
+    assert "\n" not in str(failed.value)
+    assert _requested(autoscaling_head.address) == []
+    client = MlflowClient(f"sqlite:///{workdir}/mlflow.db")
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert [r.info.status for r in runs] == ["FAILED"] and "time_scale_s" in runs[0].data.metrics
+
+
+def test_a_run_scales_up_from_the_head_alone_trains_and_lets_the_cluster_shrink(autoscaling_head, workdir):
+    address = autoscaling_head.address
+    _wait_cpu_nodes(address, 0)
+    events: list[tuple[str, dict]] = []
+    recipe, sets = _recipe(autoscaling_head)
+    with loopback_only():
+        result = mlscale.run(recipe, overrides=sets, progress=lambda k, i: events.append((k, dict(i))))
+    assert result.timings["time_scale_s"] > 0
+    nodes = [i for k, i in events if k == "nodes"]
+    assert nodes and nodes[-1]["want"] == 2
+    assert result.metrics["test_auc"] > 0.95
+    assert _requested(address) == []  # released: the autoscaler may remove the nodes
+    _wait_cpu_nodes(address, 0, timeout=90)
