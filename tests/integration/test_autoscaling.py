@@ -13,6 +13,7 @@ the way that autoscaler does, through the same GCS call.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import shutil
@@ -27,8 +28,8 @@ import yaml
 from conftest import BIN, _own_processes, _stop, free_ports
 
 import mlscale
-from mlscale.engines.ray.connection import loopback_only
 from mlscale.errors import EngineError, RecipeError
+from mlscale.workflow.run import plan
 
 pytestmark = pytest.mark.ray
 
@@ -46,6 +47,20 @@ LEAN = {
 @dataclass(frozen=True)
 class AutoscalingHead:
     address: str
+    markers: list[str]  # what the command lines of its processes (head, monitor, nodes) hold
+
+    def listeners_beyond_loopback(self) -> list[str]:
+        """Addresses its processes listen on that are not loopback."""
+        import psutil
+
+        pids = {q.pid for p in _own_processes(self.markers) for q in [p, *p.children(recursive=True)]}
+        return [
+            f"{c.laddr.ip}:{c.laddr.port} (pid {c.pid})"
+            for c in psutil.net_connections("inet")
+            if c.pid in pids
+            and c.status == psutil.CONN_LISTEN
+            and not ipaddress.ip_address(c.laddr.ip).is_loopback
+        ]
 
 
 def _config(address: str) -> dict:
@@ -57,6 +72,9 @@ def _config(address: str) -> dict:
         "provider": {
             "type": "fake_multinode",
             "gcs_address": address,
+            # the fake nodes all share 127.0.0.1: the monitor tells them apart by node id (else they stay
+            # "uninitialized" and are never removed when idle)
+            "use_node_id_as_ip": True,
             "disable_node_updaters": True,
             "disable_launch_config_check": True,
         },
@@ -109,15 +127,16 @@ def autoscaling_head(ray_auth_env):
     ]  # fmt: skip
     from ray._raylet import Config
 
-    Config.initialize("")  # Ray read RAY_AUTH_MODE when this module imported it, before ray_auth_env set it
+    Config.initialize("")  # the GCS client below reads RAY_AUTH_MODE from the config Ray cached at import
+    markers = [temp_dir, f"--gcs-address={address}", f"--address={address}"]
     try:
         done = subprocess.run(head, env=env, capture_output=True, text=True, timeout=120)
         if done.returncode != 0:
             raise RuntimeError(f"ray start --head failed:\n{done.stdout}\n{done.stderr}")
         _publish_node_groups(address)
-        yield AutoscalingHead(address)
+        yield AutoscalingHead(address, markers)
     finally:
-        _stop(_own_processes([temp_dir, f"--gcs-address={address}", f"--address={address}"]))
+        _stop(_own_processes(markers))
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
@@ -139,13 +158,33 @@ def _requested(address: str) -> list:
     return json.loads(raw) if raw else []
 
 
-def _wait_cpu_nodes(address: str, n: int, timeout: float = 60) -> float:
+def _head_alone(address: str) -> bool:
+    """No worker node up, and none pending or being launched by the autoscaler (its own status report)."""
+    raw = _gcs(address).internal_kv_get(b"__autoscaling_status", None)
+    report = (json.loads(raw) if raw else {}).get("autoscaler_report") or {}
+    busy = (
+        report.get("pending_nodes")
+        or report.get("pending_launches")
+        or WORKER_TYPE in report.get("active_nodes", {})
+    )
+    return _cpu_nodes(address) == 0 and bool(report) and not busy
+
+
+def _wait_head_alone(address: str, timeout: float = 90) -> float:
     started = time.monotonic()
-    while _cpu_nodes(address) != n:
+    while not _head_alone(address):
         if time.monotonic() - started > timeout:
-            raise AssertionError(f"the cluster did not come to {n} node(s) with CPUs in {timeout} s")
+            raise AssertionError(f"the cluster did not come back to the head alone in {timeout} s")
         time.sleep(1)
     return time.monotonic() - started
+
+
+def loopback_only():
+    """Ray's loopback switch for this test's driver, as the cluster's processes have it (imported here, so
+    that collecting this module does not import ray)."""
+    from mlscale.engines.ray.connection import loopback_only as switch
+
+    return switch()
 
 
 def _recipe(head: AutoscalingHead, **overrides):
@@ -158,9 +197,9 @@ def test_plan_says_what_it_asks_for_and_refuses_what_the_largest_cluster_cannot_
 ):
     recipe, sets = _recipe(autoscaling_head)
     with loopback_only():
-        planned = mlscale.plan(recipe, overrides=sets)
+        planned = plan(recipe, overrides=sets)
         with pytest.raises(RecipeError) as refused:
-            mlscale.plan(recipe, overrides={**sets, "engine.workers": 3})
+            plan(recipe, overrides={**sets, "engine.workers": 3})
     steps = dict(planned.engine.steps)
     assert steps["cluster"].endswith("0 node(s), 0 CPU, 0 GPU")
     assert steps["autoscaler"] == f"may add {WORKER_TYPE}: up to 2 more node(s) of 1 CPU"
@@ -178,7 +217,7 @@ def test_plan_says_what_it_asks_for_and_refuses_what_the_largest_cluster_cannot_
 def test_a_scale_up_timeout_fails_the_run_and_clears_the_request(autoscaling_head, workdir):
     from mlflow.tracking import MlflowClient
 
-    _wait_cpu_nodes(autoscaling_head.address, 0)
+    _wait_head_alone(autoscaling_head.address)
     recipe, sets = _recipe(autoscaling_head, **{"engine.ray.scale_timeout_s": 0.5})
     with loopback_only(), pytest.raises(EngineError) as failed:
         mlscale.run(recipe, overrides=sets)
@@ -190,16 +229,33 @@ def test_a_scale_up_timeout_fails_the_run_and_clears_the_request(autoscaling_hea
     assert [r.info.status for r in runs] == ["FAILED"] and "time_scale_s" in runs[0].data.metrics
 
 
-def test_a_run_scales_up_from_the_head_alone_trains_and_lets_the_cluster_shrink(autoscaling_head, workdir):
+def test_a_run_scales_up_from_the_head_alone_trains_and_lets_the_cluster_shrink(
+    autoscaling_head, ray_cluster, workdir
+):
     address = autoscaling_head.address
-    _wait_cpu_nodes(address, 0)
+    _wait_head_alone(address)
     events: list[tuple[str, dict]] = []
+    exposed: list[str] = []
+
+    def progress(kind: str, info: dict) -> None:
+        events.append((kind, dict(info)))
+        if kind == "phase" and info["name"] == "train":  # the nodes it asked for are up
+            exposed.extend([*autoscaling_head.listeners_beyond_loopback(), f"{_cpu_nodes(address)} nodes"])
+
     recipe, sets = _recipe(autoscaling_head)
     with loopback_only():
-        result = mlscale.run(recipe, overrides=sets, progress=lambda k, i: events.append((k, dict(i))))
+        result = mlscale.run(recipe, overrides=sets, progress=progress)
+    released = time.monotonic()
+    assert exposed == ["2 nodes"]  # every listener of the head, its monitor and both nodes on 127.0.0.1
     assert result.timings["time_scale_s"] > 0
     nodes = [i for k, i in events if k == "nodes"]
     assert nodes and nodes[-1]["want"] == 2
-    assert result.metrics["test_auc"] > 0.95
     assert _requested(address) == []  # released: the autoscaler may remove the nodes
-    _wait_cpu_nodes(address, 0, timeout=90)
+    fixed = mlscale.run(recipe, overrides={**sets, "engine.address": ray_cluster})  # 2 nodes of 1 CPU
+    assert "time_scale_s" not in fixed.timings
+    assert result.metrics == pytest.approx(fixed.metrics, abs=1e-9)
+    _wait_head_alone(address)
+    shrunk = time.monotonic() - released
+    print(
+        f"time_scale_s={result.timings['time_scale_s']:.1f} back to the head alone {shrunk:.1f} s after the run"
+    )
