@@ -1,4 +1,5 @@
-"""Session fixtures: a real 2-node Ray cluster and a real MLflow server, both on 127.0.0.1.
+"""Session fixtures: a real 2-node Ray cluster, a real `dask scheduler` with 2 `dask worker`s and a real
+MLflow server, all on 127.0.0.1.
 
 Each fixture stops only the processes it started (found by its own temp dir / port), never `ray stop`.
 """
@@ -27,6 +28,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+LEAN = {"evaluate.plots": False, "evaluate.reference": "off", "evaluate.explain.enabled": False}
+"""Overrides for a run whose test looks at none of the plots, the reference model and SHAP (on a small
+table, about half of a run's time)."""
+LEAN_SET = [
+    "--set",
+    "evaluate.plots=false",
+    "--set",
+    "evaluate.reference=off",
+    "--set",
+    "evaluate.explain.enabled=false",
+]
+"""`LEAN` as the CLI's options."""
 
 
 def free_port() -> int:
@@ -109,28 +122,50 @@ def ray_auth_env():
     shutil.rmtree(tmp, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def ray_loopback():
+    """RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 for the session (and Ray's constant read from it, when ray is
+    imported already): Ray keeps 127.0.0.1 as the node address of the session's cluster and of every
+    driver that joins it (this process, `mlscale` subprocesses, the notebook's kernel, Ray Jobs)."""
+    key = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+    old = os.environ.get(key)
+    os.environ[key] = "0"
+    constants = sys.modules.get("ray._private.ray_constants")
+    flag = getattr(constants, "ENABLE_RAY_CLUSTER", None)
+    if constants is not None:
+        constants.ENABLE_RAY_CLUSTER = False
+    yield
+    if constants is not None:
+        constants.ENABLE_RAY_CLUSTER = flag
+    if old is None:
+        os.environ.pop(key, None)
+    else:
+        os.environ[key] = old
+
+
 @dataclass(frozen=True)
 class RayHead:
     address: str  # GCS, for engine.address
     dashboard: str  # http://127.0.0.1:port, for the Jobs API
     client: str  # ray://127.0.0.1:port, the Ray Client server
+    markers: tuple[str, ...] = ()  # what the command lines of its processes hold (`_own_processes`)
 
 
 @pytest.fixture(scope="session")
-def ray_head(ray_auth_env):
+def ray_head(ray_auth_env, ray_loopback):
     """A real 2-node cluster (1 CPU each): `ray start --head` plus a second `ray start --address`.
 
-    The head has the dashboard (Jobs API) and the Ray Client server, all bound to 127.0.0.1.
+    The head has the dashboard (Jobs API) and the Ray Client server; every node and listener is on
+    127.0.0.1 (`ray_loopback`, tests/ray_loopback_start.py).
     """
     temp_dir = tempfile.mkdtemp(prefix="mlsray-", dir="/tmp")
     port, dashboard_port, client_port = free_ports(3)
     address = f"127.0.0.1:{port}"
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "0"}
     common = ["--num-cpus=1", "--disable-usage-stats", "--node-ip-address=127.0.0.1"]
-    ray_bin = str(BIN / "ray")
+    ray_start = [sys.executable, str(ROOT / "tests/ray_loopback_start.py"), "start"]
     head = [
-        ray_bin,
-        "start",
+        *ray_start,
         "--head",
         f"--port={port}",
         f"--temp-dir={temp_dir}",
@@ -140,19 +175,20 @@ def ray_head(ray_auth_env):
         f"--ray-client-server-port={client_port}",
         *common,
     ]
-    worker = [ray_bin, "start", f"--address={address}", *common]
+    worker = [*ray_start, f"--address={address}", *common]
+    # the head's Ray Client proxy names neither the temp dir nor the GCS address as written
+    markers = (temp_dir, address, f"--gcs-address={address}", f"--port={client_port} --mode=proxy")
     try:
         for cmd in (head, worker):
             done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
             if done.returncode != 0:
                 raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}")
         _wait_nodes(address, 2)
-        yield RayHead(address, f"http://127.0.0.1:{dashboard_port}", f"ray://127.0.0.1:{client_port}")
+        yield RayHead(
+            address, f"http://127.0.0.1:{dashboard_port}", f"ray://127.0.0.1:{client_port}", markers
+        )
     finally:
-        # the head's Ray Client proxy names neither: Ray swaps the loopback node address for the machine's
-        # own in its --address, and it was left running (listening there) after the session
-        client = f"--port={client_port} --mode=proxy"
-        _stop(_own_processes([temp_dir, f"127.0.0.1:{port}", f"--gcs-address={address}", client]))
+        _stop(_own_processes(list(markers)))
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
@@ -174,6 +210,80 @@ def _wait_nodes(address: str, n: int, timeout: float = 60) -> None:
             return
         time.sleep(1)
     raise RuntimeError(f"cluster at {address} did not reach {n} nodes")
+
+
+@dataclass(frozen=True)
+class DaskCluster:
+    address: str  # tcp://127.0.0.1:port, for engine.dask.address
+    scheduler_file: Path
+    log_dir: Path  # scheduler.log, worker0.log, worker1.log
+
+
+@pytest.fixture(scope="session")
+def dask_cluster() -> Iterator[DaskCluster]:
+    """A real `dask scheduler` and 2 `dask worker`s (1 thread each, with their nannies), every listener on
+    127.0.0.1 (the dashboards too: the scheduler serves HTTP on 0.0.0.0 unless told otherwise); stopped by
+    PID at the end of the session."""
+    import psutil
+
+    tmp = Path(tempfile.mkdtemp(prefix="mlsdask-", dir="/tmp"))
+    scheduler_file = tmp / "scheduler.json"
+    address = f"tcp://127.0.0.1:{free_port()}"
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    loopback = ["--host", "127.0.0.1", "--dashboard-address", "127.0.0.1:0"]
+    scheduler = [str(BIN / "dask"), "scheduler", "--port", address.rsplit(":", 1)[1], *loopback]
+    scheduler += ["--scheduler-file", str(scheduler_file)]
+    worker = [str(BIN / "dask"), "worker", address, "--nthreads", "1", *loopback]
+    procs, logs = [], []
+    try:
+        for name, cmd in [
+            ("scheduler", scheduler),
+            *((f"worker{i}", [*worker, "--name", f"w{i}", "--local-directory", str(tmp)]) for i in range(2)),
+        ]:
+            logs.append(open(tmp / f"{name}.log", "w"))  # noqa: SIM115 - closed at the end of the session
+            procs.append(
+                subprocess.Popen(
+                    cmd, env=env, cwd=tmp, stdout=logs[-1], stderr=subprocess.STDOUT, start_new_session=True
+                )
+            )
+            if name == "scheduler":
+                _wait_for(
+                    scheduler_file.exists, f"dask scheduler did not start:\n{_tail(tmp / 'scheduler.log')}"
+                )
+        wait_dask_workers(address, 2)
+        yield DaskCluster(address, scheduler_file, tmp)
+    finally:
+        _stop([psutil.Process(p.pid) for p in procs if p.poll() is None])
+        for log in logs:
+            log.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def wait_dask_workers(address: str, n: int, timeout: float = 60) -> None:
+    """Wait until the scheduler at `address` has `n` workers (a restarted one comes back under a new address)."""
+    code = (
+        "import sys, distributed; c = distributed.Client(sys.argv[1], timeout=10, set_as_default=False);"
+        "print(len(c.scheduler_info(n_workers=-1)['workers'])); c.close()"
+    )
+
+    def ready() -> bool:
+        out = subprocess.run([sys.executable, "-c", code, address], capture_output=True, text=True)
+        return out.stdout.strip() == str(n)
+
+    _wait_for(ready, lambda: f"dask scheduler at {address} did not reach {n} workers", timeout=timeout)
+
+
+def _wait_for(ready: Any, message: Any, timeout: float = 60) -> None:
+    """Poll `ready()` twice a second; RuntimeError(message()) after `timeout` s."""
+    deadline = time.time() + timeout
+    while not ready():
+        if time.time() > deadline:
+            raise RuntimeError(message())
+        time.sleep(0.5)
+
+
+def _tail(path: Path) -> str:
+    return path.read_text()[-3000:] if path.exists() else ""
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,8 @@
 
 The head has no CPUs; the autoscaler may add up to 2 worker nodes of 1 CPU each, and removes them a few
 seconds after they fall idle. Every process of this cluster listens on 127.0.0.1 only: its head, its
-monitor (which starts the fake nodes in its own process) and this test's driver run with Ray's
-loopback switch (`connection.loopback_only`), else the fake nodes take the machine's primary address.
+monitor (which starts the fake nodes in its own process) and this test's driver run with Ray's loopback
+switch (the session's `ray_loopback`), else the fake nodes take the machine's primary address.
 
 Ray 2.60's autoscaler (v1, the one the fake provider runs under) does not publish its node groups in the GCS;
 Ray's autoscaler v2 of later releases reports them there (the cluster config that
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import BIN, _own_processes, _stop, free_ports
+from conftest import BIN, LEAN, _own_processes, _stop, free_ports
 
 import mlscale
 from mlscale.errors import EngineError, RecipeError
@@ -35,13 +35,7 @@ pytestmark = pytest.mark.ray
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER_TYPE = "ray.worker.cpu"
-LEAN = {
-    "tune": None,
-    "predict": None,
-    "train.num_boost_round": 20,
-    "evaluate.reference": "off",
-    "evaluate.explain.enabled": False,
-}
+SMALL = {**LEAN, "tune": None, "predict": None, "train.num_boost_round": 20}
 
 
 @dataclass(frozen=True)
@@ -104,7 +98,7 @@ def _publish_node_groups(address: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def autoscaling_head(ray_auth_env):
+def autoscaling_head(ray_auth_env, ray_loopback):
     temp_dir = tempfile.mkdtemp(prefix="mlsauto-", dir="/tmp")
     port, dashboard, client, agent, metrics, runtime_env = free_ports(6)
     address = f"127.0.0.1:{port}"
@@ -114,7 +108,6 @@ def autoscaling_head(ray_auth_env):
         **os.environ,
         "RAY_FAKE_CLUSTER": "1",
         "AUTOSCALER_UPDATE_INTERVAL_S": "1",
-        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",  # every node on 127.0.0.1 (see connection.loopback_only)
         "RAY_USAGE_STATS_ENABLED": "0",
     }
     head = [
@@ -179,16 +172,8 @@ def _wait_head_alone(address: str, timeout: float = 90) -> float:
     return time.monotonic() - started
 
 
-def loopback_only():
-    """Ray's loopback switch for this test's driver, as the cluster's processes have it (imported here, so
-    that collecting this module does not import ray)."""
-    from mlscale.engines.ray.connection import loopback_only as switch
-
-    return switch()
-
-
 def _recipe(head: AutoscalingHead, **overrides):
-    sets = {**LEAN, "engine.name": "ray", "engine.address": head.address, "engine.workers": 2, **overrides}
+    sets = {**SMALL, "engine.name": "ray", "engine.address": head.address, "engine.workers": 2, **overrides}
     return ROOT / "recipes/breast_cancer.yaml", sets
 
 
@@ -196,10 +181,9 @@ def test_plan_says_what_it_asks_for_and_refuses_what_the_largest_cluster_cannot_
     autoscaling_head, workdir
 ):
     recipe, sets = _recipe(autoscaling_head)
-    with loopback_only():
-        planned = plan(recipe, overrides=sets)
-        with pytest.raises(RecipeError) as refused:
-            plan(recipe, overrides={**sets, "engine.workers": 3})
+    planned = plan(recipe, overrides=sets)
+    with pytest.raises(RecipeError) as refused:
+        plan(recipe, overrides={**sets, "engine.workers": 3})
     steps = dict(planned.engine.steps)
     assert steps["cluster"].endswith("0 node(s), 0 CPU, 0 GPU")
     assert steps["autoscaler"] == f"may add {WORKER_TYPE}: up to 2 more node(s) of 1 CPU"
@@ -219,7 +203,7 @@ def test_a_scale_up_timeout_fails_the_run_and_clears_the_request(autoscaling_hea
 
     _wait_head_alone(autoscaling_head.address)
     recipe, sets = _recipe(autoscaling_head, **{"engine.ray.scale_timeout_s": 0.5})
-    with loopback_only(), pytest.raises(EngineError) as failed:
+    with pytest.raises(EngineError) as failed:
         mlscale.run(recipe, overrides=sets)
     assert "did not add 2 node(s) of 1 CPU within engine.ray.scale_timeout_s=0.5" in str(failed.value)
     assert "\n" not in str(failed.value)
@@ -243,8 +227,7 @@ def test_a_run_scales_up_from_the_head_alone_trains_and_lets_the_cluster_shrink(
             exposed.extend([*autoscaling_head.listeners_beyond_loopback(), f"{_cpu_nodes(address)} nodes"])
 
     recipe, sets = _recipe(autoscaling_head)
-    with loopback_only():
-        result = mlscale.run(recipe, overrides=sets, progress=progress)
+    result = mlscale.run(recipe, overrides=sets, progress=progress)
     released = time.monotonic()
     assert exposed == ["2 nodes"]  # every listener of the head, its monitor and both nodes on 127.0.0.1
     assert result.timings["time_scale_s"] > 0

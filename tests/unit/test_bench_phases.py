@@ -20,4 +20,8 @@ def test_the_scale_up_wait_is_a_row_of_its_own():
     table = summarize(runs, group=["engine"])
     scale = table[table["phase"] == "scale"]
     assert scale[["engine", "median_s"]].values.tolist() == [["ray", 30.0]]
-    assert table[table["engine"] == "ray"]["phase"].tolist() == ["startup", "scale", "train"]  # as the run goes
+    assert table[table["engine"] == "ray"]["phase"].tolist() == [
+        "startup",
+        "scale",
+        "train",
+    ]  # as the run goes
