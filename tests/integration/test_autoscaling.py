@@ -44,17 +44,18 @@ class AutoscalingHead:
     markers: list[str]  # what the command lines of its processes (head, monitor, nodes) hold
 
     def listeners_beyond_loopback(self) -> list[str]:
-        """Addresses its processes listen on that are not loopback."""
+        """Addresses its processes listen on that are not loopback (an IPv4-mapped ::ffff:127.0.0.1 is)."""
         import psutil
 
         pids = {q.pid for p in _own_processes(self.markers) for q in [p, *p.children(recursive=True)]}
-        return [
-            f"{c.laddr.ip}:{c.laddr.port} (pid {c.pid})"
-            for c in psutil.net_connections("inet")
-            if c.pid in pids
-            and c.status == psutil.CONN_LISTEN
-            and not ipaddress.ip_address(c.laddr.ip).is_loopback
-        ]
+        found = []
+        for c in psutil.net_connections("inet"):
+            if c.pid not in pids or c.status != psutil.CONN_LISTEN:
+                continue
+            ip = ipaddress.ip_address(c.laddr.ip)
+            if not (getattr(ip, "ipv4_mapped", None) or ip).is_loopback:
+                found.append(f"{c.laddr.ip}:{c.laddr.port} (pid {c.pid})")
+        return found
 
 
 def _config(address: str) -> dict:
