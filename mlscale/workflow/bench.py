@@ -25,7 +25,7 @@ from mlscale.util.masking import mask_text
 
 log = logging.getLogger("mlscale")
 
-PHASES = ("load", "startup", "train", "tune", "predict", "total")
+PHASES = ("load", "startup", "scale", "train", "tune", "predict", "total")
 
 
 @dataclass
