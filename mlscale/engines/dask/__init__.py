@@ -1,0 +1,1 @@
+"""Engine `dask`: a Dask.distributed cluster (tuning, batch inference and explanations on its workers)."""
