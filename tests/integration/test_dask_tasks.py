@@ -194,21 +194,24 @@ def _config(inputs: Path, output: str, **kw) -> PredictConfig:
     return PredictConfig(input=str(inputs), output=output, id_columns=["row_id"], batch_size=300, **kw)
 
 
+def _local_and_dask(client, model, tmp_path: Path, suffix: str, predict, **kw):
+    """The same input files predicted by engine local and by `predict` on the cluster (outputs local<suffix>
+    and dask<suffix>)."""
+    inputs = _inputs(tmp_path)
+    local = LocalEngine(EngineConfig()).predict(
+        model, _config(inputs, f"{tmp_path}/local{suffix}"), data=None, where="r"
+    )
+    config = _config(inputs, f"{tmp_path}/dask{suffix}")
+    return local, predict(client, model, config, where="r", progress=None, total=None, **kw)
+
+
 def test_partitioned_predict_on_both_workers_writes_the_local_manifest(client, setup, tmp_path):
     from mlscale.engines.dask.parts import predict_files
 
-    _, _, model = setup
-    inputs = _inputs(tmp_path)
-    local = LocalEngine(EngineConfig()).predict(
-        model, _config(inputs, f"{tmp_path}/local/"), data=None, where="r"
-    )
-    result = predict_files(
-        client, model, _config(inputs, f"{tmp_path}/dask/"), where="r", progress=None, total=None
-    )
+    local, result = _local_and_dask(client, setup[2], tmp_path, "/", predict_files)
     expected, got = read_manifest(local.output), read_manifest(result.output)
-    assert {k: v for k, v in got.items() if k != "created"} == {
-        k: v for k, v in expected.items() if k != "created"
-    }
+    expected.pop("created"), got.pop("created")
+    assert got == expected
     for f in got["files"]:
         pd.testing.assert_frame_equal(
             pd.read_parquet(result.output / f["file"]), pd.read_parquet(local.output / f["file"])
@@ -220,22 +223,17 @@ def test_partitioned_predict_on_both_workers_writes_the_local_manifest(client, s
 def test_one_output_file_in_input_order_with_bounded_tasks(client, setup, tmp_path):
     from mlscale.engines.dask.parts import predict_files_to_one
 
-    _, _, model = setup
-    inputs = _inputs(tmp_path)
-    local = LocalEngine(EngineConfig()).predict(
-        model, _config(inputs, f"{tmp_path}/local.parquet"), data=None, where="r"
-    )
-    result = predict_files_to_one(
-        client,
-        model,
-        _config(inputs, f"{tmp_path}/dask.parquet"),
-        where="r",
-        progress=None,
-        total=None,
-        in_flight=2,
-    )
+    since = time.time()
+    client.get_task_stream(start=since)
+    local, result = _local_and_dask(client, setup[2], tmp_path, ".parquet", predict_files_to_one, in_flight=2)
     assert result.rows == local.rows == 2840
     pd.testing.assert_frame_equal(pd.read_parquet(result.output), pd.read_parquet(local.output))
+    spans = [
+        _compute(r) for r in sorted(_task_records(client, "mlscale-predict-", since), key=lambda r: r["key"])
+    ]
+    assert len(spans) == 4
+    # in flight: at most 2 files; file i+2 is asked for once file i's predictions are back
+    assert all(later[0] >= earlier[1] for earlier, later in zip(spans, spans[2:], strict=False)), spans
 
 
 def test_explain_on_the_workers_equals_in_process_contributions(client, setup):
@@ -261,10 +259,10 @@ def test_a_worker_killed_during_predict_has_its_files_predicted_again(client, se
     killed: list[int] = []
 
     def kill_one(event: str, info) -> None:
-        if info["done"] and not killed:  # the first file is done: the other worker is busy with the next
-            victim = sorted(pids)[0]
-            killed.append(pids[victim])
-            os.kill(pids[victim], signal.SIGKILL)
+        if info["done"] and not killed:  # a file is done: kill a worker in the middle of its next one
+            busy = sorted(addr for addr, keys in client.processing().items() if keys)
+            killed.append(pids[busy[0]])
+            os.kill(pids[busy[0]], signal.SIGKILL)
 
     result = predict_files(
         client, model, _config(inputs, f"{tmp_path}/out/"), where="r", progress=kill_one, total=None

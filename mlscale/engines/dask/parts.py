@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,12 +26,11 @@ from typing import Any
 
 from distributed import Client, Future, as_completed, get_worker
 
-from mlscale.data import resolve_files
-from mlscale.errors import DataError, EngineError, MlscaleError, RecipeError
+from mlscale.errors import DataError, EngineError, MlscaleError
 from mlscale.modeling.model import Model
 from mlscale.recipe.schema import PredictConfig
 from mlscale.results import OnProgress, Placement, PredictResult
-from mlscale.scoring.file_tasks import cached_model, file_predictions, merged_unseen, task_settings
+from mlscale.scoring.file_tasks import cached_model, file_job, file_predictions, merged_unseen
 from mlscale.scoring.partitioned import PartitionedOutput, PartSummary, write_part
 from mlscale.util.interrupts import raise_if_terminated
 from mlscale.util.text import first_line
@@ -115,17 +115,16 @@ def predict_files(
 ) -> PredictResult:
     """Predict every file of `predict.input` in its own task, into a partitioned output."""
     started = time.perf_counter()
-    if predict.input is None:
-        raise RecipeError(f"{where}.input: a partitioned prediction needs an input to read")
-    files = resolve_files(predict.input, where=f"{where}.input")
-    output = Path(predict.output.rstrip("/") or predict.output)
-    settings = task_settings(predict, where)
-    raw, meta = model.to_bytes()
+    job = file_job(model, predict, where)
+    files, output, settings, raw, meta = job.files, job.output, job.settings, job.raw, job.meta
     with PartitionedOutput(output, predict.resolved_format) as target:
         _check_workers_see(client, target.tmp, where)
         raw_future = client.scatter(raw, broadcast=True, hash=False)
+        name = f"mlscale-predict-{uuid.uuid4().hex[:12]}"
         futures = {
-            client.submit(predict_file_task, raw_future, meta, f, str(target.tmp), i, settings, pure=False): i
+            client.submit(
+                predict_file_task, raw_future, meta, f, str(target.tmp), i, settings, key=f"{name}-{i:05d}"
+            ): i
             for i, f in enumerate(files)
         }
         results: dict[int, tuple[PartSummary, str]] = {}
@@ -164,20 +163,20 @@ def predict_files_to_one(
     from mlscale.scoring.predict import AtomicTableWriter  # the driver's only: workers import less
 
     started = time.perf_counter()
-    if predict.input is None:
-        raise RecipeError(f"{where}.input: predicting input files needs an input to read")
-    files = resolve_files(predict.input, where=f"{where}.input")
-    settings = task_settings(predict, where)
-    raw, meta = model.to_bytes()
+    job = file_job(model, predict, where)
+    files, settings, raw, meta = job.files, job.settings, job.raw, job.meta
     raw_future = client.scatter(raw, broadcast=True, hash=False)
-    todo = iter(files)
     window: deque[Future] = deque()
     parts: list[PartSummary] = []
     placement: list[Placement] = []
 
+    name = f"mlscale-predict-{uuid.uuid4().hex[:12]}"
+    todo = enumerate(files)
+
     def submit() -> None:
-        for path in todo:
-            window.append(client.submit(predict_table_task, raw_future, meta, path, settings, pure=False))
+        for i, path in todo:
+            key = f"{name}-{i:05d}"
+            window.append(client.submit(predict_table_task, raw_future, meta, path, settings, key=key))
             if len(window) >= in_flight:
                 return
 
