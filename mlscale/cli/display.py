@@ -139,7 +139,7 @@ def summary(result: Any) -> None:
         table.add_row("output", str(result.output_path))
     if result.plots:
         table.add_row("plots", str(result.plots[0].parent))
-    elif result.recipe.predict is None:
+    elif result.recipe.predict is None and result.recipe.evaluate.plots:
         table.add_row("plots", "in the mlflow run (plots/)")
     if result.report is not None:
         table.add_row("report", str(result.report))

@@ -320,6 +320,9 @@ class EvaluateConfig(_Section):
         100_000, ge=100
     )  # train rows it sees at most (cost: benchmarks/reference_bench.py)
     explain: ExplainConfig = ExplainConfig()
+    # PNG plots (evaluation, explanations, learning curve, tuning) in the run and its report; false skips
+    # them (their cost shows in a run's time_evaluate_s and time_log_model_s)
+    plots: bool = True
     # binary: the threshold reaching this test precision (or recall) besides the one maximising F1
     target_precision: float | None = Field(None, gt=0, le=1)
     target_recall: float | None = Field(None, gt=0, le=1)

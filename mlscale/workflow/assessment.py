@@ -74,7 +74,8 @@ def assess(
     result = Assessment(evaluation=evaluation, metrics=evaluation_metrics(evaluation))
     with tempfile.TemporaryDirectory(prefix="mlscale-report-") as tmp:
         out = Path(tmp) / "evaluation"
-        images = evaluation_plots(evaluation, out, y=y, proba=raw if model.schema.task == "binary" else None)
+        proba = raw if model.schema.task == "binary" else None
+        images = evaluation_plots(evaluation, out, y=y, proba=proba) if cfg.plots else []
         ours = compute(model.schema.task, y, raw)
         section = evaluation_section(evaluation, images, reference=reference, model_metrics=ours)
         if cfg.slices and split != "test":
@@ -89,7 +90,8 @@ def assess(
                 explanation_metrics(result.explanation, result.explained, cfg.explain.top_features)
             )
             out = Path(tmp) / "explanations"
-            images = explanation_plots(result.explanation, out)
+            out.mkdir(parents=True, exist_ok=True)
+            images = explanation_plots(result.explanation, out) if cfg.plots else []
             section = explanations_section(
                 result.explanation,
                 result.explained,

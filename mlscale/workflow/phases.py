@@ -247,6 +247,8 @@ def _log_plots(ctx: RunContext) -> list[Path]:
     """Plots, logged under the run's plots/: kept in a plots/ folder beside predict.output, or, for a
     recipe without predict, only in the run (their temp folder is removed once logged)."""
     recipe, tracker = ctx.recipe, ctx.tracker
+    if not recipe.evaluate.plots:
+        return []
     if recipe.predict is not None:
         plots = _plots(ctx.model, ctx.data, ctx.history, ctx.tune_result, plots_dir(recipe.predict))
         for p in plots:

@@ -109,3 +109,22 @@ def test_explanations_can_be_turned_off(workdir, tmp_path) -> None:
         "evaluation",
     ]
     assert "explain_rows" not in client.get_run(result.run_id).data.metrics
+
+
+def test_plots_can_be_turned_off(workdir, tmp_path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    result = mlscale.run(
+        ROOT / "recipes/breast_cancer.yaml",
+        overrides={"tune": None, "train.num_boost_round": 10, "evaluate.plots": False,
+                   "evaluate.reference": "off", "evaluate.explain.sample_rows": 20},
+    )  # fmt: skip
+    client = MlflowClient(result.tracking_uri)
+    artifacts = [a.path for a in client.list_artifacts(result.run_id)]
+    assert "plots" not in [Path(a).name for a in artifacts]
+    assert result.plots == [] and not (workdir / "output/breast_cancer/plots").exists()
+    sections = _sections(result, tmp_path)
+    for section, files in sections.values():
+        assert section["images"] == [] and not any(f.endswith(".png") for f in files)
+    assert "explain_rows" in client.get_run(result.run_id).data.metrics  # the numbers are still there
+    assert result.report is not None and result.report.exists()
