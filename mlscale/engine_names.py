@@ -11,6 +11,7 @@ from __future__ import annotations
 BUILTIN = {
     "local": "mlscale.engines.local:LocalEngine",
     "ray": "mlscale.engines.ray:RayEngine",
+    "dask": "mlscale.engines.dask:DaskEngine",
 }
 GROUP = "mlscale.engines"
 _registered: dict[str, str] = {}

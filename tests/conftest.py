@@ -1,4 +1,5 @@
-"""Session fixtures: a real 2-node Ray cluster and a real MLflow server, both on 127.0.0.1.
+"""Session fixtures: a real 2-node Ray cluster, a real `dask scheduler` with 2 `dask worker`s and a real
+MLflow server, all on 127.0.0.1.
 
 Each fixture stops only the processes it started (found by its own temp dir / port), never `ray stop`.
 """
@@ -174,6 +175,80 @@ def _wait_nodes(address: str, n: int, timeout: float = 60) -> None:
             return
         time.sleep(1)
     raise RuntimeError(f"cluster at {address} did not reach {n} nodes")
+
+
+@dataclass(frozen=True)
+class DaskCluster:
+    address: str  # tcp://127.0.0.1:port, for engine.dask.address
+    scheduler_file: Path
+    log_dir: Path  # scheduler.log, worker0.log, worker1.log
+
+
+@pytest.fixture(scope="session")
+def dask_cluster() -> Iterator[DaskCluster]:
+    """A real `dask scheduler` and 2 `dask worker`s (1 thread each, with their nannies), every listener on
+    127.0.0.1 (the dashboards too: the scheduler serves HTTP on 0.0.0.0 unless told otherwise); stopped by
+    PID at the end of the session."""
+    import psutil
+
+    tmp = Path(tempfile.mkdtemp(prefix="mlsdask-", dir="/tmp"))
+    scheduler_file = tmp / "scheduler.json"
+    address = f"tcp://127.0.0.1:{free_port()}"
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    loopback = ["--host", "127.0.0.1", "--dashboard-address", "127.0.0.1:0"]
+    scheduler = [str(BIN / "dask"), "scheduler", "--port", address.rsplit(":", 1)[1], *loopback]
+    scheduler += ["--scheduler-file", str(scheduler_file)]
+    worker = [str(BIN / "dask"), "worker", address, "--nthreads", "1", *loopback]
+    procs, logs = [], []
+    try:
+        for name, cmd in [
+            ("scheduler", scheduler),
+            *((f"worker{i}", [*worker, "--name", f"w{i}", "--local-directory", str(tmp)]) for i in range(2)),
+        ]:
+            logs.append(open(tmp / f"{name}.log", "w"))  # noqa: SIM115 - closed at the end of the session
+            procs.append(
+                subprocess.Popen(
+                    cmd, env=env, cwd=tmp, stdout=logs[-1], stderr=subprocess.STDOUT, start_new_session=True
+                )
+            )
+            if name == "scheduler":
+                _wait_for(
+                    scheduler_file.exists, f"dask scheduler did not start:\n{_tail(tmp / 'scheduler.log')}"
+                )
+        wait_dask_workers(address, 2)
+        yield DaskCluster(address, scheduler_file, tmp)
+    finally:
+        _stop([psutil.Process(p.pid) for p in procs if p.poll() is None])
+        for log in logs:
+            log.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def wait_dask_workers(address: str, n: int, timeout: float = 60) -> None:
+    """Wait until the scheduler at `address` has `n` workers (a restarted one comes back under a new address)."""
+    code = (
+        "import sys, distributed; c = distributed.Client(sys.argv[1], timeout=10, set_as_default=False);"
+        "print(len(c.scheduler_info(n_workers=-1)['workers'])); c.close()"
+    )
+
+    def ready() -> bool:
+        out = subprocess.run([sys.executable, "-c", code, address], capture_output=True, text=True)
+        return out.stdout.strip() == str(n)
+
+    _wait_for(ready, lambda: f"dask scheduler at {address} did not reach {n} workers", timeout=timeout)
+
+
+def _wait_for(ready: Any, message: Any, timeout: float = 60) -> None:
+    """Poll `ready()` twice a second; RuntimeError(message()) after `timeout` s."""
+    deadline = time.time() + timeout
+    while not ready():
+        if time.time() > deadline:
+            raise RuntimeError(message())
+        time.sleep(0.5)
+
+
+def _tail(path: Path) -> str:
+    return path.read_text()[-3000:] if path.exists() else ""
 
 
 @pytest.fixture(scope="session")

@@ -166,10 +166,15 @@ def fit(
         xgb_model=xgb_model,
     )
     rounds = booster.num_boosted_rounds()
+    return cut_at_best(booster, early_stopping_rounds), history, rounds
+
+
+def cut_at_best(booster: Any, early_stopping_rounds: int | None) -> Any:
+    """The booster up to its best round when early stopping ran (xgboost keeps the rounds after it)."""
     best = getattr(booster, "best_iteration", None) if early_stopping_rounds else None
-    if best is not None and best + 1 < rounds:
-        booster = booster[: best + 1]
-    return booster, history, rounds
+    if best is not None and best + 1 < booster.num_boosted_rounds():
+        return booster[: best + 1]
+    return booster
 
 
 def fit_trial(

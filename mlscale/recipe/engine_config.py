@@ -22,7 +22,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from mlscale.recipe.endpoint import Guard
+from mlscale.recipe.endpoint import Guard, parse_uri
 from mlscale.recipe.section import Section
 from mlscale.util.scoped import also_restore
 
@@ -64,6 +64,15 @@ class EngineSettings(Section):
     def check_recipe(self, recipe: Any) -> None:
         """Refuse (ValueError, one line) what this engine cannot run of a validated recipe."""
 
+    def without_address(self) -> EngineSettings:
+        """A copy that starts a private cluster instead of joining one."""
+        return self.model_copy(update={self.address_field: None}) if self.address_field else self
+
+    @classmethod
+    def version_problem(cls, versions: Mapping[str, str | None]) -> str | None:
+        """One line on an installed combination of its packages known not to work, or None."""
+        return None
+
 
 class LocalSettings(EngineSettings):
     """Engine local has no settings of its own: xgboost and Optuna in this process."""
@@ -102,6 +111,81 @@ class RaySettings(EngineSettings):
                 "engine.ray.train_data ray_data needs a csv or parquet data source without data.preprocess, "
                 f"got source {data.source}" + (" with a preprocess hook" if data.preprocess else "")
             )
+
+
+DASK_SCHEMES = ("tcp", "tls")
+
+
+class DaskSettings(EngineSettings):
+    """Settings of engine dask (`engine.dask`): a private LocalCluster, or a running scheduler joined by
+    its address."""
+
+    address_field: ClassVar[str | None] = "address"
+    distributed: ClassVar[bool] = True
+    work_unit: ClassVar[str] = "Dask task"
+    packages: ClassVar[Mapping[str, tuple[str, str]]] = {
+        "dask": ("2026.8", "2027"),
+        "distributed": ("2026.8", "2027"),
+    }
+    install: ClassVar[str] = "pip install 'dask[dataframe]' distributed (the same version of both)"
+    loggers: ClassVar[tuple[str, ...]] = (
+        "distributed",
+        "distributed.worker",
+        "distributed.scheduler",
+        "distributed.nanny",
+        "distributed.core",
+        "distributed.comm",
+        "distributed.shuffle",
+        "dask",
+        "[xgboost.dask]",
+    )
+    quiet_environment: ClassVar[Mapping[str, str]] = {"DASK_LOGGING__DISTRIBUTED": "error"}
+
+    # where the run connects: guarded by mlscale.recipe.trust
+    endpoints: ClassVar[Mapping[str, Guard]] = {"address": Guard("uri")}
+    address: str | None = None  # None: a private LocalCluster on 127.0.0.1; tcp://host:port joins a scheduler
+    connect_timeout: float = Field(10, gt=0)  # seconds a scheduler has to answer
+    # seconds a collective step of training waits for the other workers before the run fails
+    collective_timeout: int = Field(300, ge=1)
+    dashboard: bool = False  # the private cluster's dashboard, on 127.0.0.1
+
+    @field_validator("address")
+    @classmethod
+    def _scheduler_address(cls, value: str | None) -> str | None:
+        if value is not None:
+            scheduler_endpoint(value)
+        return value
+
+    def check_recipe(self, recipe: Any) -> None:
+        if recipe.train.external_memory == "on":
+            raise ValueError(
+                "train.external_memory: on is not supported by engine dask (xgboost's Dask interface builds "
+                "in-memory matrices); use engine ray with trainer actors, or engine local"
+            )
+
+    @classmethod
+    def version_problem(cls, versions: Mapping[str, str | None]) -> str | None:
+        dask, distributed = versions.get("dask"), versions.get("distributed")
+        if dask and distributed and dask != distributed:
+            return (
+                f"dask {dask} and distributed {distributed} differ: engine dask needs the same version of both "
+                f"(pip install 'dask[dataframe]=={distributed}')"
+            )
+        return None
+
+
+def scheduler_endpoint(value: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of a Dask scheduler address `tcp://host:port` (or tls://); ValueError else."""
+    endpoint = parse_uri(value)
+    expected = "expected tcp://host:port or tls://host:port"
+    if endpoint.scheme not in DASK_SCHEMES:
+        raise ValueError(f"the address is not a Dask scheduler address; {expected}")
+    parts = endpoint.parts
+    if "@" in parts.netloc or parts.path or parts.query or parts.fragment or value.endswith(("?", "#")):
+        raise ValueError(f"the address has something besides host:port; {expected}")
+    if not endpoint.host or endpoint.port is None:
+        raise ValueError(f"the address needs a host and a port; {expected}")
+    return endpoint.scheme, endpoint.host, endpoint.port
 
 
 FLAT_RAY_KEYS = tuple(RaySettings.model_fields)
@@ -154,6 +238,7 @@ class EngineConfig(Section):
     gpus_per_worker: float = Field(0, ge=0)
     local: LocalSettings = LocalSettings()
     ray: RaySettings = RaySettings()
+    dask: DaskSettings = DaskSettings()
     # sections of installed or registered engines, by engine name, validated by those engines
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
@@ -203,11 +288,9 @@ class EngineConfig(Section):
 
     def without_address(self) -> EngineConfig:
         """A copy whose engine starts its own private cluster instead of joining one."""
-        field = self.settings.address_field
-        if field is None:
+        if self.settings.address_field is None:
             return self
-        section = self.settings.model_copy(update={field: None})
-        return self.model_copy(update={self.name: section})
+        return self.model_copy(update={self.name: self.settings.without_address()})
 
     @field_validator("name")
     @classmethod

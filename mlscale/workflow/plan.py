@@ -61,7 +61,12 @@ def plan(
     check_versions(engine=recipe.engine.name)
     summary = describe_source(recipe.data, source=source)
     planned = recipe
-    if any(item.guarded.kind == "cluster" for item in pending(recipe, trust=trust_recipe)):
+    field = recipe.engine.settings.address_field
+    joins = f"engine.{recipe.engine.name}.{field}" if field else None
+    if any(
+        item.guarded.kind == "cluster" or item.guarded.key == joins
+        for item in pending(recipe, trust=trust_recipe)
+    ):
         # plan says what it would contact instead of contacting it
         planned = recipe.model_copy(update={"engine": recipe.engine.without_address()})
     eng = get_engine(planned.engine)

@@ -63,6 +63,9 @@ def known_bad(versions: dict[str, str | None], *, engine: str) -> str | None:
             "breaks with xgboost >= 2.1; uninstall it (mlscale uses ray.train.xgboost)"
         )
     gate = EngineConfig.settings_of(engine)
+    problem = gate.version_problem(versions)
+    if problem:
+        return problem
     for name, (low, high) in gate.packages.items():
         found = versions.get(name)
         if found is None:

@@ -3,8 +3,9 @@ messages and exit codes, predictions within the documented tolerance of engine `
 atol 1e-6 with one training worker), Ctrl-C ends the run KILLED, a partitioned output has the same
 manifest, and nothing is left behind: no process, no temp file, no listener beyond 127.0.0.1.
 
-The engines: the test-only toy (tests/toy_engine.py), `local`, and `ray` on the session's 2-node cluster (one
-training worker, so that its model is the one `local` trains). A new engine joins by adding its name to
+The engines: the test-only toy (tests/toy_engine.py), `local`, `ray` on the session's 2-node cluster and
+`dask` on the session's scheduler with 2 workers (one training worker each, so that the model is the one
+`local` trains). A new engine joins by adding its name to
 ENGINES and how to reach it to `engine`. (No conftest.py here: the tests import the root one as `conftest`.)"""
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ ENGINES = [
     pytest.param("toy", id="toy"),
     pytest.param("local", id="local"),
     pytest.param("ray", id="ray", marks=pytest.mark.ray),
+    pytest.param("dask", id="dask", marks=pytest.mark.dask),
 ]
 
 
@@ -56,6 +58,11 @@ def engine(request: pytest.FixtureRequest) -> Iterator[EngineUnderTest]:
         address = request.getfixturevalue("ray_cluster")
         yield EngineUnderTest(
             "ray", {"engine.name": "ray", "engine.workers": 1, "engine.ray.address": address}
+        )
+    elif name == "dask":
+        address = request.getfixturevalue("dask_cluster").address
+        yield EngineUnderTest(
+            "dask", {"engine.name": "dask", "engine.workers": 1, "engine.dask.address": address}
         )
     else:
         yield EngineUnderTest("local", {"engine.name": "local"})

@@ -129,7 +129,7 @@ def test_no_code_outside_the_engine_seams_compares_engine_names() -> None:
 
     package = Path(__file__).resolve().parents[2] / "mlscale"
     allowed = ("engines/", "recipe/engine_config.py", "deploy/")
-    pattern = re.compile(r"""(\bname|\bengine)\s*(==|!=)\s*["'](local|ray)["']|\.engine\.ray\b""")
+    pattern = re.compile(r"""(\bname|\bengine)\s*(==|!=)\s*["'](local|ray|dask)["']|\.engine\.(ray|dask)\b""")
     found = [
         f"{path.relative_to(package)}: {line.strip()}"
         for path in package.rglob("*.py")

@@ -28,7 +28,7 @@ RANK = {
     "mlscale.assess": 6,  # evaluation, explanations (SHAP), the reference model: pure computation
     "mlscale.tuning": 6,  # objective, state
     "mlscale.scoring": 7,  # in-process and threaded scoring, the output writers
-    "mlscale.engines": 8,  # the registry, base (the protocol), local, ray/
+    "mlscale.engines": 8,  # the registry, base (the protocol), local, ray/, dask/
     "mlscale.tracking": 8,  # every MLflow call: runs, reading runs, models, registry, promotion, the pyfunc
     "mlscale.report": 9,  # the page, its sections and plots
     "mlscale.deploy": 9,  # Ray Jobs submit, the in-job entry, KubeRay manifests
@@ -43,6 +43,8 @@ MAX_TOP_LEVEL_MODULES = 8
 OWNERS = {
     "ray": ("mlscale.engines.ray", "mlscale.deploy"),  # and never engines/ray/layout.py (below)
     "mlflow": ("mlscale.tracking",),
+    "dask": ("mlscale.engines.dask",),  # and never engines/dask/layout.py (below)
+    "distributed": ("mlscale.engines.dask",),
 }
 
 
@@ -143,10 +145,13 @@ def test_heavy_packages_have_one_owner(package):
     assert users, f"no module imports {package}: the rule checks nothing"
 
 
-def test_the_ray_layout_is_pure():
-    """plan() and the run share layout.py; it must stay importable and testable without Ray."""
-    imported = _imports(MODULES["mlscale.engines.ray.layout"])
-    assert not {n for n in imported if n == "ray" or n.startswith("ray.")}
+@pytest.mark.parametrize("engine", ["ray", "dask"])
+def test_an_engines_layout_is_pure(engine):
+    """plan() and the run share layout.py; it must stay importable and testable without the cluster's
+    library (ray; dask and distributed)."""
+    imported = _imports(MODULES[f"mlscale.engines.{engine}.layout"])
+    heavy = {"ray", "dask", "distributed"}
+    assert not {n for n in imported if n.split(".")[0] in heavy}
     assert {n for n in imported if n.startswith("mlscale.")} <= {
         "mlscale.errors",
         "mlscale.recipe.schema",

@@ -1,0 +1,205 @@
+"""Engine `dask`: the facade the runner calls; each operation lives in its own module of this package.
+
+This module imports no dask at load time (`mlscale plan` without an address never does): the modules that
+do are imported by the methods that use them.
+
+- Connection (connection.py): a private LocalCluster on 127.0.0.1, a running scheduler, or the process's
+  own Client (a notebook's), never closed.
+- Layout (layout.py, pure): which workers train, with how many threads; `plan` and the run use the same
+  functions.
+- Training (trainer.py): `xgboost.dask` over partitions the workers read themselves (train_data.py).
+- Tuning, batch inference and explanations: in this process for now (`_tune_here`, `predict`, `explain`),
+  each one method, so that the cluster versions replace them one by one. They reach the cluster through
+  `self.client` and `self.workers`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from mlscale.data import Dataset
+from mlscale.engines.base import (
+    ClusterInfo,
+    Engine,
+    EnginePlan,
+    ExplainResult,
+    OnProgress,
+    OnTrial,
+    PredictResult,
+    TrainResult,
+    TuneResult,
+)
+from mlscale.engines.dask.layout import TrainLayout, WorkerInfo, private_shape, train_layout
+from mlscale.errors import RecipeError
+from mlscale.modeling.model import Model
+from mlscale.modeling.training import xgb_params
+from mlscale.recipe.schema import EngineConfig, PredictConfig, TrainConfig, TuneConfig
+from mlscale.scoring.predict import explain_in_process, predict_in_process
+
+if TYPE_CHECKING:
+    import distributed
+
+    from mlscale.engines.dask.connection import Connection
+
+log = logging.getLogger("mlscale")
+
+
+class DaskEngine:
+    """Runs a recipe's phases on a Dask cluster; returns plain results and never touches MLflow."""
+
+    name = "dask"
+
+    def __init__(self, config: EngineConfig) -> None:
+        self.config = config
+        self._conn: Connection | None = None
+
+    # -- connection --------------------------------------------------------------------
+    def start(self) -> ClusterInfo:
+        """Connect (or start a private LocalCluster) and describe the cluster."""
+        from mlscale.engines.dask import connection
+
+        conn = connection.connect(self.config)
+        self._conn = conn
+        try:
+            conn.cluster.layout = self._layout().describe()
+        except RecipeError:  # reported by plan(), which the runner asks before any work starts
+            conn.cluster.layout = "does not fit the cluster"
+        log.info(
+            "dask %s: %d worker(s), %g thread(s) at %s",
+            conn.cluster.versions.get("dask"),
+            len(conn.workers),
+            conn.cluster.cpus,
+            conn.cluster.address,
+        )
+        return conn.cluster
+
+    def stop(self) -> None:
+        """Close the client and the private cluster this engine started (never a notebook's client)."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    @property
+    def client(self) -> distributed.Client:
+        """The connected client (after `start`), for the modules that run work on the cluster."""
+        if self._conn is None:
+            raise RuntimeError("engine dask: start() first")
+        return self._conn.client
+
+    @property
+    def workers(self) -> list[WorkerInfo]:
+        """The cluster's workers, most threads first: the connected cluster's, or the private one `start`
+        would make."""
+        if self._conn is not None:
+            return self._conn.workers
+        count, threads = private_shape(self.config, os.cpu_count() or 1)
+        return [WorkerInfo(address=f"local-{i}", threads=threads, host="127.0.0.1") for i in range(count)]
+
+    def _layout(self) -> TrainLayout:
+        layout = train_layout(self.config, self.workers)
+        if layout.note:
+            log.info("%s", layout.note)
+        return layout
+
+    # -- plan --------------------------------------------------------------------------
+    def plan(self, train: TrainConfig, tune: TuneConfig | None, predict: PredictConfig | None) -> EnginePlan:
+        """Check the recipe against the scheduler's workers: refuse what could never run."""
+        plan = EnginePlan()
+        where = self._conn.cluster.address if self._conn else "a new private LocalCluster on 127.0.0.1"
+        try:
+            workers = self.workers
+            threads = sum(w.threads for w in workers)
+            plan.steps.append(("cluster", f"{where}: {len(workers)} worker(s), {threads} thread(s)"))
+            layout = self._layout()
+            memory = [w.memory for w in layout.workers if w.memory]
+            limit = f", {min(memory) / 2**30:.1f} GiB each" if memory else ""
+            plan.steps.append(("train", f"{layout.describe()}{limit} on cpu (xgboost.dask)"))
+        except RecipeError as exc:
+            plan.problems.append(str(exc))
+        if self.config.gpus_per_worker:
+            plan.problems.append(
+                f"engine.gpus_per_worker={self.config.gpus_per_worker:g}: engine dask trains on CPU workers; "
+                "use engine ray or local for GPUs"
+            )
+        if train.external_memory == "on":
+            plan.problems.append(
+                "train.external_memory: on is not supported by engine dask; use engine ray (trainer actors) "
+                "or engine local"
+            )
+        if tune is not None:
+            plan.steps.append(
+                ("tune", f"{tune.num_samples} trials, one at a time in this process ({tune.algorithm})")
+            )
+        if predict is not None:
+            plan.steps.append(("predict", f"in this process, batches of {predict.batch_size} rows"))
+        return plan
+
+    # -- train -------------------------------------------------------------------------
+    def train(self, data: Dataset, train: TrainConfig, *, progress: OnProgress | None = None) -> TrainResult:
+        """Fit one model with xgboost.dask on the layout's workers."""
+        from mlscale.engines.dask.trainer import train_dask
+
+        if data.stream is not None:
+            raise RecipeError(
+                "dask: the data needs train.external_memory, which engine dask does not support; use engine "
+                "ray (trainer actors) or engine local, or set train.external_memory: off"
+            )
+        layout = self._layout()
+        params = xgb_params(train, data.schema, nthread=layout.threads)
+        return train_dask(
+            self.client,
+            data,
+            train,
+            params,
+            layout,
+            timeout=self.config.dask.collective_timeout,
+            progress=progress,
+        )
+
+    # -- tune --------------------------------------------------------------------------
+    def tune(
+        self,
+        data: Dataset,
+        train: TrainConfig,
+        tune: TuneConfig,
+        *,
+        on_trial: OnTrial,
+        state_dir: Path,
+        resume: bool = False,
+    ) -> TuneResult:
+        """Optuna trials, one at a time in this process, as engine local runs them."""
+        from mlscale.engines.local import LocalEngine
+
+        return LocalEngine(self.config).tune(
+            data, train, tune, on_trial=on_trial, state_dir=state_dir, resume=resume
+        )
+
+    # -- predict -----------------------------------------------------------------------
+    def predict(
+        self,
+        model: Model,
+        predict: PredictConfig,
+        *,
+        data: Dataset | None,
+        where: str,
+        progress: OnProgress | None = None,
+    ) -> PredictResult:
+        """In this process, streamed in batches (as engine local)."""
+        test_frame = None if data is None else data.test_frame
+        return predict_in_process(model, predict, test_frame=test_frame, where=where, progress=progress)
+
+    # -- explain -----------------------------------------------------------------------
+    def explain(self, model: Model, x: pd.DataFrame) -> ExplainResult:
+        """SHAP contributions in this process, with all of its threads."""
+        return explain_in_process(model, x, nthread=os.cpu_count() or 1)
+
+
+if TYPE_CHECKING:  # mypy checks the engine against the protocol here; nothing runs
+
+    def _conforms(config: EngineConfig) -> Engine:
+        return DaskEngine(config)
