@@ -1,17 +1,19 @@
-"""Engine dask's tasks on a real 2-worker `distributed.LocalCluster` (processes, 127.0.0.1): tuning trials,
-batch inference and SHAP contributions run on the workers, as the workers' own task records show."""
+"""Engine dask's tasks on the session's `dask scheduler` and its 2 workers: tuning trials, batch inference
+and SHAP contributions run on the workers, as the workers' own task records show."""
 
 from __future__ import annotations
 
 import itertools
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import wait_dask_workers
 
 from mlscale.data import prepare
 from mlscale.engines.local import LocalEngine
@@ -26,18 +28,21 @@ SPACE = {"eta": {"loguniform": [0.001, 0.5]}, "max_depth": {"randint": [2, 7]}}
 
 
 @pytest.fixture(scope="module")
-def client():
-    from distributed import Client, LocalCluster
+def engine(dask_cluster):
+    """Engine dask joined to the session's scheduler (2 workers, 1 thread each, with nannies)."""
+    from mlscale.engines.dask import DaskEngine
 
-    cluster = LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
-    )
-    client = Client(cluster)
+    engine = DaskEngine(EngineConfig(name="dask", workers=2, dask={"address": dask_cluster.address}))
+    engine.start()
     try:
-        yield client
+        yield engine
     finally:
-        client.close()
-        cluster.close()
+        engine.stop()
+
+
+@pytest.fixture(scope="module")
+def client(engine):
+    return engine.client
 
 
 def _table(n: int, seed: int) -> pd.DataFrame:
@@ -85,23 +90,13 @@ def _compute(record: dict) -> tuple[float, float]:
     return span["start"], span["stop"]
 
 
-def test_trials_run_concurrently_on_both_workers_and_asha_prunes(client, setup, tmp_path):
-    from mlscale.engines.dask.tuning import run_tune
-
+def test_trials_run_concurrently_on_both_workers_and_asha_prunes(engine, client, setup, tmp_path):
     recipe, data, _ = setup
     tune = _tune(num_samples=8, scheduler="asha", grace_period=4)
-    seen = []
+    seen: list = []
     since = time.time()
     client.get_task_stream(start=since)  # starts the scheduler's task-stream plugin
-    result = run_tune(
-        client,
-        data,
-        recipe.train,
-        tune,
-        threads_per_trial=1,
-        on_trial=seen.append,
-        state_dir=tmp_path / "state",
-    )
+    result = engine.tune(data, recipe.train, tune, on_trial=seen.append, state_dir=tmp_path / "state")
     records = _task_records(client, "mlscale-tune-", since)
     assert len(records) == 8 and len(seen) == 8
     assert {r["worker"] for r in records} == set(client.nthreads())  # both workers fitted trials
@@ -137,6 +132,57 @@ def test_one_trial_at_a_time_equals_engine_local(client, setup, tmp_path):
 
     assert summary(got) == summary(expected)
     assert any(t.status == "pruned" for t in got.trials) and got.best.number == expected.best.number
+
+
+def _running(client) -> list[int]:
+    """How many tasks each worker is running, as the workers see it (a cancelled task leaves the scheduler's
+    books at once, but its thread runs on)."""
+    return list(client.run(lambda dask_worker: len(dask_worker.state.all_running_tasks)).values())
+
+
+def _idle(client, within: float) -> bool:
+    """Whether every worker has no task running within `within` seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if not any(_running(client)):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_ctrl_c_mid_tune_stops_the_trials_running_on_the_workers(engine, client, setup, tmp_path):
+    recipe, data, _ = setup
+    long = recipe.train.model_copy(update={"num_boost_round": 1_000_000, "early_stopping_rounds": None})
+    tune = _tune(num_samples=2, space={"eta": {"uniform": [0.001, 0.002]}})
+    seen: list[list[int]] = []
+
+    def interrupt_once_both_fit() -> None:
+        deadline = time.monotonic() + 60
+        seen.append(_running(client))
+        while not all(seen[-1]) and time.monotonic() < deadline:
+            time.sleep(0.2)
+            seen.append(_running(client))
+        signal.raise_signal(signal.SIGINT)
+
+    threading.Thread(target=interrupt_once_both_fit, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        engine.tune(data, long, tune, on_trial=lambda t: None, state_dir=tmp_path / "state")
+    assert seen[-1] == [1, 1]  # interrupted while each worker fitted a trial
+    assert _idle(client, within=4)  # the trials saw the stop: no million rounds
+
+
+def test_ctrl_c_mid_predict_commits_nothing_and_cancels_the_files_left(engine, client, setup, tmp_path):
+    inputs = _inputs(tmp_path, sizes=(4000,) * 8)
+
+    def interrupt(event: str, info) -> None:
+        if info["done"]:
+            signal.raise_signal(signal.SIGINT)
+
+    config = _config(inputs, f"{tmp_path}/out/")
+    with pytest.raises(KeyboardInterrupt):
+        engine.predict(setup[2], config, data=None, where="r", progress=interrupt)
+    assert _idle(client, within=4)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]  # no output, no temporary directory
 
 
 def test_interrupted_tune_resumes_with_only_the_missing_trials(client, setup, tmp_path):
@@ -194,21 +240,20 @@ def _config(inputs: Path, output: str, **kw) -> PredictConfig:
     return PredictConfig(input=str(inputs), output=output, id_columns=["row_id"], batch_size=300, **kw)
 
 
-def _local_and_dask(client, model, tmp_path: Path, suffix: str, predict, **kw):
+def _local_and_dask(model, tmp_path: Path, suffix: str, predict):
     """The same input files predicted by engine local and by `predict` on the cluster (outputs local<suffix>
     and dask<suffix>)."""
     inputs = _inputs(tmp_path)
     local = LocalEngine(EngineConfig()).predict(
         model, _config(inputs, f"{tmp_path}/local{suffix}"), data=None, where="r"
     )
-    config = _config(inputs, f"{tmp_path}/dask{suffix}")
-    return local, predict(client, model, config, where="r", progress=None, total=None, **kw)
+    return local, predict(model, _config(inputs, f"{tmp_path}/dask{suffix}"))
 
 
-def test_partitioned_predict_on_both_workers_writes_the_local_manifest(client, setup, tmp_path):
-    from mlscale.engines.dask.parts import predict_files
-
-    local, result = _local_and_dask(client, setup[2], tmp_path, "/", predict_files)
+def test_partitioned_predict_on_both_workers_writes_the_local_manifest(engine, client, setup, tmp_path):
+    local, result = _local_and_dask(
+        setup[2], tmp_path, "/", lambda model, config: engine.predict(model, config, data=None, where="r")
+    )
     expected, got = read_manifest(local.output), read_manifest(result.output)
     expected.pop("created"), got.pop("created")
     assert got == expected
@@ -225,7 +270,11 @@ def test_one_output_file_in_input_order_with_bounded_tasks(client, setup, tmp_pa
 
     since = time.time()
     client.get_task_stream(start=since)
-    local, result = _local_and_dask(client, setup[2], tmp_path, ".parquet", predict_files_to_one, in_flight=2)
+
+    def predict(model, config):
+        return predict_files_to_one(client, model, config, where="r", progress=None, total=None, in_flight=2)
+
+    local, result = _local_and_dask(setup[2], tmp_path, ".parquet", predict)
     assert result.rows == local.rows == 2840
     pd.testing.assert_frame_equal(pd.read_parquet(result.output), pd.read_parquet(local.output))
     spans = [
@@ -236,13 +285,12 @@ def test_one_output_file_in_input_order_with_bounded_tasks(client, setup, tmp_pa
     assert all(later[0] >= earlier[1] for earlier, later in zip(spans, spans[2:], strict=False)), spans
 
 
-def test_explain_on_the_workers_equals_in_process_contributions(client, setup):
+def test_explain_on_the_workers_equals_in_process_contributions(engine, client, setup):
     from mlscale.assess.explanations import contributions
-    from mlscale.engines.dask.explain import explain_on_cluster
 
     _, data, model = setup
     x = data.x_train.iloc[:1000]
-    result = explain_on_cluster(client, model, x, tasks=2, threads=1)
+    result = engine.explain(model, x)
     assert [p.rows for p in result.parts] == [500, 500]
     assert {p.node for p in result.parts} == set(client.nthreads()) and all(
         p.pid != os.getpid() for p in result.parts
@@ -250,7 +298,7 @@ def test_explain_on_the_workers_equals_in_process_contributions(client, setup):
     np.testing.assert_allclose(result.values, contributions(model.booster, x), rtol=1e-6, atol=1e-6)
 
 
-def test_a_worker_killed_during_predict_has_its_files_predicted_again(client, setup, tmp_path):
+def test_a_worker_killed_during_predict_has_its_files_predicted_again(dask_cluster, client, setup, tmp_path):
     from mlscale.engines.dask.parts import predict_files
 
     _, _, model = setup
@@ -264,11 +312,15 @@ def test_a_worker_killed_during_predict_has_its_files_predicted_again(client, se
             killed.append(pids[busy[0]])
             os.kill(pids[busy[0]], signal.SIGKILL)
 
-    result = predict_files(
-        client, model, _config(inputs, f"{tmp_path}/out/"), where="r", progress=kill_one, total=None
-    )
+    try:
+        result = predict_files(
+            client, model, _config(inputs, f"{tmp_path}/out/"), where="r", progress=kill_one, total=None
+        )
+    finally:
+        wait_dask_workers(
+            dask_cluster.address, 2
+        )  # its nanny restarts the killed worker: the session's again
     assert killed and result.rows == 32_000
     manifest = read_manifest(result.output)
     assert [f["rows"] for f in manifest["files"]] == [4000] * 8
     assert sum(len(pd.read_parquet(result.output / f["file"])) for f in manifest["files"]) == 32_000
-    client.wait_for_workers(2, timeout=60)  # the nanny restarted the killed worker

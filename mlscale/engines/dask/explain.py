@@ -67,7 +67,8 @@ def explain_on_cluster(
             )
         )
     try:
-        wait(futures, timeout=TIMEOUT_S)
+        with client.as_current():  # wait() uses the current client
+            wait(futures, timeout=TIMEOUT_S)
         done = client.gather(futures)
     except TimeoutError as exc:
         client.cancel(futures)

@@ -131,7 +131,7 @@ def predict_files(
         if progress is not None:
             progress("rows", {"done": 0, "total": total})
         with _cancelled_on_error(client, futures):
-            for future in as_completed(futures):
+            for future in as_completed(futures, loop=client.loop):
                 raise_if_terminated()
                 results[futures[future]] = _result(future)
                 if progress is not None:

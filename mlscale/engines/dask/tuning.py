@@ -61,6 +61,7 @@ log = logging.getLogger("mlscale")
 
 STOP_CHECK_S = 1.0  # how often a trial asks whether the run was interrupted
 VERDICT_TIMEOUT_S = 600.0  # a trial waits this long for the driver's pruning verdict, then fails
+WORKER_WAIT_S = 60.0  # how long tuning waits for a worker when the cluster has none left
 WAIT_S = 1.0  # the driver's longest wait between two looks at its trials (news wakes it at once)
 
 
@@ -308,11 +309,22 @@ class _Search:
                         break
                     self._submit(worker)
                     asked += 1
+                if not self.running and asked < missing:  # no worker at all (all lost): wait for one, or fail
+                    self._wait_for_a_worker()
+                    continue
                 self._wait_for_news()
                 for future in [f for f in self.running if f.done()]:
                     self._finish(future, state_dir=state_dir, on_trial=on_trial)
         finally:
             self._close()
+
+    def _wait_for_a_worker(self) -> None:
+        try:
+            self.client.wait_for_workers(1, timeout=WORKER_WAIT_S)
+        except TimeoutError:
+            raise EngineError(
+                f"dask: no worker left to run tuning trials (waited {WORKER_WAIT_S:g}s)"
+            ) from None
 
     def _free_worker(self) -> str | None:
         """The worker with the most free trial slots now (workers that left are not counted)."""
@@ -351,7 +363,10 @@ class _Search:
                 return
             waiting = [f for f, r in self.running.items() if r.trial.number == news[1]]
         if waiting:
-            with contextlib.suppress(TimeoutError):
+            with (
+                contextlib.suppress(TimeoutError),
+                self.client.as_current(),
+            ):  # wait() uses the current client
                 wait(waiting, timeout=WAIT_S, return_when="FIRST_COMPLETED")
 
     def _answer(self, number: int, step: int, value: float) -> None:
