@@ -23,8 +23,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check mlscale tests benchmarks examples
 	$(BIN)/mypy mlscale
 
+# The in-process unit tests run on every core (pytest-xdist); the rest share session clusters and servers
+# and run in one process.
 test: lint browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto tests/unit
+	$(BIN)/python -m pytest -q --ignore=tests/unit
 
 # The report's browser test needs Chromium: installed from the OS packages where this runs as root with
 # apt-get (quietly; nothing to do when one is there). Elsewhere the browser test is skipped, saying why.
@@ -42,7 +45,7 @@ browser:
 
 # The inner loop: lint, types and the in-process unit tests (no Ray cluster, no MLflow server).
 check: lint
-	$(BIN)/python -m pytest -q tests/unit
+	$(BIN)/python -m pytest -q -n auto tests/unit
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache output mlflow.db mlruns

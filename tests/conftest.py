@@ -28,6 +28,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+LEAN = {"evaluate.plots": False, "evaluate.reference": "off", "evaluate.explain.enabled": False}
+"""Overrides for a run whose test looks at none of the plots, the reference model and SHAP (on a small
+table, about half of a run's time)."""
+LEAN_SET = [
+    "--set",
+    "evaluate.plots=false",
+    "--set",
+    "evaluate.reference=off",
+    "--set",
+    "evaluate.explain.enabled=false",
+]
+"""`LEAN` as the CLI's options."""
 
 
 def free_port() -> int:
@@ -110,28 +122,50 @@ def ray_auth_env():
     shutil.rmtree(tmp, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def ray_loopback():
+    """RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 for the session (and Ray's constant read from it, when ray is
+    imported already): Ray keeps 127.0.0.1 as the node address of the session's cluster and of every
+    driver that joins it (this process, `mlscale` subprocesses, the notebook's kernel, Ray Jobs)."""
+    key = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+    old = os.environ.get(key)
+    os.environ[key] = "0"
+    constants = sys.modules.get("ray._private.ray_constants")
+    flag = getattr(constants, "ENABLE_RAY_CLUSTER", None)
+    if constants is not None:
+        constants.ENABLE_RAY_CLUSTER = False
+    yield
+    if constants is not None:
+        constants.ENABLE_RAY_CLUSTER = flag
+    if old is None:
+        os.environ.pop(key, None)
+    else:
+        os.environ[key] = old
+
+
 @dataclass(frozen=True)
 class RayHead:
     address: str  # GCS, for engine.address
     dashboard: str  # http://127.0.0.1:port, for the Jobs API
     client: str  # ray://127.0.0.1:port, the Ray Client server
+    markers: tuple[str, ...] = ()  # what the command lines of its processes hold (`_own_processes`)
 
 
 @pytest.fixture(scope="session")
-def ray_head(ray_auth_env):
+def ray_head(ray_auth_env, ray_loopback):
     """A real 2-node cluster (1 CPU each): `ray start --head` plus a second `ray start --address`.
 
-    The head has the dashboard (Jobs API) and the Ray Client server, all bound to 127.0.0.1.
+    The head has the dashboard (Jobs API) and the Ray Client server; every node and listener is on
+    127.0.0.1 (`ray_loopback`, tests/ray_loopback_start.py).
     """
     temp_dir = tempfile.mkdtemp(prefix="mlsray-", dir="/tmp")
     port, dashboard_port, client_port = free_ports(3)
     address = f"127.0.0.1:{port}"
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "0"}
     common = ["--num-cpus=1", "--disable-usage-stats", "--node-ip-address=127.0.0.1"]
-    ray_bin = str(BIN / "ray")
+    ray_start = [sys.executable, str(ROOT / "tests/ray_loopback_start.py"), "start"]
     head = [
-        ray_bin,
-        "start",
+        *ray_start,
         "--head",
         f"--port={port}",
         f"--temp-dir={temp_dir}",
@@ -141,19 +175,20 @@ def ray_head(ray_auth_env):
         f"--ray-client-server-port={client_port}",
         *common,
     ]
-    worker = [ray_bin, "start", f"--address={address}", *common]
+    worker = [*ray_start, f"--address={address}", *common]
+    # the head's Ray Client proxy names neither the temp dir nor the GCS address as written
+    markers = (temp_dir, address, f"--gcs-address={address}", f"--port={client_port} --mode=proxy")
     try:
         for cmd in (head, worker):
             done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
             if done.returncode != 0:
                 raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}")
         _wait_nodes(address, 2)
-        yield RayHead(address, f"http://127.0.0.1:{dashboard_port}", f"ray://127.0.0.1:{client_port}")
+        yield RayHead(
+            address, f"http://127.0.0.1:{dashboard_port}", f"ray://127.0.0.1:{client_port}", markers
+        )
     finally:
-        # the head's Ray Client proxy names neither: Ray swaps the loopback node address for the machine's
-        # own in its --address, and it was left running (listening there) after the session
-        client = f"--port={client_port} --mode=proxy"
-        _stop(_own_processes([temp_dir, f"127.0.0.1:{port}", f"--gcs-address={address}", client]))
+        _stop(_own_processes(list(markers)))
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import LEAN_SET
 
 ROOT = Path(__file__).resolve().parents[2]
 MLSCALE = str(Path(sys.executable).parent / "mlscale")
@@ -142,7 +143,15 @@ def test_bad_input_exits_2_with_one_line_and_creates_nothing(cwd):
 
 
 def test_predict_command_with_a_logged_model(cwd):
-    done = cli("run", str(ROOT / "recipes/diabetes.yaml"), "-q", "--set", "train.num_boost_round=20", cwd=cwd)
+    done = cli(
+        "run",
+        str(ROOT / "recipes/diabetes.yaml"),
+        "-q",
+        "--set",
+        "train.num_boost_round=20",
+        *LEAN_SET,
+        cwd=cwd,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     import mlflow
 
@@ -222,7 +231,7 @@ def test_odd_column_and_metric_names_are_logged_under_names_mlflow_accepts(cwd):
         "train: {num_boost_round: 5, eval_metric: [error@0.7, logloss]}\n"
         "predict: {input: new.csv, output: out/p.csv}\n"
     )
-    done = cli("run", "r.yaml", "-q", cwd=cwd)
+    done = cli("run", "r.yaml", "-q", *LEAN_SET, cwd=cwd)
     assert done.returncode == 0, done.stderr[-3000:]
     import mlflow
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import LEAN_SET
 
 ROOT = Path(__file__).resolve().parents[2]
 MLSCALE = str(Path(sys.executable).parent / "mlscale")
@@ -103,7 +104,7 @@ def scored_model(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     done = subprocess.run(
         [MLSCALE, "run", str(ROOT / "recipes/breast_cancer.yaml"), "-q", "--set", "tune=null",
-         "--set", "predict=null", "--set", "train.num_boost_round=30"],
+         "--set", "predict=null", "--set", "train.num_boost_round=30", *LEAN_SET],
         cwd=home, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]

@@ -10,11 +10,12 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+from conftest import LEAN
 
 import mlscale
 
 ROOT = Path(__file__).resolve().parents[2]
-SMALL = {"tune.num_samples": 3, "train.num_boost_round": 20, "predict": None}
+SMALL = {"tune.num_samples": 3, "train.num_boost_round": 20, "predict": None, **LEAN}
 
 
 def test_runner_reports_phases_and_trials_in_order(workdir):

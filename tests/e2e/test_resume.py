@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import LEAN_SET
 
 ROOT = Path(__file__).resolve().parents[2]
 MLSCALE = str(Path(sys.executable).parent / "mlscale")
@@ -44,7 +45,7 @@ def test_killed_tune_resumes_only_missing_trials(engine, tmp_path, monkeypatch):
     env = {**os.environ, "MLSCALE_HOME": str(tmp_path / "home")}
     args = [MLSCALE, "run", str(ROOT / "recipes/wine.yaml"), "-q", "--engine", engine,
             "--set", f"tune.num_samples={N}", "--set", "train.num_boost_round=400",
-            "--set", "train.early_stopping_rounds=null", "--set", "train.eta=0.01"]  # fmt: skip
+            "--set", "train.early_stopping_rounds=null", "--set", "train.eta=0.01", *LEAN_SET]  # fmt: skip
     proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)  # fmt: skip
     db = tmp_path / "mlflow.db"

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import free_port, started
+from conftest import LEAN, free_port, started
 
 import mlscale
 from mlscale.modeling.model import Model
@@ -80,7 +80,7 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> Logged:
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(home)
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        result = mlscale.run(home / "recipe.yaml")
+        result = mlscale.run(home / "recipe.yaml", overrides=LEAN)
     assert result.model.schema.categories["code"] == ["007", "012", "A12"]
     env = {
         **os.environ,

@@ -11,12 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import LEAN_SET
 
 pytestmark = pytest.mark.ray
 
 ROOT = Path(__file__).resolve().parents[2]
 MLSCALE = str(Path(sys.executable).parent / "mlscale")
-SMALL = ["--set", "train.num_boost_round=5", "--set", "predict=null", "-q"]
+SMALL = ["--set", "train.num_boost_round=5", "--set", "predict=null", "-q", *LEAN_SET]
 
 
 def _env(home: Path, **extra: str) -> dict[str, str]:

@@ -10,12 +10,21 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import LEAN_SET
 
 pytestmark = pytest.mark.ray
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-SMALL = ["--set", "train.num_boost_round=20", "--set", "tune.num_samples=2", "--set", "predict=null"]
+SMALL = [
+    "--set",
+    "train.num_boost_round=20",
+    "--set",
+    "tune.num_samples=2",
+    "--set",
+    "predict=null",
+    *LEAN_SET,
+]
 
 
 def _env(mlflow_server: str, **extra: str) -> dict[str, str]:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from conftest import LEAN_SET
 
 pytestmark = pytest.mark.ray
 
@@ -40,11 +41,38 @@ def _tree(root: psutil.Process) -> list[psutil.Process]:
         return []
 
 
+def test_the_session_cluster_listens_on_loopback_only(ray_head):
+    """The suite's own 2-node cluster (tests/conftest.py `ray_head`): both nodes, the dashboard, and the Ray
+    Client server with a client connected."""
+    from conftest import _own_processes
+
+    code = (
+        "import ray,sys,time; ray.init(address=sys.argv[1], logging_level='ERROR');"
+        "ray.get(ray.remote(lambda: 1).remote()); print('ready', flush=True); time.sleep(4)"
+    )
+    driver = subprocess.Popen(
+        [sys.executable, "-c", code, ray_head.client], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert driver.stdout.readline().strip() == "ready"
+        procs = {p for root in _own_processes(list(ray_head.markers)) for p in _tree(root)}
+        seen = _listeners(list(procs))
+        raylets = [p for p in procs if p.name() == "raylet"]
+    finally:
+        driver.wait(timeout=30)
+    names = {name for _, _, name in seen}
+    assert {"gcs_server", "raylet"} <= names, names
+    assert len(raylets) == 2  # both nodes sampled
+    exposed = sorted(s for s in seen if s[0] not in LOOPBACK)
+    assert exposed == [], f"listening beyond loopback: {exposed}"
+
+
 def test_a_private_ray_instance_listens_on_loopback_only(workdir):
     """`mlscale run --engine ray` with the dashboard on: its whole process tree, sampled until it ends."""
     proc = subprocess.Popen(
         [MLSCALE, "run", str(ROOT / "recipes/breast_cancer.yaml"), "-q", "--engine", "ray",
-         "--set", "engine.dashboard=true", "--set", "tune.num_samples=2", "--set", "train.num_boost_round=30"],
+         "--set", "engine.dashboard=true", "--set", "tune.num_samples=2", "--set", "train.num_boost_round=30",
+         *LEAN_SET],
         cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     root = psutil.Process(proc.pid)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from conftest import LEAN_SET
 
 import mlscale
 
@@ -52,12 +53,12 @@ def _settled_counts(me: psutil.Process) -> tuple[int, int]:
     return counts
 
 
-def test_thirty_consecutive_runs_against_one_server(mlflow_server, workdir, monkeypatch):
+def test_fifteen_consecutive_runs_against_one_server(mlflow_server, workdir, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
     me = psutil.Process()
     recipe = ROOT / "recipes/diabetes.yaml"
     run_ids = []
-    for i in range(30):  # 25 runs after the warm-up: a leak of one per run shows
+    for i in range(15):  # 10 runs after the warm-up: a leak of one per run shows
         run_ids.append(mlscale.run(recipe, overrides=SMALL).run_id)
         if i == 4:  # after warm-up: imports done, MLflow's HTTP pool open
             fds, threads = _settled_counts(me)
@@ -97,7 +98,7 @@ def test_private_ray_runs_leave_no_process_or_port_behind(mlflow_server, workdir
     for _ in range(2):  # the second run starts after the first one's private Ray is gone
         done = subprocess.run(
             [MLSCALE, "run", str(ROOT / "recipes/diabetes.yaml"), "-q", "--engine", "ray",
-             "--set", "train.num_boost_round=10", "--set", "mlflow.experiment=load_test_ray"],
+             "--set", "train.num_boost_round=10", "--set", "mlflow.experiment=load_test_ray", *LEAN_SET],
             cwd=workdir, env=env, capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr[-3000:]

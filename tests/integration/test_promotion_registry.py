@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import cli_in_process
+from conftest import LEAN, cli_in_process
 
 import mlscale
 from mlscale.tracking.models import load_model
@@ -40,7 +40,7 @@ def test_worse_run_is_challenger_better_run_takes_champion(
     """test_auc on breast_cancer's test split: 20 rounds 0.9580, 5 rounds 0.9516, 50 rounds 0.9646."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
     name = "bc_promotion_test"
-    sets = {"tune": None, "predict": None, "mlflow.registered_model": name, "mlflow.promote": {}}
+    sets = {"tune": None, "predict": None, "mlflow.registered_model": name, "mlflow.promote": {}, **LEAN}
     first = mlscale.run(RECIPE, overrides={**sets, "train.num_boost_round": 20})
     second = mlscale.run(RECIPE, overrides={**sets, "train.num_boost_round": 5})
     client = _client(mlflow_server)

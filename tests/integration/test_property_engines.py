@@ -45,7 +45,7 @@ def _outcome(engine, table: pd.DataFrame, task: str | None) -> tuple[str, object
     return "trained", out
 
 
-@settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@settings(max_examples=20, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(case=tables())
 def test_generated_tables_give_the_same_result_on_local_and_ray(case, ray_engine) -> None:
     table, task = case

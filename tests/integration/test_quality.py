@@ -33,10 +33,12 @@ def table_dir(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("case", suite.SMALL)
 def test_default_model_matches_the_baselines_on_both_engines(case, table_dir, ray_cluster, workdir):
     path = str(table_dir / f"{suite.CASES[case]}.parquet")
-    local = mlscale.run(suite.recipe_path(case), overrides={"data.path": path})
+    lean = {"evaluate.plots": False, "evaluate.explain.enabled": False}  # the reference is looked at below
+    local = mlscale.run(suite.recipe_path(case), overrides={"data.path": path, **lean})
     ray = mlscale.run(
         suite.recipe_path(case),
         overrides={
+            **lean,
             "data.path": path,
             "engine.name": "ray",
             "engine.address": ray_cluster,

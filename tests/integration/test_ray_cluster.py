@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from conftest import LEAN, LEAN_SET
 
 import mlscale
 from mlscale.tracking.models import load_model
@@ -15,6 +16,8 @@ SMALL = {"tune.num_samples": 3, "train.num_boost_round": 60}
 
 
 def _run(name: str, progress=None, **overrides):
+    """A run of a shipped recipe without plots, reference and SHAP (no test here looks at them)."""
+    overrides = {**LEAN, **overrides}
     if name == "diabetes":  # no tune section
         overrides = {k: v for k, v in overrides.items() if not k.startswith("tune.")}
     return mlscale.run(f"{mlscale_root()}/{RECIPES}/{name}.yaml", overrides=overrides, progress=progress)
@@ -138,7 +141,7 @@ def test_predict_tasks_on_both_nodes(ray_cluster, workdir):
         frame.iloc[i::4].to_parquet(workdir / "in" / f"part{i}.parquet")
     trained = mlscale.run(
         f"{mlscale_root()}/recipes/breast_cancer.yaml",
-        overrides={"tune": None, "predict": None, "train.num_boost_round": 30},
+        overrides={"tune": None, "predict": None, "train.num_boost_round": 30, **LEAN},
     )
     from mlscale.engines.ray import RayEngine
     from mlscale.recipe import EngineConfig, PredictConfig
@@ -255,6 +258,7 @@ def test_killed_train_worker_retries_from_checkpoint(ray_cluster, workdir):
         f"{mlscale_root()}/recipes/synthetic_higgs.yaml",
         progress=lambda k, i: rounds.append(i["round"]) if k == "round" else None,
         overrides={
+            **LEAN,
             "data.synthetic.n_rows": 50000,
             "tune": None,
             "predict": None,
@@ -294,7 +298,7 @@ def test_killed_tune_driver_resumes_on_the_cluster(ray_cluster, workdir):
     args = [str(Path(sys.executable).parent / "mlscale"), "run", f"{mlscale_root()}/recipes/wine.yaml", "-q",
             "--set", "engine.name=ray", "--set", f"engine.address={ray_cluster}", "--set", f"tune.num_samples={n}",
             "--set", "train.num_boost_round=3000", "--set", "train.early_stopping_rounds=null",
-            "--set", "predict=null"]  # fmt: skip
+            "--set", "predict=null", *LEAN_SET]  # fmt: skip
     proc = subprocess.Popen(args, cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)  # fmt: skip
     import mlflow

@@ -140,21 +140,36 @@ def test_no_code_outside_the_engine_seams_compares_engine_names() -> None:
     assert found == []
 
 
-def test_an_engines_loggers_are_restored_after_every_call_and_quieted_by_the_cli() -> None:
+@pytest.mark.parametrize("settings", ["RaySettings", "DaskSettings"])
+def test_an_engines_loggers_are_restored_after_every_call_and_quieted_by_the_cli(settings: str) -> None:
     import logging
 
     from mlscale.cli.logs import setup_logging
-    from mlscale.recipe.engine_config import RaySettings
+    from mlscale.recipe import engine_config
     from mlscale.util import scoped
 
-    assert set(RaySettings.loggers) <= set(scoped._loggers())
-    name = RaySettings.loggers[0]
+    assert set(getattr(engine_config, settings).loggers) <= set(scoped._loggers())
+    name = getattr(engine_config, settings).loggers[0]
     before = logging.getLogger(name).level
     logging.getLogger(name).setLevel(logging.INFO)
     try:
         with scoped.restored():
             setup_logging(verbose=False, quiet=False)
-            assert all(logging.getLogger(n).level == logging.ERROR for n in RaySettings.loggers)
+            assert all(
+                logging.getLogger(n).level == logging.ERROR for n in getattr(engine_config, settings).loggers
+            )
         assert logging.getLogger(name).level == logging.INFO
     finally:
         logging.getLogger(name).setLevel(before)
+
+
+def test_the_autoscalers_node_groups_and_wait_are_ray_settings(tmp_path: Path) -> None:
+    recipe = load_recipe(
+        _recipe(tmp_path, "{name: ray, ray: {scale_timeout_s: 900, node_groups: [{cpus: 2, max: 4}]}}")
+    )
+    (group,) = recipe.engine.ray.node_groups
+    assert (group.name, group.cpus, group.max, recipe.engine.ray.scale_timeout_s) == ("workers", 2, 4, 900)
+    with pytest.raises(RecipeError, match=r"engine\.ray\.node_groups\.0\.cpus"):
+        load_recipe(_recipe(tmp_path, "{name: ray, ray: {node_groups: [{cpus: 0, max: 4}]}}"))
+    with pytest.raises(RecipeError, match=r"engine\.ray\.scale_timeout_s"):
+        load_recipe(_recipe(tmp_path, "{name: ray, ray: {scale_timeout_s: 0}}"))

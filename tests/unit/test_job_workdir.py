@@ -115,8 +115,10 @@ def test_sigterm_reaches_the_run_and_the_package_copy_is_removed(tmp_path):
     )
     proc = subprocess.Popen([sys.executable, "-c", script], env={**os.environ, "TMPDIR": str(tmp)})
     deadline = time.time() + 30
-    while not any(tmp.glob("mlscale-lib-*/mlscale/cli.py")) and time.time() < deadline:
+    copy = "mlscale-lib-*/mlscale/cli/__init__.py"
+    while not any(tmp.glob(copy)) and time.time() < deadline:
         time.sleep(0.1)
+    assert any(tmp.glob(copy)), "the package copy never appeared"
     time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 143

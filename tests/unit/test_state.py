@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import LEAN
 
 import mlscale
 from mlscale import RecipeError
@@ -14,7 +15,7 @@ from mlscale.tracking import runs as tracking
 from mlscale.tuning import state
 
 ROOT = Path(__file__).resolve().parents[2]
-SMALL = {"tune.num_samples": 2, "train.num_boost_round": 5, "predict": None}
+SMALL = {"tune.num_samples": 2, "train.num_boost_round": 5, "predict": None, **LEAN}
 
 
 @pytest.fixture

@@ -85,6 +85,7 @@ class WorkerFrames:
     train: dd.DataFrame
     valid: dd.DataFrame
     source: str  # "workers read files" or "scattered"
+    parts: list[tuple[Any, Any]]  # per worker, the futures of its train and valid partitions
 
 
 def _cut(n: int, parts: int) -> list[slice]:
@@ -108,6 +109,7 @@ def worker_frames(client: distributed.Client, data: Dataset, workers: list[str])
         train=dd.from_delayed([t for t, _ in parts], meta=meta, verify_meta=False),
         valid=dd.from_delayed([v for _, v in parts], meta=meta, verify_meta=False),
         source=source,
+        parts=parts,
     )
 
 

@@ -18,20 +18,23 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import distributed
 import numpy as np
+import pandas as pd
 import xgboost as xgb
 from xgboost import collective
 
 from mlscale.data import Dataset
 from mlscale.engines.dask.connection import scheduler_of, worker_pids
 from mlscale.engines.dask.layout import TrainLayout
-from mlscale.engines.dask.train_data import LABEL, worker_frames
+from mlscale.engines.dask.train_data import LABEL, WorkerFrames, worker_frames
 from mlscale.errors import EngineError
 from mlscale.modeling.model import Model
-from mlscale.modeling.training import TRAIN_CURVE_MAX_ROWS, cut_at_best
+from mlscale.modeling.training import TRAIN_CURVE_MAX_ROWS, cut_at_best, quantile_pair
+from mlscale.modeling.training import fit as fit_model
 from mlscale.recipe.schema import TrainConfig
 from mlscale.results import OnProgress, Placement, TrainResult
 from mlscale.util.text import first_line
@@ -78,42 +81,22 @@ def train_dask(
     timeout: int,
     progress: OnProgress | None,
 ) -> TrainResult:
-    """Fit one model on `layout.workers`, each holding its own partition of train and valid rows."""
-    import xgboost.dask as dxgb
-
-    features = list(data.x_train.columns)
-    max_bin = int(params.get("max_bin", 256))
+    """Fit one model on `layout.workers`, each holding its own partition of train and valid rows: one
+    worker fits plain xgboost in a task (no collective: the same trees as engine local, and nothing
+    listening), several fit together with xgboost.dask."""
+    name = f"mlscale-train-{uuid.uuid4().hex}"
     with client.as_current():  # dask and xgboost.dask ask for the current client even when given one
         frames = worker_frames(client, data, layout.addresses)
-        dtrain = dxgb.DaskQuantileDMatrix(
-            client, frames.train[features], frames.train[LABEL], enable_categorical=True, max_bin=max_bin
-        )
-        dvalid = dxgb.DaskQuantileDMatrix(
-            client, frames.valid[features], frames.valid[LABEL], enable_categorical=True, ref=dtrain
-        )
-    evals = (
-        [(dtrain, "train"), (dvalid, "valid")]
-        if data.n_train <= TRAIN_CURVE_MAX_ROWS
-        else [(dvalid, "valid")]
-    )
-    name = f"mlscale-train-{uuid.uuid4().hex}"
-    call = {
-        "client": client,
-        "params": params,
-        "dtrain": dtrain,
-        "num_boost_round": train.num_boost_round,
-        "evals": evals,
-        "early_stopping_rounds": train.early_stopping_rounds,
-        "verbose_eval": False,
-        "callbacks": [RoundSync(name)],
-        "coll_cfg": collective_config(client, timeout),
-    }
-    output = _run_watched(client, name, call, train.num_boost_round, progress)
+        if len(layout.workers) == 1:
+            fit = _one_worker(client, frames, data, train, params, layout.addresses[0], name)
+        else:
+            fit = _collective(client, frames, data, train, params, timeout, name)
+    output = _run_watched(client, name, fit, layout.addresses, train.num_boost_round, progress)
     booster = output["booster"]
     history = {
         s: {m: [float(v) for v in vals] for m, vals in ms.items()} for s, ms in output["history"].items()
     }
-    rounds = booster.num_boosted_rounds()
+    rounds = int(output.get("rounds") or booster.num_boosted_rounds())
     booster = cut_at_best(booster, train.early_stopping_rounds)
     if progress is not None and rounds:
         latest = {k: float(v[-1]) for k, v in history.get("valid", {}).items() if len(v)}
@@ -125,7 +108,7 @@ def train_dask(
         rounds=rounds,
         placement=_placement(client, layout, data),
         details={
-            "trainer": "xgboost.dask",
+            "trainer": "xgboost" if len(layout.workers) == 1 else "xgboost.dask",
             "workers": len(layout.workers),
             "threads_per_worker": layout.threads,
             "data": frames.source,
@@ -133,33 +116,144 @@ def train_dask(
     )
 
 
-def _run_watched(
-    client: distributed.Client, name: str, call: dict[str, Any], total: int, progress: OnProgress | None
-) -> dict[str, Any]:
-    """xgboost.dask.train in a helper thread while this one shows progress; an interrupt stops the workers."""
+Fit = Callable[[], dict[str, Any]]
+
+
+def _collective(
+    client: distributed.Client,
+    frames: WorkerFrames,
+    data: Dataset,
+    train: TrainConfig,
+    params: dict[str, Any],
+    timeout: int,
+    name: str,
+) -> Fit:
+    """xgboost.dask.train over DaskQuantileDMatrix partitions, the collective bounded by `timeout`."""
     import xgboost.dask as dxgb
 
+    features = list(data.x_train.columns)
+    max_bin = int(params.get("max_bin", 256))
+    dtrain = dxgb.DaskQuantileDMatrix(
+        client, frames.train[features], frames.train[LABEL], enable_categorical=True, max_bin=max_bin
+    )
+    dvalid = dxgb.DaskQuantileDMatrix(
+        client, frames.valid[features], frames.valid[LABEL], enable_categorical=True, ref=dtrain
+    )
+    curve = data.n_train <= TRAIN_CURVE_MAX_ROWS
+    evals = [(dtrain, "train"), (dvalid, "valid")] if curve else [(dvalid, "valid")]
+
+    def fit() -> dict[str, Any]:
+        with client.as_current():
+            return dxgb.train(
+                client,
+                params,
+                dtrain,
+                num_boost_round=train.num_boost_round,
+                evals=evals,
+                early_stopping_rounds=train.early_stopping_rounds,
+                verbose_eval=False,
+                callbacks=[RoundSync(name)],
+                coll_cfg=collective_config(client, timeout),
+            )
+
+    return fit
+
+
+def _one_worker(
+    client: distributed.Client,
+    frames: WorkerFrames,
+    data: Dataset,
+    train: TrainConfig,
+    params: dict[str, Any],
+    address: str,
+    name: str,
+) -> Fit:
+    """Plain xgboost in one task on the worker holding the rows."""
+    ((train_part, valid_part),) = frames.parts
+
+    def fit() -> dict[str, Any]:
+        future = client.submit(
+            fit_partitions,
+            train_part,
+            valid_part,
+            params,
+            train.num_boost_round,
+            train.early_stopping_rounds,
+            data.n_train <= TRAIN_CURVE_MAX_ROWS,
+            name,
+            workers=[address],
+            allow_other_workers=False,
+            pure=False,
+        )
+        return dict(future.result())
+
+    return fit
+
+
+def fit_partitions(
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    params: dict[str, Any],
+    rounds: int,
+    early_stopping_rounds: int | None,
+    with_train_curve: bool,
+    name: str,
+) -> dict[str, Any]:
+    """Runs on a worker: the model of its train and valid partitions, as `modeling.training.fit` trains it."""
+    x, xv = train.drop(columns=[LABEL]), valid.drop(columns=[LABEL])
+    nthread = int(params.get("nthread") or 0)
+    dtrain, dvalid = quantile_pair(
+        x,
+        train[LABEL].to_numpy(),
+        xv,
+        valid[LABEL].to_numpy(),
+        nthread=nthread,
+        max_bin=int(params.get("max_bin", 256)),
+    )
+    booster, history, done = fit_model(
+        params,
+        dtrain,
+        dvalid,
+        num_boost_round=rounds,
+        early_stopping_rounds=early_stopping_rounds,
+        with_train_curve=with_train_curve,
+        callbacks=[RoundSync(name)],
+    )
+    return {"booster": booster, "history": history, "rounds": done}
+
+
+def _run_watched(
+    client: distributed.Client,
+    name: str,
+    fit: Fit,
+    workers: list[str],
+    total: int,
+    progress: OnProgress | None,
+) -> dict[str, Any]:
+    """`fit` in a helper thread while this one shows progress and watches the training workers; an
+    interrupt, or a training worker leaving the cluster, stops the others at their next round."""
     outcome: dict[str, Any] = {}
 
     def target() -> None:
         try:
-            with client.as_current():
-                outcome["result"] = dxgb.train(**call)
+            outcome["result"] = fit()
         except BaseException as exc:  # handed to the waiting thread
             outcome["error"] = exc
 
-    worker = threading.Thread(target=target, name="mlscale-dask-train", daemon=True)
+    thread = threading.Thread(target=target, name="mlscale-dask-train", daemon=True)
     shown = 0
     try:
-        worker.start()
-        while worker.is_alive():
-            worker.join(POLL_S)
-            if progress is not None and worker.is_alive():
+        thread.start()
+        while thread.is_alive():
+            thread.join(POLL_S)
+            if thread.is_alive():
+                _check_workers(client, workers)
+            if progress is not None and thread.is_alive():
                 shown = _show(client, name, shown, total, progress)
-    except BaseException:  # Ctrl-C / SIGTERM: the workers stop at their next round, together
+    except BaseException:  # Ctrl-C / SIGTERM / a lost worker: the workers stop at their next round, together
         with contextlib.suppress(Exception):
             distributed.Event(f"{name}-stop", client=client).set()
-        worker.join(30)
+        thread.join(30)
         raise
     finally:
         with contextlib.suppress(Exception):
@@ -173,6 +267,20 @@ def _run_watched(
     return outcome["result"]
 
 
+def _check_workers(client: distributed.Client, workers: list[str]) -> None:
+    """EngineError when a training worker has left the cluster (killed, lost, restarted by its nanny)."""
+    try:
+        present = set(client.scheduler_info(n_workers=-1)["workers"])
+    except Exception:  # the scheduler itself did not answer: the fit's own error says more
+        return
+    gone = [w for w in workers if w not in present]
+    if gone:
+        raise EngineError(
+            f"dask: training worker {gone[0]} left the cluster during training (killed or lost); "
+            "the run stops (run it again: the cluster's other workers are free)"
+        )
+
+
 def _show(client: distributed.Client, name: str, shown: int, total: int, progress: OnProgress) -> int:
     try:
         rounds, metrics = distributed.Variable(f"{name}-progress", client=client).get(timeout=0.2)
@@ -184,7 +292,7 @@ def _show(client: distributed.Client, name: str, shown: int, total: int, progres
 
 
 def _placement(client: distributed.Client, layout: TrainLayout, data: Dataset) -> list[Placement]:
-    """One entry per training worker: its host, its process (asked of the worker) and its train rows."""
+    """One entry per training worker: its address, its process (asked of the worker) and its train rows."""
     pids: dict[str, int] = {}
     with contextlib.suppress(Exception):
         pids = worker_pids(client, layout.addresses)
@@ -192,7 +300,7 @@ def _placement(client: distributed.Client, layout: TrainLayout, data: Dataset) -
     return [
         Placement(
             rank=rank,
-            node=w.host or w.address,
+            node=w.address,
             pid=pids.get(w.address),
             rows=int(edges[rank + 1] - edges[rank]),
         )
