@@ -146,7 +146,7 @@ def _rank_r2(cell: np.ndarray, n_bins: int, r: np.ndarray) -> float:
     pred = np.where(other > 0, total[::-1] / np.maximum(other, 1), fold_mean[::-1, None])
     sse = float((squares - 2 * pred * total + count * pred * pred).sum())
     sst = float(((r - r.mean()) ** 2).sum())
-    return 1.0 - sse / sst if sst > 0 else 0.0
+    return min(1.0, 1.0 - sse / sst) if sst > 0 else 0.0
 
 
 def _auc(cell: np.ndarray, n_bins: int, codes: np.ndarray) -> float:
