@@ -145,8 +145,9 @@ for name in ("ray", "dask"):
 display(metrics.round(4))
 display(timings.round(3))
 for name in ("ray", "dask"):
+    auc = results[name].metrics["test_auc"]
     gap = abs(metrics.loc["test_auc", f"{name} - local"])
-    print(f"test_auc: local {local.metrics['test_auc']:.4f}, {name} {results[name].metrics['test_auc']:.4f}, gap {gap:.4f}")"""
+    print(f"test_auc: local {local.metrics['test_auc']:.4f}, {name} {auc:.4f}, gap {gap:.4f}")"""
 
 PLOT_MD = """\
 ## Plot
