@@ -35,7 +35,8 @@ log = logging.getLogger("mlscale")
 
 
 def log_inputs(ctx: RunContext) -> None:
-    """The recipe (secrets masked), the split's row counts and the categorical encodings."""
+    """The recipe (secrets masked), the split's row counts, the categorical encodings and the leak
+    suspects (features that alone predict the target)."""
     recipe, data, tracker = ctx.recipe, ctx.data, ctx.tracker
     tracker.log_params(recipe.model_dump(mode="json"))
     tracker.log_text(recipe_yaml(_masked(recipe)), "recipe.yaml")
@@ -50,6 +51,8 @@ def log_inputs(ctx: RunContext) -> None:
     if data.schema.categories:
         tracker.set_tags({"data.encoding": describe_encodings(data.schema)})
         tracker.log_text(json.dumps(encoding_table(data.schema), indent=2), "encoding.json")
+    if data.leak_suspects:
+        tracker.set_tags({"data.leak_suspects": ", ".join(s.short for s in data.leak_suspects)})
 
 
 def scale(ctx: RunContext) -> None:
