@@ -9,7 +9,9 @@ engine local (pyarrow batches -> predict on a thread per CPU -> atomic parquet),
 task per file streams its predictions to the driver, which writes them in order; Ray started once,
 reported apart), and both engines with a partitioned output (local: one part per file from this process;
 ray: one task per file reads, predicts and writes its part). The first ray call runs on cold workers
-(process start and imports, as in a fresh `mlscale predict`), the calls after it find them warm.
+(process start and imports, as in a fresh `mlscale predict`), the calls after it find them warm. Engine dask
+(a private LocalCluster, started once and reported apart; one warm-up call not timed): a task per file
+returns its predictions to the driver, which writes them in order, or writes its part (partitioned).
 
 The floor: CPU seconds of `inplace_predict` against those of reading the input and writing an output of
 the same shape without predicting (the same batches, feature typing and parquet writer). With every CPU
@@ -122,6 +124,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 
+    from mlscale.engines.dask import DaskEngine
     from mlscale.engines.ray import RayEngine
     from mlscale.recipe import EngineConfig, PredictConfig
 
@@ -132,6 +135,10 @@ def main() -> None:
     ray_engine = RayEngine(EngineConfig(name="ray"))
     ray_engine.start()
     ray_start = time.perf_counter() - started
+    started = time.perf_counter()
+    dask_engine = DaskEngine(EngineConfig(name="dask"))
+    dask_engine.start()
+    dask_start = time.perf_counter() - started
     times: dict[str, list[float]] = {}
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -144,7 +151,11 @@ def main() -> None:
                 ("ray (warm workers)", ray_engine.predict, single),
                 ("local partitioned", local.predict, parts),
                 ("ray partitioned (warm workers)", ray_engine.predict, parts),
+                ("dask (warm workers)", dask_engine.predict, single),
+                ("dask partitioned (warm workers)", dask_engine.predict, parts),
             )
+            # not timed: the workers import mlscale and load the model once
+            dask_engine.predict(model, parts, data=None, where="bench")
             cpu: dict[str, list[float]] = {}
             for _ in range(args.repeat):
                 t = time.perf_counter()
@@ -162,11 +173,14 @@ def main() -> None:
                 print({k: round(v[-1], 2) for k, v in times.items()}, flush=True)
     finally:
         ray_engine.stop()
+        dask_engine.stop()
 
     rate = {k: args.rows / statistics.median(v) for k, v in times.items()}
     ceiling = rate["inplace_predict (in memory)"]
-    print(f"\nmachine: {os.cpu_count()} CPUs; {args.rows:,} rows x {len(features)} features, "
-          f"medians of {args.repeat}; ray start-up {ray_start:.1f} s (reported apart)\n")  # fmt: skip
+    print(
+        f"\nmachine: {os.cpu_count()} CPUs; {args.rows:,} rows x {len(features)} features, "
+        f"medians of {args.repeat}; ray start-up {ray_start:.1f} s, dask {dask_start:.1f} s (reported apart)\n"
+    )
     print("| contender | median s | rows/s | share of inplace_predict |")
     print("|---|---|---|---|")
     for name, values in times.items():
@@ -178,6 +192,8 @@ def main() -> None:
     )
     warm = rate["ray partitioned (warm workers)"] / ceiling
     print(f"ray partitioned, warm workers / inplace_predict (target >= 0.8): {warm:.2f}")
+    dask_warm = rate["dask partitioned (warm workers)"] / ceiling
+    print(f"dask partitioned, warm workers / inplace_predict (target >= 0.75): {dask_warm:.2f}")
     print(f"ray one file, cold / warm workers: {rate['ray (cold workers)'] / ceiling:.2f} / "
           f"{rate['ray (warm workers)'] / ceiling:.2f}")  # fmt: skip
     predict_cpu, io_cpu = statistics.median(cpu["predict"]), statistics.median(cpu["io"])

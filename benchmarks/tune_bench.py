@@ -10,7 +10,10 @@ algorithm allows it:
   local-tpe-sh  engine local, TPE + successive-halving pruning
   ray           engine ray, random search, trials in parallel (no early stop of trials)
   ray-asha      engine ray, random search + ASHA
-Ray is started once (reported apart). Prints seconds, best valid logloss and the ratios of the targets.
+  dask          engine dask, random search, trials in parallel on a private LocalCluster's workers
+  dask-asha     engine dask, random search + successive-halving pruning
+Ray and the Dask cluster are started once (reported apart). Prints seconds, best valid logloss and the
+ratios of the targets.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ def main() -> None:
     import optuna
     import xgboost as xgb
 
+    from mlscale.engines.dask import DaskEngine
     from mlscale.engines.local import LocalEngine
     from mlscale.engines.ray import RayEngine
     from mlscale.modeling.training import dmatrices, xgb_params
@@ -105,6 +109,10 @@ def main() -> None:
     ray_engine = RayEngine(EngineConfig(name="ray"))
     ray_engine.start()
     ray_start = time.perf_counter() - started
+    started = time.perf_counter()
+    dask_engine = DaskEngine(EngineConfig(name="dask"))
+    dask_engine.start()
+    dask_start = time.perf_counter() - started
     local = LocalEngine(EngineConfig(name="local"))
     contenders = {
         "loop": loop,
@@ -113,6 +121,8 @@ def main() -> None:
         "local-tpe-sh": lambda: engine_tune(local, algorithm="tpe", scheduler="asha", grace_period=10),
         "ray": lambda: engine_tune(ray_engine, algorithm="random", scheduler="none"),
         "ray-asha": lambda: engine_tune(ray_engine, algorithm="random", scheduler="asha", grace_period=10),
+        "dask": lambda: engine_tune(dask_engine, algorithm="random", scheduler="none"),
+        "dask-asha": lambda: engine_tune(dask_engine, algorithm="random", scheduler="asha", grace_period=10),
     }
     try:
         for name, fn in contenders.items():
@@ -122,15 +132,24 @@ def main() -> None:
             print(f"{name}: {results[name][0]:.1f} s, best valid_logloss {best:.5f}", flush=True)
     finally:
         ray_engine.stop()
+        dask_engine.stop()
 
-    print(f"\nmachine: {os.cpu_count()} CPUs; {args.rows:,} rows, {args.trials} trials x {args.rounds} rounds; "
-          f"ray start-up {ray_start:.1f} s (reported apart)\n")  # fmt: skip
+    print(
+        f"\nmachine: {os.cpu_count()} CPUs; {args.rows:,} rows, {args.trials} trials x {args.rounds} rounds; "
+        f"ray start-up {ray_start:.1f} s, dask {dask_start:.1f} s (reported apart)\n"
+    )
     print("| contender | seconds | best valid logloss |")
     print("|---|---|---|")
     for name, (sec, best) in results.items():
         print(f"| {name} | {sec:.1f} | {best:.5f} |")
     loop_s, loop_best = results["loop"]
     print(f"\nray / loop (target <= 1.1): {results['ray'][0] / loop_s:.2f}")
+    print(f"dask / loop (target <= 1.1): {results['dask'][0] / loop_s:.2f}")
+    dask_asha_s, dask_asha_best = results["dask-asha"]
+    print(
+        f"loop / dask-asha speed-up: {loop_s / dask_asha_s:.2f}; "
+        f"best score gap {100 * (dask_asha_best - loop_best) / loop_best:+.2f} %"
+    )
     asha_s, asha_best = results["ray-asha"]
     print(
         f"loop / ray-asha speed-up (target >= 1.5): {loop_s / asha_s:.2f}; "

@@ -17,11 +17,12 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 NOTEBOOK = Path(__file__).resolve().with_name("quickstart.ipynb")
 
 INTRO = """\
-# mlscale quickstart: the same recipe on `local` and on `ray`
+# mlscale quickstart: the same recipe on `local`, `ray` and `dask`
 
 One YAML recipe (`recipes/breast_cancer.yaml`: load, train, tune, batch inference) runs unchanged on engine
-`local` (plain xgboost in this process) and on engine `ray` (here a private Ray instance on this machine).
-Both runs are logged to MLflow; this notebook then compares their metrics and per-phase timings and plots them.
+`local` (plain xgboost in this process), on engine `ray` (here a private Ray instance on this machine) and on
+engine `dask` (here a private Dask `LocalCluster`). The runs are logged to MLflow; this notebook then compares
+their metrics and per-phase timings and plots them.
 The last section connects to an **existing** Ray cluster with Ray Client (`ray://`).
 
 Everything goes to a scratch folder (`$MLSCALE_NOTEBOOK_WORKDIR`, or a new temp dir): the MLflow sqlite store,
@@ -112,26 +113,41 @@ on_ray = mlscale.run(RECIPE, engine="ray", overrides=overrides("ray"))
 print(f"run {on_ray.run_id} on {on_ray.cluster.engine}: {on_ray.cluster.layout}")
 {k: round(v, 4) for k, v in on_ray.metrics.items()}"""
 
+DASK_MD = """\
+## The same on `dask`
+
+No `engine.dask.address`: mlscale starts a private `distributed.LocalCluster` (worker processes on 127.0.0.1,
+no dashboard) and closes it at the end. `engine.dask.address: tcp://<scheduler>:8786` joins a running
+scheduler instead, and a `distributed.Client` already open in the notebook is used and left open."""
+
+DASK_CELL = """\
+on_dask = mlscale.run(RECIPE, engine="dask", overrides=overrides("dask"))
+print(f"run {on_dask.run_id} on {on_dask.cluster.engine}: {on_dask.cluster.layout}")
+{k: round(v, 4) for k, v in on_dask.metrics.items()}"""
+
 COMPARE_MD = """\
 ## Compare
 
 Quality should match (same data split, same seeds; tuning may pick slightly different trials), while the
-timings show what Ray costs on one small machine: start-up and per-task overhead that only pays off with
-more data or more nodes."""
+timings show what a cluster engine costs on one small machine: start-up and per-task overhead that only pays
+off with more data or more nodes."""
 
 COMPARE_CELL = """\
 import pandas as pd
 from IPython.display import display
 
-results = {"local": local, "ray": on_ray}
+results = {"local": local, "ray": on_ray, "dask": on_dask}
 metrics = pd.DataFrame({name: r.metrics for name, r in results.items()})
-metrics["ray - local"] = metrics["ray"] - metrics["local"]
 timings = pd.DataFrame({name: r.timings for name, r in results.items()})
-timings["ray / local"] = timings["ray"] / timings["local"].where(timings["local"] > 0)
+for name in ("ray", "dask"):
+    metrics[f"{name} - local"] = metrics[name] - metrics["local"]
+    timings[f"{name} / local"] = timings[name] / timings["local"].where(timings["local"] > 0)
 display(metrics.round(4))
 display(timings.round(3))
-gap = abs(metrics.loc["test_auc", "ray - local"])
-print(f"test_auc: local {local.metrics['test_auc']:.4f}, ray {on_ray.metrics['test_auc']:.4f}, gap {gap:.4f}")"""
+for name in ("ray", "dask"):
+    auc = results[name].metrics["test_auc"]
+    gap = abs(metrics.loc["test_auc", f"{name} - local"])
+    print(f"test_auc: local {local.metrics['test_auc']:.4f}, {name} {auc:.4f}, gap {gap:.4f}")"""
 
 PLOT_MD = """\
 ## Plot
@@ -146,7 +162,7 @@ import matplotlib.pyplot as plt
 from IPython.display import Image
 
 phases = [t for t in timings.index if t != "time_total_s"]
-bars = timings.loc[phases, ["local", "ray"]]
+bars = timings.loc[phases, ["local", "ray", "dask"]]
 bars.index = [t.removeprefix("time_").removesuffix("_s") for t in phases]
 totals = ", ".join(f"{name} {r.timings['time_total_s']:.1f} s" for name, r in results.items())
 ax = bars.plot.bar(figsize=(8, 3.5), rot=0)
@@ -222,6 +238,8 @@ CELLS: list[tuple[str, str, str]] = [
     ("code", "run-local", LOCAL_CELL),
     ("markdown", "run-ray-md", RAY_MD),
     ("code", "run-ray", RAY_CELL),
+    ("markdown", "run-dask-md", DASK_MD),
+    ("code", "run-dask", DASK_CELL),
     ("markdown", "compare-md", COMPARE_MD),
     ("code", "compare", COMPARE_CELL),
     ("markdown", "plot-md", PLOT_MD),

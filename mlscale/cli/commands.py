@@ -354,6 +354,33 @@ def init(
 @click.option("--package", default=None, help="pip requirement for mlscale itself, e.g. a wheel URL.")
 @click.option("--namespace", default=None, help="Kubernetes namespace.")
 @click.option("--name", default=None, show_default="from the recipe", help="RayJob name.")
+@click.option(
+    "--autoscale",
+    is_flag=True,
+    help="KubeRay's autoscaler on: worker pods come for the job and go when idle.",
+)
+@click.option("--min-workers", type=int, default=0, show_default=True, help="With --autoscale: fewest pods.")
+@click.option(
+    "--max-workers",
+    type=int,
+    default=None,
+    show_default="engine.workers",
+    help="With --autoscale: most pods.",
+)
+@click.option(
+    "--idle-timeout",
+    type=int,
+    default=60,
+    show_default=True,
+    help="With --autoscale: seconds an idle pod stays.",
+)
+@click.option(
+    "--upscaling-mode",
+    type=click.Choice(["Default", "Conservative", "Aggressive"]),
+    default="Default",
+    show_default=True,
+    help="With --autoscale: how fast pods are added.",
+)
 @trust_option
 @out_options
 @common
@@ -365,12 +392,23 @@ def kuberay(
     package: str | None,
     namespace: str | None,
     name: str | None,
+    autoscale: bool,
+    min_workers: int,
+    max_workers: int | None,
+    idle_timeout: int,
+    upscaling_mode: Any,
     out: str | None,
     force: bool,
 ) -> None:
     """Render a KubeRay RayJob (plus a ConfigMap with the recipe) for RECIPE: kubectl apply -f it."""
+    from mlscale.deploy.autoscaling import Autoscaling
     from mlscale.deploy.kuberay import render_rayjob_file
 
+    source = click.get_current_context().get_parameter_source
+    for option in ("min_workers", "max_workers", "idle_timeout", "upscaling_mode"):
+        if not autoscale and source(option) == click.core.ParameterSource.COMMANDLINE:
+            raise click.UsageError(f"--{option.replace('_', '-')} needs --autoscale")
+    scaling = Autoscaling(min_workers, max_workers, idle_timeout, upscaling_mode) if autoscale else None
     text = render_rayjob_file(
         recipe,
         profiles=profiles,
@@ -380,6 +418,7 @@ def kuberay(
         name=name,
         package=package,
         trust_recipe=trusted(),
+        autoscaling=scaling,
     )
     _emit(text, out, force=force, next_step=f"kubectl apply -f {out}")
 

@@ -69,6 +69,10 @@ def progress_display(*, enabled: bool) -> Iterator[Any]:
                 completed=info["round"],
                 description=f"train rounds{latest}",
             )
+        elif kind == "nodes" and "scale" in tasks:
+            bar.update(
+                tasks["scale"], total=info["want"], completed=info["up"], description="scale: nodes up"
+            )
         elif kind == "rows" and "predict" in tasks:
             bar.update(
                 tasks["predict"],

@@ -3,7 +3,8 @@
 Everything here is engine-agnostic; both engines receive the same `Dataset`.
 `files` (which files, their format, shards) · `sources` (what a recipe's data section names) ·
 `schema` (FeatureSchema) · `numeric` (numeric coercion) · `split` · `prepare` (checks, typing, the
-Dataset) · `inputs` (streamed predict inputs).
+Dataset) · `inputs` (streamed predict inputs) ·
+`leaks` (features that alone predict the target).
 """
 
 from __future__ import annotations

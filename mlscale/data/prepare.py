@@ -16,6 +16,7 @@ from mlscale.data.batches import TrainStream
 from mlscale.data.categories import choose, levels, shares
 from mlscale.data.categories import codes as category_codes
 from mlscale.data.files import SourceFiles
+from mlscale.data.leaks import LeakSuspect
 from mlscale.data.numeric import is_numeric_target, is_text_column
 from mlscale.data.schema import FeatureSchema
 from mlscale.data.sources import load_with_files
@@ -52,6 +53,8 @@ class Dataset:
     # train.external_memory: the train rows are read batch by batch from here, and x_train / y_train hold
     # only a sample of them (the reference model's rows, and the parameter check's)
     stream: TrainStream | None = None
+    # features that alone predict the target almost perfectly (`mlscale.data.leaks`), set by the run
+    leak_suspects: list[LeakSuspect] = field(default_factory=list)
 
     @property
     def n_train(self) -> int:

@@ -32,6 +32,8 @@ from typing import Any
 import yaml
 
 from mlscale._version import __version__
+from mlscale.deploy.autoscaling import Autoscaling, autoscaled
+from mlscale.deploy.autoscaling import note as autoscaling_note
 from mlscale.errors import RecipeError, VersionError
 from mlscale.recipe.load import validate
 from mlscale.recipe.resolve import resolve_recipe
@@ -119,6 +121,7 @@ def render_rayjob(
     name: str | None = None,
     package: str | None = None,
     trust_recipe: bool = False,
+    autoscaling: Autoscaling | None = None,
 ) -> str:
     """YAML text (two documents: a ConfigMap with the merged recipe, then a RayJob) that runs `recipe`.
 
@@ -133,6 +136,7 @@ def render_rayjob(
         `mlscale @ git+https://...`), for when the image lacks mlscale.
     trust_recipe: confirm what only the recipe file names (mlscale.recipe.trust): checked here, so the job
         runs the rendered recipe with --trust-recipe, as `mlscale submit` does.
+    autoscaling: KubeRay's autoscaler on, the workers between its bounds, named by the recipe it runs.
     """
     require_confirmed(recipe, source or recipe.name, trust=trust_recipe)
     version = ray_version()
@@ -145,12 +149,11 @@ def render_rayjob(
     namespace = _check_namespace(namespace)
     config_map = f"{job_name}-recipe"
 
-    cluster_recipe, removed = _cluster_recipe(recipe, source or recipe.name)
+    groups = autoscaling.node_groups(engine.workers, cpus) if autoscaling else None
+    cluster_recipe, removed = _cluster_recipe(recipe, source or recipe.name, node_groups=groups)
     recipe_text = yaml.safe_dump(cluster_recipe.model_dump(mode="json"), sort_keys=False)
 
-    pip = requirements() if stock_image else []
-    if package:
-        pip.append(_check_package(package))
+    pip = (requirements() if stock_image else []) + ([_check_package(package)] if package else [])
     runtime_env = yaml.safe_dump({"pip": pip}, sort_keys=False) if pip else None
 
     labels = {"app.kubernetes.io/name": "mlscale", "app.kubernetes.io/instance": job_name}
@@ -168,13 +171,13 @@ def render_rayjob(
         gpus=gpus,
         recipe_config_map=config_map,
     )
+    cluster = autoscaled(cluster, autoscaling, engine.workers) if autoscaling else cluster
     job = {
         "apiVersion": "ray.io/v1",
         "kind": "RayJob",
         "metadata": _metadata(job_name, namespace, labels),
         "spec": _job_spec(runtime_env, cluster),
     }
-
     notes = _rayjob_notes(
         recipe,
         cluster_recipe,
@@ -187,6 +190,7 @@ def render_rayjob(
         gpus=gpus,
         removed=removed,
     )
+    notes[5:5] = [autoscaling_note(autoscaling, engine.workers, cpus)] if autoscaling else []
     return _dump([cm, job], notes)
 
 
@@ -204,12 +208,17 @@ def _job_spec(runtime_env: str | None, cluster: dict[str, Any]) -> dict[str, Any
     return spec
 
 
-def _cluster_recipe(recipe: Recipe, source: str) -> tuple[Recipe, int]:
-    """The recipe the head pod runs, engine ray joining its own cluster, credentials removed (and how many)."""
+def _cluster_recipe(
+    recipe: Recipe, source: str, *, node_groups: list[dict[str, Any]] | None = None
+) -> tuple[Recipe, int]:
+    """The recipe the head pod runs, engine ray joining its own cluster, credentials removed (and how many);
+    `node_groups`: the autoscaler's worker group, unless the recipe names its own."""
     raw = recipe.model_dump(mode="json")
     raw["engine"]["name"] = "ray"
     # the driver runs on the head pod: join the cluster it is part of
     raw["engine"].setdefault("ray", {})["address"] = "auto"
+    if node_groups and not raw["engine"]["ray"].get("node_groups"):
+        raw["engine"]["ray"]["node_groups"] = node_groups
     raw, removed = strip_credentials(raw)
     return validate(raw, source=source), removed  # still a valid recipe after the changes
 
@@ -287,6 +296,7 @@ def render_rayjob_file(
     name: str | None = None,
     package: str | None = None,
     trust_recipe: bool = False,
+    autoscaling: Autoscaling | None = None,
 ) -> str:
     """resolve_recipe (profiles, --set overrides) then render_rayjob, with the path as the source."""
     resolved = resolve_recipe(path, profiles=profiles, overrides=overrides)
@@ -298,6 +308,7 @@ def render_rayjob_file(
         name=name,
         package=package,
         trust_recipe=trust_recipe,
+        autoscaling=autoscaling,
     )
 
 
@@ -309,21 +320,25 @@ def render_raycluster(
     gpus_per_worker: int = 0,
     image: str | None = None,
     namespace: str | None = None,
+    autoscaling: Autoscaling | None = None,
 ) -> str:
-    """YAML text of a long-lived RayCluster (token auth on) for `mlscale run --engine ray` from outside."""
+    """YAML text of a long-lived RayCluster (token auth on) for `mlscale run --engine ray` from outside;
+    with `autoscaling`, its worker group grows and shrinks between the bounds (`workers`: the maximum
+    unless the bounds say otherwise)."""
     if workers < 1 or cpus_per_worker < 1 or gpus_per_worker < 0:
         raise RecipeError("kuberay: workers and cpus_per_worker must be >= 1, gpus_per_worker >= 0")
     version = ray_version()
     name = _check_name(name, MAX_RAYCLUSTER_NAME, "RayCluster")
     namespace = _check_namespace(namespace)
     image = _check_image(image) if image is not None else default_image(gpu=gpus_per_worker > 0)
+    spec = _cluster_spec(
+        version=version, image=image, workers=workers, cpus=cpus_per_worker, gpus=gpus_per_worker
+    )
     cluster = {
         "apiVersion": "ray.io/v1",
         "kind": "RayCluster",
         "metadata": _metadata(name, namespace, {"app.kubernetes.io/name": "mlscale"}),
-        "spec": _cluster_spec(
-            version=version, image=image, workers=workers, cpus=cpus_per_worker, gpus=gpus_per_worker
-        ),
+        "spec": spec if autoscaling is None else autoscaled(spec, autoscaling, workers),
     }
     notes = [
         f"RayCluster for mlscale, rendered by mlscale {__version__} for Ray {version}"
@@ -332,6 +347,8 @@ def render_raycluster(
         "The image needs mlscale's requirements (xgboost, mlflow, ...): build configs/kuberay/Dockerfile and",
         "replace the image, or submit jobs with a pip runtime env. Ray Client needs Python 3.11 and this Ray.",
     ]
+    if autoscaling is not None:
+        notes.insert(1, autoscaling_note(autoscaling, workers, cpus_per_worker, recipes=True))
     return _dump([cluster], notes)
 
 

@@ -5,7 +5,7 @@ and are re-exported here.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import pandas as pd
 
@@ -28,6 +28,7 @@ from mlscale.results import (
 
 __all__ = [
     "ClusterInfo",
+    "Elastic",
     "Engine",
     "EnginePlan",
     "ExplainResult",
@@ -106,4 +107,19 @@ class Engine(Protocol):
 
     def stop(self) -> None:
         """Release what `start` took; never fails."""
+        ...
+
+
+@runtime_checkable
+class Elastic(Protocol):
+    """An engine on a cluster that can grow for the run: the runner asks it, inside the run and timed as
+    `time_scale_s`, for the nodes its plan needs (`nodes_wanted`), before the first phase that uses them.
+    `stop` releases what was asked for."""
+
+    def nodes_wanted(self) -> int:
+        """How many nodes the run will ask the cluster's autoscaler for (0: the nodes present do)."""
+        ...
+
+    def scale_up(self, *, progress: OnProgress | None = None) -> None:
+        """Ask for those nodes and wait for them; EngineError (one line) after the engine's timeout."""
         ...

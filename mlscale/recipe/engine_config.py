@@ -78,6 +78,14 @@ class LocalSettings(EngineSettings):
     """Engine local has no settings of its own: xgboost and Optuna in this process."""
 
 
+class RayNodeGroup(Section):
+    """A node group the cluster's autoscaler may add nodes of (`engine.ray.node_groups`)."""
+
+    name: str = "workers"
+    cpus: float = Field(gt=0)  # Ray CPUs of each node (the pod's num-cpus)
+    max: int = Field(ge=0)  # the group's maximum size (KubeRay: maxReplicas)
+
+
 class RaySettings(EngineSettings):
     """Settings of engine ray (`engine.ray`)."""
 
@@ -103,6 +111,12 @@ class RaySettings(EngineSettings):
     # How ray workers get their train rows: shipped by the driver through the object store, or read from
     # the csv/parquet source by each worker with Ray Data. auto: ray_data on a multi-node cluster.
     train_data: Literal["auto", "object_store", "ray_data"] = "auto"
+    # On an autoscaling cluster: how long a run waits for the nodes it asked the autoscaler for (and the
+    # actors trainer for its workers' reservation), in seconds.
+    scale_timeout_s: float = Field(600, gt=0)
+    # The autoscaler's node groups, for an autoscaler that does not publish them in the GCS (Ray 2.60's
+    # does not; `mlscale kuberay --autoscale` writes its worker group here). Published ones win.
+    node_groups: list[RayNodeGroup] = Field(default_factory=list)
 
     def check_recipe(self, recipe: Any) -> None:
         data = recipe.data

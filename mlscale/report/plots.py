@@ -38,16 +38,17 @@ class _Figures:
         fig.clear()
 
 
-def _plt() -> _Figures:
+def figures() -> _Figures:
+    """Figures without pyplot (see `_Figures`)."""
     return _Figures()
 
 
-def _save(fig: Any, path: Path) -> Path:
+def save_png(fig: Any, path: Path) -> Path:
     """Write the figure atomically, marked as mlscale's (so a rerun may replace it, see `mlscale.util.written`)."""
     fig.tight_layout()
     with atomic_file(path) as f:
         fig.savefig(f, format="png", dpi=90, metadata={"Software": PNG_SOFTWARE})
-    _plt().close(fig)
+    figures().close(fig)
     return path
 
 
@@ -64,7 +65,7 @@ def run_plots(
     tune_metric: str | None = None,
 ) -> list[Path]:
     """All plots for one run; returns the written files."""
-    plt = _plt()
+    plt = figures()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
@@ -75,7 +76,7 @@ def run_plots(
         ax.barh([k for k, _ in top], [v for _, v in top], color="#4c72b0")
         ax.set_xlabel("gain")
         ax.set_title("Feature importance (gain)")
-        files.append(_save(fig, out / "feature_importance.png"))
+        files.append(save_png(fig, out / "feature_importance.png"))
 
     if history:
         metrics = sorted({m for split in history.values() for m in split})
@@ -87,7 +88,7 @@ def run_plots(
             ax.set_xlabel("boosting round")
             ax.set_title(metric)
             ax.legend()
-        files.append(_save(fig, out / "learning_curve.png"))
+        files.append(save_png(fig, out / "learning_curve.png"))
 
     if len(y_true):
         if task == "binary":
@@ -116,7 +117,7 @@ def _binary(plt: Any, out: Path, y: np.ndarray, proba: np.ndarray) -> list[Path]
     ax.set_ylabel("truth (jittered)")
     ax.set_title("Predicted probability vs truth (test split)")
     ax.legend(loc="center right")
-    files.append(_save(fig, out / "predicted_vs_truth.png"))
+    files.append(save_png(fig, out / "predicted_vs_truth.png"))
 
     fpr, tpr, _ = roc_curve(y, proba)
     prec, rec, _ = precision_recall_curve(y, proba)
@@ -131,7 +132,7 @@ def _binary(plt: Any, out: Path, y: np.ndarray, proba: np.ndarray) -> list[Path]
     a2.set_xlabel("recall")
     a2.set_ylabel("precision")
     a2.set_title("Precision-recall")
-    files.append(_save(fig, out / "roc_pr.png"))
+    files.append(save_png(fig, out / "roc_pr.png"))
     files.append(_confusion(plt, out, y, (proba >= 0.5).astype(int), [0, 1]))
     return files
 
@@ -151,7 +152,7 @@ def _confusion(plt: Any, out: Path, y: np.ndarray, pred: np.ndarray, classes: li
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title("Confusion matrix (test split)")
-    return _save(fig, out / "confusion_matrix.png")
+    return save_png(fig, out / "confusion_matrix.png")
 
 
 def _regression(plt: Any, out: Path, y: np.ndarray, pred: np.ndarray) -> list[Path]:
@@ -168,7 +169,7 @@ def _regression(plt: Any, out: Path, y: np.ndarray, pred: np.ndarray) -> list[Pa
     a2.set_xlabel("predicted")
     a2.set_ylabel("residual")
     a2.set_title("Residuals")
-    return [_save(fig, out / "predicted_vs_actual.png")]
+    return [save_png(fig, out / "predicted_vs_actual.png")]
 
 
 def _tuning(plt: Any, out: Path, trials: list[Any], metric: str) -> list[Path]:
@@ -180,7 +181,7 @@ def _tuning(plt: Any, out: Path, trials: list[Any], metric: str) -> list[Path]:
     ax.set_xlabel("trial")
     ax.set_ylabel(metric)
     ax.set_title("Tuning: metric per trial")
-    files = [_save(fig, out / "tune_trials.png")]
+    files = [save_png(fig, out / "tune_trials.png")]
     names = sorted({k for t in done for k, v in t.params.items() if isinstance(v, (int, float))})
     if names:
         fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3), squeeze=False)
@@ -189,5 +190,5 @@ def _tuning(plt: Any, out: Path, trials: list[Any], metric: str) -> list[Path]:
             ax.scatter([p for p, _ in pts], [m for _, m in pts], s=14)
             ax.set_xlabel(name)
             ax.set_ylabel(metric)
-        files.append(_save(fig, out / "tune_params.png"))
+        files.append(save_png(fig, out / "tune_params.png"))
     return files

@@ -14,7 +14,7 @@ from mlscale.assess.evaluation import (
     MulticlassEvaluation,
     RegressionEvaluation,
 )
-from mlscale.report.plots import _plt, _save
+from mlscale.report.plots import figures, save_png
 
 MAX_SCATTER_POINTS = 20_000
 
@@ -39,7 +39,7 @@ def evaluation_plots(
 def _binary(ev: BinaryEvaluation, out: Path, y: np.ndarray, proba: np.ndarray, split: str) -> Captioned:
     from sklearn.metrics import precision_recall_curve
 
-    fig, (a1, a2) = _plt().subplots(1, 2, figsize=(9, 4))
+    fig, (a1, a2) = figures().subplots(1, 2, figsize=(9, 4))
     a1.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfectly calibrated")
     a1.plot([b.predicted for b in ev.calibration], [b.observed for b in ev.calibration], "o-", label="model")
     a1.set_xlabel("mean predicted probability")
@@ -51,14 +51,17 @@ def _binary(ev: BinaryEvaluation, out: Path, y: np.ndarray, proba: np.ndarray, s
     a2.set_ylabel("rows")
     a2.set_title(f"Predicted probabilities ({split} split)")
     files = [
-        (_save(fig, out / "calibration.png"), f"Calibration curve and predicted probabilities, {split} split")
+        (
+            save_png(fig, out / "calibration.png"),
+            f"Calibration curve and predicted probabilities, {split} split",
+        )
     ]
 
     precision, recall, thresholds = precision_recall_curve(y, proba)
     p, r = precision[:-1], recall[:-1]
     with np.errstate(divide="ignore", invalid="ignore"):
         f1 = np.where(p + r > 0, 2 * p * r / (p + r), 0.0)
-    fig, ax = _plt().subplots(figsize=(6, 4))
+    fig, ax = figures().subplots(figsize=(6, 4))
     for values, name in ((p, "precision"), (r, "recall"), (f1, "F1")):
         ax.plot(thresholds, values, label=name)
     for t, style in ((ev.best_f1, "--"), (ev.target, ":")):
@@ -69,7 +72,7 @@ def _binary(ev: BinaryEvaluation, out: Path, y: np.ndarray, proba: np.ndarray, s
     ax.set_xlabel("threshold")
     ax.set_title("Precision, recall and F1 by threshold")
     ax.legend(loc="lower left", fontsize=8)
-    files.append((_save(fig, out / "thresholds.png"), "Precision, recall and F1 by threshold"))
+    files.append((save_png(fig, out / "thresholds.png"), "Precision, recall and F1 by threshold"))
     files.append(_confusion(ev.confusion, out, split))
     return files
 
@@ -77,7 +80,7 @@ def _binary(ev: BinaryEvaluation, out: Path, y: np.ndarray, proba: np.ndarray, s
 def _confusion(cm: Confusion, out: Path, split: str) -> tuple[Path, str]:
     counts = np.asarray(cm.counts)
     k = len(cm.labels)
-    fig, ax = _plt().subplots(figsize=(1.6 + 0.6 * k, 1.2 + 0.6 * k))
+    fig, ax = figures().subplots(figsize=(1.6 + 0.6 * k, 1.2 + 0.6 * k))
     ax.imshow(counts, cmap="Blues")
     ax.set_xticks(range(k), cm.labels, rotation=45)
     ax.set_yticks(range(k), cm.labels)
@@ -88,27 +91,27 @@ def _confusion(cm: Confusion, out: Path, split: str) -> tuple[Path, str]:
     ax.set_ylabel("true")
     at = "" if cm.threshold is None else f" at threshold {cm.threshold:.3f}"
     ax.set_title(f"Confusion matrix{at}")
-    return _save(fig, out / "confusion_at_threshold.png"), f"Confusion matrix{at}, {split} split"
+    return save_png(fig, out / "confusion_at_threshold.png"), f"Confusion matrix{at}, {split} split"
 
 
 def _multiclass(ev: MulticlassEvaluation, out: Path, split: str) -> Captioned:
     labels = [c.label for c in ev.classes]
     idx = np.arange(len(labels))
-    fig, ax = _plt().subplots(figsize=(max(5.0, 0.5 * len(labels) + 2), 4))
+    fig, ax = figures().subplots(figsize=(max(5.0, 0.5 * len(labels) + 2), 4))
     ax.bar(idx - 0.2, [c.precision for c in ev.classes], width=0.4, label="precision")
     ax.bar(idx + 0.2, [c.recall for c in ev.classes], width=0.4, label="recall")
     ax.set_xticks(idx, labels, rotation=45)
     ax.set_ylim(0, 1.05)
     ax.set_title(f"Precision and recall per class ({split} split)")
     ax.legend(loc="lower right")
-    files = [(_save(fig, out / "per_class.png"), f"Precision and recall per class, {split} split")]
+    files = [(save_png(fig, out / "per_class.png"), f"Precision and recall per class, {split} split")]
     files.append(_confusion(ev.confusion, out, split))
     return files
 
 
 def _regression(ev: RegressionEvaluation, out: Path, split: str) -> Captioned:
     step = max(1, len(ev.predicted) // MAX_SCATTER_POINTS)
-    fig, (a1, a2) = _plt().subplots(1, 2, figsize=(10, 4))
+    fig, (a1, a2) = figures().subplots(1, 2, figsize=(10, 4))
     a1.scatter(ev.predicted[::step], ev.residuals[::step], s=8, alpha=0.5)
     a1.axhline(0, color="black", linewidth=1)
     centers = [(d.low + d.high) / 2 for d in ev.deciles]
@@ -124,5 +127,8 @@ def _regression(ev: RegressionEvaluation, out: Path, split: str) -> Captioned:
     a2.set_title("Error by decile of the prediction")
     a2.legend(loc="upper left", fontsize=8)
     return [
-        (_save(fig, out / "residuals.png"), f"Residuals and error by decile of the prediction, {split} split")
+        (
+            save_png(fig, out / "residuals.png"),
+            f"Residuals and error by decile of the prediction, {split} split",
+        )
     ]

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from mlscale.report.plots import _plt, _save
+from mlscale.report.plots import figures, save_png
 
 MAX_SHOWN = 15  # features in the summary plots
 MAX_POINTS = 2_000  # points per feature in the beeswarm and the dependence plots
@@ -25,11 +25,13 @@ def explanation_plots(exp: Any, out: Path, *, top: int = 3) -> Captioned:
         return []
     index = {f: i for i, f in enumerate(exp.features)}
     shown = exp.ranking[:MAX_SHOWN][::-1]
-    fig, ax = _plt().subplots(figsize=(6, max(2.5, 0.32 * len(shown) + 1)))
+    fig, ax = figures().subplots(figsize=(6, max(2.5, 0.32 * len(shown) + 1)))
     ax.barh([e.feature for e in shown], [e.mean_abs for e in shown], color="#4c72b0")
     ax.set_xlabel(f"mean |SHAP| ({exp.output})")
     ax.set_title("Feature impact (mean |SHAP|)")
-    files = [(_save(fig, out / "shap_importance.png"), f"Mean |SHAP| per feature, toward the {exp.output}")]
+    files = [
+        (save_png(fig, out / "shap_importance.png"), f"Mean |SHAP| per feature, toward the {exp.output}")
+    ]
     files.append(_beeswarm(exp, shown, index, out))
     for rank, effect in enumerate(exp.ranking[:top], start=1):
         files.append(_dependence(exp, effect, index[effect.feature], rank, out))
@@ -72,7 +74,7 @@ def _colour_scale(values: np.ndarray) -> np.ndarray:
 
 def _beeswarm(exp: Any, shown: list[Any], index: dict[str, int], out: Path) -> tuple[Path, str]:
     rows = _sample(len(exp.values))
-    fig, ax = _plt().subplots(figsize=(7.5, max(2.5, 0.4 * len(shown) + 1)))
+    fig, ax = figures().subplots(figsize=(7.5, max(2.5, 0.4 * len(shown) + 1)))
     scatter = None
     for y, effect in enumerate(shown):
         i = index[effect.feature]
@@ -92,14 +94,14 @@ def _beeswarm(exp: Any, shown: list[Any], index: dict[str, int], out: Path) -> t
     if scatter is not None:
         bar = fig.colorbar(scatter, ax=ax, ticks=[0, 1])
         bar.ax.set_yticklabels(["low", "high"])
-    return _save(fig, out / "shap_summary.png"), "SHAP summary: each dot is one explained row"
+    return save_png(fig, out / "shap_summary.png"), "SHAP summary: each dot is one explained row"
 
 
 def _dependence(exp: Any, effect: Any, i: int, rank: int, out: Path) -> tuple[Path, str]:
     rows = _sample(len(exp.values))
     v = exp.values[rows, i]
     raw = exp.shown[effect.feature][rows]
-    fig, ax = _plt().subplots(figsize=(6, 4))
+    fig, ax = figures().subplots(figsize=(6, 4))
     if effect.categorical:
         text = np.array(["(missing)" if c is None else str(c) for c in raw], dtype=object)
         names, counts = np.unique(text, return_counts=True)
@@ -123,4 +125,4 @@ def _dependence(exp: Any, effect: Any, i: int, rank: int, out: Path) -> tuple[Pa
     ax.set_ylabel(f"SHAP value ({exp.output})")
     ax.set_title(f"Dependence: {effect.feature}")
     caption = f"SHAP dependence of {effect.feature} (rank {rank} by mean |SHAP|)"
-    return _save(fig, out / f"shap_dependence_{rank}.png"), caption
+    return save_png(fig, out / f"shap_dependence_{rank}.png"), caption

@@ -57,6 +57,7 @@ def profile_section(data: Dataset) -> ReportSection:
     if data.missing_target_dropped:
         notes.append(f"{data.missing_target_dropped:,} row(s) with a missing target left out")
     notes += list(data.notes)
+    notes += [s.warning(schema.target).removeprefix("data: ") for s in data.leak_suspects]
     return ReportSection(title="Data", order=DATA_ORDER, notes=notes, tables=tables)
 
 

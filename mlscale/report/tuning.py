@@ -91,9 +91,9 @@ def param_importance(trials: Sequence[TrialRecord], mode: str) -> dict[str, floa
 
 
 def _importance_chart(importance: dict[str, float]) -> ReportImage:
-    from mlscale.report.plots import _plt
+    from mlscale.report.plots import figures
 
-    plt = _plt()
+    plt = figures()
     items = list(importance.items())[::-1]
     fig, ax = plt.subplots(figsize=(5.5, max(2.0, 0.35 * len(items) + 1)))
     ax.barh([k for k, _ in items], [v for _, v in items], color="#4c72b0")

@@ -29,6 +29,8 @@ TARGET_NAMES = (
     "is_fraud",
     "diagnosis",
 )
+MAX_CANDIDATES = 5
+FEW_LABELS = 10  # a text column with 3 to this many values may be a label to predict
 _ID_NAMES = {"id", "uuid", "guid", "index", "unnamed: 0", "row", "rowid", "row_number", "rownum"}
 
 
@@ -80,8 +82,16 @@ def _plausible_target(s: pd.Series) -> bool:
     return n >= 2 and (is_numeric_target(s) or n <= MAX_MULTICLASS)
 
 
+def _named_like_a_target(column: str) -> bool:
+    """A word of the name is a target name: churn_flag, is_fraud, loanDefault ('y' only as the whole name)."""
+    words = re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+", column)
+    return any(w.lower() in TARGET_NAMES and len(w) > 1 for w in words)
+
+
 def guess_target(frame: pd.DataFrame, exclude: list[str]) -> tuple[str, str, list[str]]:
-    """(target, why, other candidates) from column names, else the last plausible column."""
+    """(target, why, other candidates) from column names, else the last plausible column. Candidates, in
+    this order, at most `MAX_CANDIDATES`: columns named like a target, the last column, columns with a word
+    of a target name, two-valued columns (yes/no, 0/1), text columns of a few labels (`FEW_LABELS`)."""
     columns = [c for c in frame.columns if c not in exclude]
     lower = {c.lower(): c for c in reversed(columns)}  # first column wins on a case-only clash
     named = [lower[n] for n in TARGET_NAMES if n in lower]
@@ -91,11 +101,16 @@ def guess_target(frame: pd.DataFrame, exclude: list[str]) -> tuple[str, str, lis
         plausible = [c for c in columns if _plausible_target(frame[c])]
         target = (plausible or columns)[-1]
         why = "guessed: the last column" if target == columns[-1] else "guessed: the last usable column"
-    others = [c for c in named if c != target]
-    if columns[-1] != target:
-        others.append(columns[-1])
-    others += [c for c in columns if c != target and frame[c].nunique(dropna=True) == 2]
-    return target, why, list(dict.fromkeys(others))[:5]
+    distinct = {c: int(frame[c].nunique(dropna=True)) for c in columns}
+    others = [
+        *named,
+        columns[-1],
+        *(c for c in columns if _named_like_a_target(str(c))),
+        *(c for c in columns if distinct[c] == 2),
+        *(c for c in columns if is_text_column(frame[c]) and 2 < distinct[c] <= FEW_LABELS),
+    ]
+    kept = [c for c in dict.fromkeys(others) if c != target and _plausible_target(frame[c])]
+    return target, why, kept[:MAX_CANDIDATES]
 
 
 def check_task(path: str, task: str, target: str, y: pd.Series, n_values: int, where: str) -> None:

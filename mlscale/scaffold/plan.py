@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from mlscale.data import MAX_MULTICLASS, infer_task, is_text_column
+from mlscale.data.leaks import leak_scores, leak_suspects
 from mlscale.errors import DataError
 from mlscale.scaffold.guess import check_task, guess_target, id_columns, name_from_path, split_column
 from mlscale.scaffold.sample import Sample, read_sample
@@ -85,8 +86,8 @@ def data_plan(path: str, task: str | None, target: str | None, name: str | None,
     y = frame[picked.target]
     where = sample.rows("in")
     chosen, task_comment, task_notes = _pick_task(path, sample, picked.target, y, task)
-    target_notes = _target_notes(picked, y, where)
     empty = [c for c in picked.features if frame[c].isna().all()]
+    target_notes = _target_notes(picked, y, where) + _leak_notes(frame, picked, empty, chosen, where)
     categorical = [c for c in picked.features if is_text_column(frame[c])]
     ids = picked.ids
     if ids:
@@ -207,7 +208,8 @@ def _target_notes(picked: _Columns, y: pd.Series, where: str) -> list[str]:
         target_notes.append(
             f"Other target candidates: {', '.join(picked.candidates)}."
             if picked.candidates
-            else "Other target candidates: none (no other column named like a target or holding 2 values)."
+            else "Other target candidates: none (no other column named like a target, holding 2 values or "
+            "a few text labels)."
         )
     missing = int(y.isna().sum())
     if missing:
@@ -216,6 +218,18 @@ def _target_notes(picked: _Columns, y: pd.Series, where: str) -> list[str]:
             "out and counted (data.missing_target: drop; error refuses them)."
         )
     return target_notes
+
+
+def _leak_notes(frame: pd.DataFrame, picked: _Columns, empty: list[str], task: str, where: str) -> list[str]:
+    """The features that alone predict the target almost perfectly, the check `mlscale run` makes."""
+    features = [c for c in picked.features if c not in empty]
+    suspects = leak_suspects(leak_scores(frame[features], frame[picked.target], task), task)
+    return [
+        f"Column {s.column!r} alone predicts {picked.target!r} almost perfectly {where} ({s.measure} "
+        f"{s.score:.3f}, each half of the rows predicted from the other): if it is known only once the outcome is, "
+        "it leaks the target; add it to exclude."
+        for s in suspects
+    ]
 
 
 def _data_notes(

@@ -13,29 +13,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from mlscale.errors import DataError
+from mlscale.scoring.manifest import MANIFEST, PartSummary, manifest_record, read_manifest
 from mlscale.util.written import new_temp_dir, publish, remove_dead_writers_temps
-
-MANIFEST = "_manifest.json"
-
-
-@dataclass(frozen=True)
-class PartSummary:
-    """What one part file holds; small enough to come back from a cluster worker."""
-
-    file: str  # name inside the output directory
-    rows: int
-    source: str | None = None  # the input file it was predicted from
-    unseen: dict[str, int] = field(default_factory=dict)  # unseen category counts per column
-    columns: list[str] = field(default_factory=list)
 
 
 def _dictionary(table: Any) -> list[str]:
@@ -130,15 +116,7 @@ class PartitionedOutput:
 
     def commit(self, parts: list[PartSummary]) -> None:
         """Write the manifest last, then swap the directory into place (replacing an earlier result)."""
-        columns = next((p.columns for p in parts if p.columns), [])
-        manifest = {
-            "format": self.fmt,
-            "rows": sum(p.rows for p in parts),
-            "columns": columns,
-            "files": [{k: v for k, v in asdict(p).items() if k != "columns"} for p in parts],
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            **self.meta,
-        }
+        manifest = manifest_record(self.fmt, parts, **self.meta)
         missing = [p.file for p in parts if not (self.tmp / p.file).is_file()]
         if missing:
             raise DataError(f"predict.output: part {missing[0]} was reported but is not in {self.tmp}")
@@ -159,5 +137,13 @@ class PartitionedOutput:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def read_manifest(path: str | Path) -> dict[str, Any]:
-    return dict(json.loads((Path(path) / MANIFEST).read_text()))
+__all__ = [
+    "MANIFEST",
+    "PartSummary",
+    "PartitionedOutput",
+    "TableSink",
+    "is_dataset",
+    "part_name",
+    "read_manifest",
+    "write_part",
+]

@@ -2,8 +2,9 @@
 
 A reader never sees a half-written file under the final name; a crash leaves only a
 `.<name>.tmp-<host>-<pid>.<random>` file (mode 0600, see `mlscale.util.written`), which the next writer on that
-host removes once that process is gone. A small manifest (`<output>.manifest.json`) names the file and
-records rows and schema: it is also how a rerun knows the file is mlscale's to replace.
+host removes once that process is gone. Its manifest (`<output>.manifest.json`, the same record as a
+partitioned output's, see `mlscale.scoring.manifest`) names the file and records rows and columns: it is
+also how a rerun knows the file is mlscale's to replace.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from mlscale.errors import DataError
 from mlscale.modeling.model import Model
 from mlscale.recipe.schema import PredictConfig
 from mlscale.results import ExplainedPart, ExplainResult, OnProgress, PredictResult
+from mlscale.scoring.manifest import manifest_record
 from mlscale.scoring.partitioned import (
     PartitionedOutput,
     PartSummary,
@@ -84,12 +86,9 @@ class AtomicTableWriter:
         finally:
             self._file.close()
             self.tmp.unlink(missing_ok=True)  # renamed away already when published
-        summary = {
-            "file": self.path.name,
-            "rows": self.rows,
-            "format": self.fmt,
-            "columns": self._sink.columns,
-        }
+        summary = manifest_record(
+            self.fmt, [PartSummary(self.path.name, self.rows, columns=self._sink.columns)]
+        )
         with atomic_file(manifest, "w", encoding="utf-8") as f:
             json.dump(summary, f)
 

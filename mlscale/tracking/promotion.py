@@ -18,6 +18,7 @@ from mlscale.recipe.schema import TASK_METRICS, PromoteConfig
 from mlscale.tracking import models as tracking_models
 from mlscale.tracking import registry
 from mlscale.tracking import runs as tracking
+from mlscale.tracking.client import short_error
 from mlscale.tuning import objective as rules
 
 SPLIT = "this run's test split"
@@ -99,7 +100,7 @@ def rescore(champion: Model, data: Dataset, metric: str) -> Rescored:
         x, _ = theirs.frame(data.test_frame, where="champion")
         values = compute(own.task, data.y_test, champion.raw_predict(x))
     except Exception as exc:  # xgboost refusing the frame, a broken booster: the run's model still counts
-        return Rescored(problem=f"{type(exc).__name__}: {tracking._short(exc)}")
+        return Rescored(problem=f"{type(exc).__name__}: {short_error(exc)}")
     return Rescored(value=values[metric.removeprefix("test_")])
 
 
@@ -170,7 +171,7 @@ def promote(
                 f"models:/{name}/{held}", tracking_uri=tracker.uri, where=f"@{config.alias}"
             )
         except Exception as exc:  # not an mlscale model, or gone: this version cannot be compared to it
-            rescored = Rescored(problem=tracking._short(exc))
+            rescored = Rescored(problem=short_error(exc))
         else:
             rescored = rescore(champion, data, metric)
     challenge = Challenge(

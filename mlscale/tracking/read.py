@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlscale.errors import ReportError
-from mlscale.tracking.runs import PARENT_TAG, _client, run_url
+from mlscale.tracking.client import open_client
+from mlscale.tracking.runs import PARENT_TAG, run_url
 from mlscale.util.masking import mask_text
 
 _RUN_ID = re.compile(r"[0-9a-f]{32}")
@@ -51,7 +52,7 @@ def run_id_of(ref: str) -> str:
 
 
 def read_run(uri: str, ref: str) -> RunRecord:
-    client = _client(uri)
+    client = open_client(uri)
     run_id = run_id_of(ref)
     try:
         run = client.get_run(run_id)
@@ -72,13 +73,13 @@ def read_run(uri: str, ref: str) -> RunRecord:
 
 def metric_history(uri: str, run_id: str, key: str) -> list[float]:
     """A stepped metric (the learning curves' curve_<split>_<metric>) in step order."""
-    points = _client(uri).get_metric_history(run_id, key)
+    points = open_client(uri).get_metric_history(run_id, key)
     return [float(p.value) for p in sorted(points, key=lambda p: p.step)]
 
 
 def trial_runs(run: RunRecord) -> list[TrialRecord]:
     """The run's tune trials (its nested child runs), in trial order."""
-    runs = _client(run.tracking_uri).search_runs(
+    runs = open_client(run.tracking_uri).search_runs(
         [run.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{run.run_id}'", max_results=5000
     )
     trials = [
@@ -96,7 +97,7 @@ def trial_runs(run: RunRecord) -> list[TrialRecord]:
 
 def artifact_paths(uri: str, run_id: str, path: str | None = None) -> list[str]:
     """Artifact paths directly under `path` (the run's root when None)."""
-    return [a.path for a in _client(uri).list_artifacts(run_id, path)]
+    return [a.path for a in open_client(uri).list_artifacts(run_id, path)]
 
 
 def download(uri: str, run_id: str, path: str, dst: Path) -> Path | None:
@@ -108,7 +109,7 @@ def download(uri: str, run_id: str, path: str, dst: Path) -> Path | None:
     if quiet:
         os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
     try:
-        return Path(_client(uri).download_artifacts(run_id, path, str(dst)))
+        return Path(open_client(uri).download_artifacts(run_id, path, str(dst)))
     finally:
         if quiet:
             os.environ.pop("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", None)

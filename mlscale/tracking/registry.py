@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from mlscale.errors import RegistryError, TrackingError
-from mlscale.tracking.runs import _client, _short, _store_init_lock
+from mlscale.tracking.client import open_client, short_error, store_init_lock
 from mlscale.util.masking import mask_text
 
 
@@ -21,16 +21,20 @@ def check_registry(uri: str, *, where: str) -> None:
 
     store = mask_text(uri)
     try:
-        with _store_init_lock(uri):
-            _client(uri).search_registered_models(max_results=1)
+        with store_init_lock(uri):
+            open_client(uri).search_registered_models(max_results=1)
     except UnsupportedModelRegistryStoreURIException:
         raise RegistryError(f"{where}: the tracking store {store} has no model registry") from None
     except MlflowException as exc:
         if exc.get_http_status_code() == 404:  # a server that does not serve the registry API
             raise RegistryError(f"{where}: the tracking server {store} serves no model registry") from None
-        raise TrackingError(f"mlflow: cannot read the model registry at {store} ({_short(exc)})") from None
+        raise TrackingError(
+            f"mlflow: cannot read the model registry at {store} ({short_error(exc)})"
+        ) from None
     except Exception as exc:
-        raise TrackingError(f"mlflow: cannot read the model registry at {store} ({_short(exc)})") from None
+        raise TrackingError(
+            f"mlflow: cannot read the model registry at {store} ({short_error(exc)})"
+        ) from None
 
 
 def aliased_version(uri: str, name: str, alias: str) -> str | None:
@@ -38,11 +42,11 @@ def aliased_version(uri: str, name: str, alias: str) -> str | None:
     from mlflow.exceptions import MlflowException
 
     try:
-        model = _client(uri).get_registered_model(name)
+        model = open_client(uri).get_registered_model(name)
     except MlflowException as exc:
         if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
             return None
-        raise TrackingError(f"mlflow: cannot read registered model {name!r} ({_short(exc)})") from exc
+        raise TrackingError(f"mlflow: cannot read registered model {name!r} ({short_error(exc)})") from exc
     version = model.aliases.get(alias)
     return None if version is None else str(version)
 
@@ -50,15 +54,15 @@ def aliased_version(uri: str, name: str, alias: str) -> str | None:
 def set_alias(uri: str, name: str, alias: str, version: str) -> None:
     """Point `name@alias` at `version` (MLflow moves it from the version that held it)."""
     try:
-        _client(uri).set_registered_model_alias(name, alias, version)
+        open_client(uri).set_registered_model_alias(name, alias, version)
     except Exception as exc:
-        raise TrackingError(f"mlflow: cannot set alias {name}@{alias} ({_short(exc)})") from exc
+        raise TrackingError(f"mlflow: cannot set alias {name}@{alias} ({short_error(exc)})") from exc
 
 
 def tag_version(uri: str, name: str, version: str, tags: Mapping[str, str]) -> None:
-    client = _client(uri)
+    client = open_client(uri)
     try:
         for key, value in tags.items():
             client.set_model_version_tag(name, version, key, mask_text(value)[:5000])
     except Exception as exc:
-        raise TrackingError(f"mlflow: cannot tag {name} version {version} ({_short(exc)})") from exc
+        raise TrackingError(f"mlflow: cannot tag {name} version {version} ({short_error(exc)})") from exc

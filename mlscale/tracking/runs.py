@@ -1,4 +1,4 @@
-"""MLflow tracking: the only module that imports mlflow.
+"""The run being written: one parent run per `mlscale run` and its nested trial runs.
 
 One parent run per `mlscale run`, one nested child run per tune trial, the model logged as a pyfunc
 (models-from-code, no pickles) that restores categorical dtypes before predicting.
@@ -22,6 +22,7 @@ from mlscale.errors import TrackingError
 from mlscale.modeling.model import Model
 from mlscale.recipe.endpoint import checked_uri, parse_uri
 from mlscale.results import TrialResult
+from mlscale.tracking.client import open_client, store_init_lock
 from mlscale.tracking.mlflow_lines import mlflow_lines
 from mlscale.util.masking import MASK, mask_secrets, mask_text
 
@@ -137,26 +138,6 @@ def _plain(reason: Any, uri: str) -> str:
 
 
 @contextmanager
-def _store_init_lock(uri: str) -> Iterator[None]:
-    """Serialise the first open of a sqlite store: two processes creating its tables at once collide
-    (measured: "table _alembic_tmp_trace_tags already exists"). Locks the directory, adds no file."""
-    if not uri.startswith("sqlite:///"):
-        yield
-        return
-    try:
-        import fcntl
-    except ImportError:  # not on POSIX: no lock
-        yield
-        return
-    fd = os.open(Path(uri.removeprefix("sqlite:///")).parent, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
-
-
-@contextmanager
 def scoped_tracking_uri(uri: str) -> Iterator[None]:
     """MLflow's global tracking URI set for MLflow's fluent calls (log_model, register_model, downloads)
     and restored afterwards, with the MLFLOW_TRACKING_URI variable MLflow sets beside it: a notebook
@@ -177,12 +158,6 @@ def scoped_tracking_uri(uri: str) -> Iterator[None]:
             os.environ["MLFLOW_TRACKING_URI"] = previous_env
 
 
-def _client(uri: str) -> Any:
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient(tracking_uri=uri)
-
-
 class RunTracker:
     """The parent run of one `mlscale run`, and its nested trial runs."""
 
@@ -190,8 +165,8 @@ class RunTracker:
         self.uri = uri
         self.experiment = experiment
         try:
-            with _store_init_lock(uri):
-                self.client = _client(uri)
+            with store_init_lock(uri):
+                self.client = open_client(uri)
                 self.experiment_id = self._experiment_id(experiment)
         except Exception as exc:
             raise TrackingError(
@@ -423,11 +398,6 @@ def _finite(v: Any) -> bool:
     return f == f and f not in (float("inf"), float("-inf"))
 
 
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
-
-
 def search_runs(
     uri: str, experiment: str | None, *, run_ids: list[str] | None = None, filter_string: str = ""
 ) -> Any:
@@ -435,7 +405,7 @@ def search_runs(
     import mlflow
 
     if run_ids:
-        client = _client(uri)
+        client = open_client(uri)
         rows = []
         for rid in run_ids:
             try:

@@ -5,12 +5,15 @@ records for `--resume`, and the trials a resumed study already holds.
 
 Call order in an engine: `open_study` -> `restored_trials` (report what is done) -> for each missing trial
 `suggest` each dimension -> `run_trial` (stopped by `stop_callback` or the pruner) -> `remember` -> report.
+An engine whose trials fit elsewhere (dask's workers) asks and tells itself, reports only at `rung_steps`,
+and turns each fit it gets back (`FittedTrial`) into the same TrialResult with `scored`.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,18 +44,38 @@ def run_trial(
         booster, history, rounds = fit_trial(params, dtrain, dvalid, train, callbacks)
     except _Pruned as stop:
         booster, history, rounds, pruned = stop.booster, {}, stop.rounds, True
-    model = Model(booster, data.schema, info={"rounds": rounds, "params": sampled})
+    fitted = FittedTrial(trial.number, booster, history, rounds, pruned, time.perf_counter() - started)
+    return scored(fitted, data, sampled, metric)
+
+
+@dataclass(frozen=True)
+class FittedTrial:
+    """One trial's fit, wherever it ran: the booster (cut at the pruning round when `pruned`), the per-round
+    history (empty when pruned) and the rounds it ran."""
+
+    number: int
+    booster: Any
+    history: dict[str, dict[str, list[float]]]
+    rounds: int
+    pruned: bool
+    seconds: float
+
+
+def scored(fitted: FittedTrial, data: Dataset, sampled: dict[str, Any], metric: str) -> TrialResult:
+    """A fitted trial scored the same way for every engine: valid_* and test_* metrics, the tune metric."""
+    model = Model(fitted.booster, data.schema, info={"rounds": fitted.rounds, "params": sampled})
     metrics = evaluate(model, data)
+    history = fitted.history
     value = metrics[metric] if metric in metrics else (round_metric(history, metric) or [float("nan")])[-1]
     return TrialResult(
-        trial_id=f"trial_{trial.number:03d}",
-        number=trial.number,
+        trial_id=f"trial_{fitted.number:03d}",
+        number=fitted.number,
         params=sampled,
         metric=float(value),
         metrics=metrics,
-        seconds=time.perf_counter() - started,
-        rounds=rounds,
-        status="pruned" if pruned else "completed",
+        seconds=fitted.seconds,
+        rounds=fitted.rounds,
+        status="pruned" if fitted.pruned else "completed",
         model=model,
     )
 
@@ -68,6 +91,19 @@ def remember(trial: Any, result: TrialResult, state_dir: Path) -> None:
     trial.set_user_attr("value", result.metric)  # recorded before logging: a kill after it is resumable
 
 
+REDUCTION = 3  # successive halving keeps the best third of the trials at each rung
+
+
+def rung_steps(tune: TuneConfig, num_boost_round: int) -> tuple[int, ...]:
+    """The rounds at which the successive-halving pruner decides (grace_period x 3^k, up to the last round):
+    the only reports it needs, for an engine whose trials report from afar."""
+    steps, step = [], tune.grace_period
+    while step <= num_boost_round:
+        steps.append(step)
+        step *= REDUCTION
+    return tuple(steps)
+
+
 def open_study(tune: TuneConfig, mode: str, state_dir: Path, resume: bool) -> Any:
     """The Optuna study, kept in `state_dir`'s sqlite file (loaded again on resume)."""
     import optuna
@@ -79,7 +115,7 @@ def open_study(tune: TuneConfig, mode: str, state_dir: Path, resume: bool) -> An
         else optuna.samplers.RandomSampler(seed=tune.seed)
     )
     pruner: optuna.pruners.BasePruner = (
-        optuna.pruners.SuccessiveHalvingPruner(min_resource=tune.grace_period, reduction_factor=3)
+        optuna.pruners.SuccessiveHalvingPruner(min_resource=tune.grace_period, reduction_factor=REDUCTION)
         if tune.scheduler == "asha"
         else optuna.pruners.NopPruner()
     )

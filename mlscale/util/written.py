@@ -137,14 +137,19 @@ def atomic_file(target: str | Path, mode: str = "wb", **kwargs: Any) -> Iterator
 
 
 def names_output(manifest: Path, name: str) -> bool:
-    """Whether `manifest` is one mlscale wrote beside a one-file output called `name` (older manifests
-    do not record the name: their format field is enough)."""
+    """Whether `manifest` is one mlscale wrote beside a one-file output called `name` (`files` names it;
+    older manifests named it as `file`, or not at all: their format field is enough)."""
     try:
         with manifest.open("rb") as f:
             content = json.loads(f.read(1 << 20))
     except (OSError, ValueError):
         return False
-    return isinstance(content, dict) and "format" in content and content.get("file", name) == name
+    if not isinstance(content, dict) or "format" not in content:
+        return False
+    files = content.get("files")
+    if isinstance(files, list) and len(files) == 1 and isinstance(files[0], dict):
+        return files[0].get("file") == name
+    return content.get("file", name) == name
 
 
 def png_by_mlscale(path: Path) -> bool:

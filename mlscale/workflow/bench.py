@@ -25,7 +25,7 @@ from mlscale.util.masking import mask_text
 
 log = logging.getLogger("mlscale")
 
-PHASES = ("load", "startup", "train", "tune", "predict", "total")
+PHASES = ("load", "startup", "scale", "train", "tune", "predict", "total")
 
 
 @dataclass
@@ -205,9 +205,9 @@ def _markdown(table: pd.DataFrame) -> str:
 
 
 def _chart(runs: pd.DataFrame, table: pd.DataFrame, path: Path, title: str) -> None:
-    from mlscale.report.plots import _plt
+    from mlscale.report.plots import figures
 
-    plt = _plt()
+    plt = figures()
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
     if not table.empty and "engine" in table:
         phases = [p for p in PHASES if p in set(table["phase"])]

@@ -17,6 +17,7 @@ import numpy as np
 
 from mlscale.assess.reference import fit_reference, shortfall
 from mlscale.data import Dataset, describe_encodings, encoding_table
+from mlscale.engines.base import Elastic
 from mlscale.modeling.model import Model
 from mlscale.modeling.training import evaluate
 from mlscale.recipe import Recipe, recipe_yaml
@@ -34,7 +35,8 @@ log = logging.getLogger("mlscale")
 
 
 def log_inputs(ctx: RunContext) -> None:
-    """The recipe (secrets masked), the split's row counts and the categorical encodings."""
+    """The recipe (secrets masked), the split's row counts, the categorical encodings and the leak
+    suspects (features that alone predict the target)."""
     recipe, data, tracker = ctx.recipe, ctx.data, ctx.tracker
     tracker.log_params(recipe.model_dump(mode="json"))
     tracker.log_text(recipe_yaml(_masked(recipe)), "recipe.yaml")
@@ -49,6 +51,19 @@ def log_inputs(ctx: RunContext) -> None:
     if data.schema.categories:
         tracker.set_tags({"data.encoding": describe_encodings(data.schema)})
         tracker.log_text(json.dumps(encoding_table(data.schema), indent=2), "encoding.json")
+    if data.leak_suspects:
+        tracker.set_tags({"data.leak_suspects": ", ".join(s.short for s in data.leak_suspects)})
+
+
+def scale(ctx: RunContext) -> None:
+    """On a cluster that grows for the run: ask its autoscaler for the nodes the plan needs and wait for
+    them, timed on its own (`time_scale_s`), so that the wait is not counted as training."""
+    engine = ctx.engine
+    if not isinstance(engine, Elastic) or not engine.nodes_wanted():
+        return
+    with ctx.timer.phase("scale"):
+        engine.scale_up(progress=ctx.timer.on_progress)
+    ctx.publish(ctx.timer.timings)
 
 
 def train(ctx: RunContext) -> None:
@@ -231,6 +246,7 @@ Phase = Callable[[RunContext], None]
 
 PHASES: tuple[Phase, ...] = (
     log_inputs,
+    scale,
     train,
     tune,
     reference,

@@ -16,6 +16,7 @@ from typing import Any
 
 from mlscale.assess.reference import ReferenceResult
 from mlscale.data import Dataset, input_columns
+from mlscale.data.leaks import leak_scores, leak_suspects
 from mlscale.data.streamed import prepare_for_training
 from mlscale.deploy.submit import JobResult, submit
 from mlscale.engines import get_engine
@@ -176,6 +177,9 @@ def _load(recipe: Recipe, uri: str, source: str, timer: Timer) -> tuple[Dataset,
     """The load phase: the prepared data, and predict.model when the recipe names one."""
     with timer.phase("load"):
         data = prepare_for_training(recipe, source=source)
+        schema = data.schema  # on the train rows in memory (a sample of them when streamed)
+        scores = leak_scores(data.x_train, data.y_train, schema.task, levels=schema.categories)
+        data.leak_suspects = leak_suspects(scores, schema.task)
         _preflight_params(recipe, data, source)
         promotion.check(recipe.mlflow.promote, data, source)
         external_model = _preflight_predict(recipe, uri, source, data)
@@ -187,6 +191,8 @@ def _load(recipe: Recipe, uri: str, source: str, timer: Timer) -> tuple[Dataset,
             data.missing_target_dropped,
             data.schema.target,
         )
+    for suspect in data.leak_suspects:
+        log.warning("%s", suspect.warning(data.schema.target))
     return data, external_model
 
 

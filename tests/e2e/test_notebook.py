@@ -147,10 +147,16 @@ def test_comparison_shows_both_engines_at_parity(executed):
     runs = executed.runs()
     assert runs["quickstart-local"]["engine"] == "local"
     assert runs["quickstart-ray"]["engine"] == "ray" and runs["quickstart-ray"]["cluster.nodes"] == "1"
-    local, ray = (float(runs[f"quickstart-{e}"]["test_auc"]) for e in ("local", "ray"))
-    assert local >= 0.9 and abs(local - ray) <= AUC_TOLERANCE, (local, ray)
-    assert f"gap {abs(local - ray):.4f}" in shown
+    assert runs["quickstart-dask"]["engine"] == "dask"
+    assert "dask - local" in shown and "dask / local" in shown
+    local = float(runs["quickstart-local"]["test_auc"])
+    assert local >= 0.9
+    for engine in ("ray", "dask"):
+        other = float(runs[f"quickstart-{engine}"]["test_auc"])
+        assert abs(local - other) <= AUC_TOLERANCE, (engine, local, other)
+        assert f"{engine} {other:.4f}, gap {abs(local - other):.4f}" in shown
     assert (executed.work / "ray" / "predictions.parquet").is_file()
+    assert (executed.work / "dask" / "predictions.parquet").is_file()
     assert (executed.work / "mlruns").is_dir()  # MLflow's artifacts stay in the scratch folder
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[2]
-NEEDS_A_CLUSTER = ("--engine ray", "--profile configs/cluster.yaml", "--address")
+NEEDS_A_CLUSTER = ("--engine ray", "--engine dask", "--profile configs/cluster.yaml", "--address")
 
 
 def local_lines() -> list[list[str]]:

@@ -105,7 +105,7 @@ def test_one_help_convention_for_every_command() -> None:
             if param.multiple:
                 assert text.endswith("Repeatable."), (name, param.name, text)
             if param.name == "engine":
-                assert param.type.get_metavar(param, ctx) == "[local|ray]"
+                assert param.type.get_metavar(param, ctx) == "[local|ray|dask]"
     connects = {"run", "predict", "explain", "plan", "bench", "compare", "report", "submit"}
     for name in connects:
         assert "--tracking-uri" in _option_names(name), name

@@ -125,7 +125,7 @@ def test_bad_recipe_is_one_line_exit_2(bad_recipe: Path) -> None:
         ),
         (
             ["--engine", "spark"],
-            "recipes/breast_cancer.yaml: engine.name: unknown engine 'spark', expected one of local, ray",
+            "recipes/breast_cancer.yaml: engine.name: unknown engine 'spark', expected one of local, ray, dask",
         ),
         (["--set", "train.eta=0"], "recipes/breast_cancer.yaml: train.eta must be a number > 0.0, got 0"),
         (["--profile", "nope.yaml"], "nope.yaml: profile file not found"),

@@ -161,3 +161,15 @@ def test_an_engines_loggers_are_restored_after_every_call_and_quieted_by_the_cli
         assert logging.getLogger(name).level == logging.INFO
     finally:
         logging.getLogger(name).setLevel(before)
+
+
+def test_the_autoscalers_node_groups_and_wait_are_ray_settings(tmp_path: Path) -> None:
+    recipe = load_recipe(
+        _recipe(tmp_path, "{name: ray, ray: {scale_timeout_s: 900, node_groups: [{cpus: 2, max: 4}]}}")
+    )
+    (group,) = recipe.engine.ray.node_groups
+    assert (group.name, group.cpus, group.max, recipe.engine.ray.scale_timeout_s) == ("workers", 2, 4, 900)
+    with pytest.raises(RecipeError, match=r"engine\.ray\.node_groups\.0\.cpus"):
+        load_recipe(_recipe(tmp_path, "{name: ray, ray: {node_groups: [{cpus: 0, max: 4}]}}"))
+    with pytest.raises(RecipeError, match=r"engine\.ray\.scale_timeout_s"):
+        load_recipe(_recipe(tmp_path, "{name: ray, ray: {scale_timeout_s: 0}}"))

@@ -178,3 +178,19 @@ def test_a_ray_worker_running_a_predict_part_does_not_import_the_whole_engine():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def _private_imports(path: Path) -> list[str]:
+    """`from mlscale.x import _name` where `_name` is a private name of another module (a private module,
+    such as `_version` or `_pyfunc_model`, is imported whole and is not a private name)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mlscale"):
+            names = [a.name for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+            found += [f"{node.module}.{n}" for n in names if f"{node.module}.{n}" not in MODULES]
+    return found
+
+
+def test_no_module_imports_another_modules_private_names():
+    offenders = {m: names for m, path in _modules().items() if (names := _private_imports(path))}
+    assert offenders == {}, "make the helper public in its module (or move it to a shared one)"

@@ -53,6 +53,19 @@ def _predict(model, inputs: Path, out: str, **kw):
     return LocalEngine(EngineConfig()).predict(model, config, data=None, where="r.yaml: predict")
 
 
+def test_one_file_and_a_partitioned_output_have_the_same_manifest(setup) -> None:
+    model, inputs, tmp = setup
+    _predict(model, inputs, f"{tmp}/scored/")
+    _predict(model, inputs, f"{tmp}/one/scored.parquet")
+    parts, one = read_manifest(tmp / "scored"), read_manifest(tmp / "one" / "scored.parquet")
+    assert set(one) == set(parts) and set(one["files"][0]) == set(parts["files"][0])
+    assert {k: one[k] for k in ("format", "rows", "columns")} == {
+        k: parts[k] for k in ("format", "rows", "columns")
+    }
+    assert [(f["file"], f["rows"]) for f in one["files"]] == [("scored.parquet", 196)]
+    assert (tmp / "one" / "scored.parquet.manifest.json").is_file()  # beside the file, not inside a folder
+
+
 def test_one_part_per_input_file_in_order_with_a_manifest(setup) -> None:
     model, inputs, tmp = setup
     result = _predict(model, inputs, f"{tmp}/scored/")

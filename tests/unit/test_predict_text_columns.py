@@ -98,14 +98,14 @@ def test_text_of_a_number_finds_the_level_training_read_as_that_number() -> None
     assert codes(pd.Series(["nan", "inf"]), {"": 0, "inf": 1}).tolist() == [-1, 1]  # 'nan' is no level
 
 
-def test_a_ray_predict_task_reads_categoricals_as_text(trained) -> None:
-    """What each Ray task runs on its input file (called here without a cluster)."""
-    from mlscale.engines.ray.parts import _predicted
+def test_a_cluster_predict_task_reads_categoricals_as_text(trained) -> None:
+    """What each Ray or Dask task runs on its input file (called here without a cluster)."""
+    from mlscale.scoring.file_tasks import file_predictions
 
     workdir, model = trained
     unseen: dict[str, int] = {}
     settings = {"batch_size": 16, "where": "predict.input", "id_columns": []}
-    out = pd.concat(_predicted(model, str(workdir / "new.csv"), settings, unseen), ignore_index=True)
+    out = pd.concat(file_predictions(model, str(workdir / "new.csv"), settings, unseen), ignore_index=True)
     expected, _ = model.predict_frame(_as_text(workdir / "new.csv"))
     assert unseen == {}
     np.testing.assert_allclose(out["probability"], expected["probability"], rtol=1e-6)

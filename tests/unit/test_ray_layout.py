@@ -7,7 +7,14 @@ from types import SimpleNamespace
 import pytest
 
 from mlscale.engines.base import ClusterInfo, TrainResult, TuneResult
-from mlscale.engines.ray.layout import TrainLayout, train_layout, trial_layout
+from mlscale.engines.ray.layout import (
+    NodeGroup,
+    TrainLayout,
+    addable,
+    scale_layout,
+    train_layout,
+    trial_layout,
+)
 from mlscale.errors import RecipeError
 from mlscale.recipe import EngineConfig, TrainConfig, TuneConfig
 
@@ -97,3 +104,47 @@ def test_plan_notes_the_cpus_workers_keep_when_they_read_files(shared_cluster):
     captured["files"] = object()
     ray_engine.train(SimpleNamespace(schema=None, stream=None), TrainConfig())
     assert f"each reserves {captured['train'].cpus:g} CPU" in notes
+
+
+WORKERS_1CPU = NodeGroup(name="ray.worker.cpu", cpus=1.0, more=2)
+
+
+def test_on_an_empty_autoscaling_head_the_layout_asks_for_one_node_per_worker():
+    scale = scale_layout(EngineConfig(name="ray", workers=2), [], [WORKERS_1CPU])
+    assert (scale.layout.workers, scale.layout.cpus, scale.add) == (2, 1.0, [1.0, 1.0])
+    assert scale.bundles == [{"CPU": 1.0}, {"CPU": 1.0}]
+    assert scale.describe() == "2 node(s) of 1 CPU"
+
+
+def test_nodes_present_are_used_first_and_only_the_missing_ones_asked_for():
+    scale = scale_layout(EngineConfig(name="ray", workers=2), [1.0], [WORKERS_1CPU])
+    assert scale.add == [1.0] and scale.layout.workers == 2
+    assert scale_layout(EngineConfig(name="ray", workers=2), [1.0, 1.0], [WORKERS_1CPU]).add == []
+
+
+def test_the_largest_allowed_cluster_is_the_limit_and_the_refusal_says_so():
+    with pytest.raises(RecipeError) as refused:
+        scale_layout(EngineConfig(name="ray", workers=3), [], [WORKERS_1CPU])
+    message = str(refused.value)
+    assert "engine.workers=3" in message and "largest size its autoscaler allows" in message
+    assert "ray.worker.cpu: up to 2 more node(s) of 1 CPU" in message and "\n" not in message
+    with pytest.raises(RecipeError, match="more than the cluster's 0 CPU"):  # no autoscaler: as before
+        scale_layout(EngineConfig(name="ray", workers=2), [], [])
+
+
+def test_cpus_per_worker_bundles_and_unlimited_groups():
+    unlimited = NodeGroup(name="big", cpus=4.0, more=None)
+    scale = scale_layout(EngineConfig(name="ray", workers=3, cpus_per_worker=2), [], [unlimited])
+    assert scale.add == [4.0, 4.0] and scale.bundles == [{"CPU": 2.0}] * 3
+    assert addable([unlimited, WORKERS_1CPU], 3) == [4.0, 4.0, 4.0, 1.0, 1.0]
+
+
+def test_an_autoscaling_engine_plans_what_it_asks_for_and_sizes_tuning_from_the_maximum(shared_cluster):
+    make, _ = shared_cluster
+    ray_engine = make(workers=2)
+    ray_engine._node_cpus, ray_engine._groups = [], [WORKERS_1CPU]
+    plan = dict(ray_engine.plan(TrainConfig(), _tune(num_samples=8), None).steps)
+    assert plan["scale"].startswith("asks the autoscaler for 2 node(s) of 1 CPU, waits up to 600 s")
+    assert plan["train"] == "2 worker(s) x 1 CPU on cpu (actors)"
+    assert plan["tune"].startswith("8 trials x 1 CPU, 2 at a time")  # the 2 nodes it may add
+    assert ray_engine.nodes_wanted() == 2 and ray_engine._reserve_timeout_s() == 600

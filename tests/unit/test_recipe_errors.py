@@ -116,7 +116,7 @@ CASES: dict[str, Case] = {
     # --- choices ----------------------------------------------------------------------------------
     "unknown-engine": Case(
         BASE + "engine: {name: spark}\n",
-        "{recipe}: engine.name: unknown engine 'spark', expected one of local, ray",
+        "{recipe}: engine.name: unknown engine 'spark', expected one of local, ray, dask",
     ),
     "unknown-source": Case(
         "name: t\ndata: {source: json, path: x.json}\n",
@@ -275,7 +275,7 @@ CASES: dict[str, Case] = {
     ),
     "engine-argument-unknown": Case(
         BASE,
-        "{recipe}: engine.name: unknown engine 'spark', expected one of local, ray",
+        "{recipe}: engine.name: unknown engine 'spark', expected one of local, ray, dask",
         kwargs={"engine": "spark"},
     ),
     # --- cross-field rules ------------------------------------------------------------------------

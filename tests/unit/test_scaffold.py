@@ -200,9 +200,7 @@ def test_data_file_recipe_loads_and_prepares(tmp_path: Path, fmt: str) -> None:
     assert recipe.predict is not None and recipe.predict.id_columns == ["row_id"]
 
     assert comment_on(text, "  target:") == "guessed from its name; pass --target COL to choose another"
-    assert (
-        "  # Other target candidates: none (no other column named like a target or holding 2 values)." in text
-    )
+    assert "  # Other target candidates: colour." in text  # a few text labels
     assert comment_on(text, "task:") == f"inferred from all {N} rows: target has 2 distinct values"
     assert comment_on(text, "  exclude:") == "never features: id columns, empty columns, leakage"
     assert comment_on(text, "  categorical:") == "text columns"
@@ -408,7 +406,7 @@ def test_helpers() -> None:
     assert guess_target(df.drop(columns=["label"]), ["row_id", "customerId"]) == (
         "paid",
         "guessed: the last usable column",
-        ["dup_id"],
+        ["colour"],  # a few text labels; the last column, dup_id, holds a single value
     )
 
 

@@ -8,9 +8,9 @@ do are imported by the methods that use them.
 - Layout (layout.py, pure): which workers train, with how many threads; `plan` and the run use the same
   functions.
 - Training (trainer.py): `xgboost.dask` over partitions the workers read themselves (train_data.py).
-- Tuning, batch inference and explanations: in this process for now (`_tune_here`, `predict`, `explain`),
-  each one method, so that the cluster versions replace them one by one. They reach the cluster through
-  `self.client` and `self.workers`.
+- Tuning (tuning.py): single-process trials on the workers, the Optuna study in this process.
+- Inference (parts.py): a task per input file; the test split, already in this process, is predicted here.
+- Explanations (explain.py): SHAP contributions in tasks on the workers.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from mlscale.errors import RecipeError
 from mlscale.modeling.model import Model
 from mlscale.modeling.training import xgb_params
 from mlscale.recipe.schema import EngineConfig, PredictConfig, TrainConfig, TuneConfig
-from mlscale.scoring.predict import explain_in_process, predict_in_process
+from mlscale.scoring.predict import input_rows, predict_in_process
 
 if TYPE_CHECKING:
     import distributed
@@ -172,11 +172,20 @@ class DaskEngine:
         state_dir: Path,
         resume: bool = False,
     ) -> TuneResult:
-        """Optuna trials, one at a time in this process, as engine local runs them."""
-        from mlscale.engines.local import LocalEngine
+        """Optuna trials as single-process fits on the workers, as many at once as their threads take
+        (tuning.py); the study stays in `state_dir` here, so `resume` runs only the missing trials."""
+        from mlscale.engines.dask.tuning import run_tune
 
-        return LocalEngine(self.config).tune(
-            data, train, tune, on_trial=on_trial, state_dir=state_dir, resume=resume
+        threads = max(1, int(self.config.cpus_per_worker or 1))
+        return run_tune(
+            self.client,
+            data,
+            train,
+            tune,
+            threads_per_trial=threads,
+            on_trial=on_trial,
+            state_dir=state_dir,
+            resume=resume,
         )
 
     # -- predict -----------------------------------------------------------------------
@@ -189,14 +198,31 @@ class DaskEngine:
         where: str,
         progress: OnProgress | None = None,
     ) -> PredictResult:
-        """In this process, streamed in batches (as engine local)."""
+        """Input files: a task per file on the workers (parts.py). The test split, already in this process's
+        memory, is predicted here."""
         test_frame = None if data is None else data.test_frame
-        return predict_in_process(model, predict, test_frame=test_frame, where=where, progress=progress)
+        if predict.input is None:
+            return predict_in_process(model, predict, test_frame=test_frame, where=where, progress=progress)
+        from mlscale.engines.dask import parts
+
+        total = input_rows(predict, test_frame=test_frame, where=where) if progress else None
+        if predict.dataset:
+            return parts.predict_files(
+                self.client, model, predict, where=where, progress=progress, total=total
+            )
+        in_flight = max(2, 2 * sum(w.threads for w in self.workers))
+        return parts.predict_files_to_one(
+            self.client, model, predict, where=where, progress=progress, total=total, in_flight=in_flight
+        )
 
     # -- explain -----------------------------------------------------------------------
     def explain(self, model: Model, x: pd.DataFrame) -> ExplainResult:
-        """SHAP contributions in this process, with all of its threads."""
-        return explain_in_process(model, x, nthread=os.cpu_count() or 1)
+        """SHAP contributions in tasks on the workers (as many parts as training has workers, each with a
+        training worker's threads), never in this process."""
+        from mlscale.engines.dask.explain import explain_on_cluster
+
+        layout = self._layout()
+        return explain_on_cluster(self.client, model, x, tasks=len(layout.workers), threads=layout.threads)
 
 
 if TYPE_CHECKING:  # mypy checks the engine against the protocol here; nothing runs

@@ -27,6 +27,7 @@ import pandas as pd
 from mlscale.data import Dataset, SourceFiles
 from mlscale.engines.base import (
     ClusterInfo,
+    Elastic,
     Engine,
     EnginePlan,
     ExplainResult,
@@ -37,8 +38,13 @@ from mlscale.engines.base import (
     TuneResult,
 )
 from mlscale.engines.ray.layout import (
+    NodeGroup,
+    ScaleUp,
     TrainLayout,
     TrialLayout,
+    addable,
+    growth,
+    scale_layout,
     train_layout,
     trainer_name,
     trial_layout,
@@ -63,6 +69,8 @@ class RayEngine:
         self._owns_connection = False
         self._cluster: ClusterInfo | None = None
         self._node_cpus: list[float] = []
+        self._groups: list[NodeGroup] = []  # what the cluster's autoscaler may add (start() reads them)
+        self._requested = False  # a standing autoscaler request to clear in stop()
 
     # -- connection --------------------------------------------------------------------
     def start(self) -> ClusterInfo:
@@ -72,6 +80,10 @@ class RayEngine:
         conn = connection.connect(self.config)
         self._owns_connection = self._owns_connection or conn.owned
         self._cluster, self._node_cpus = conn.cluster, conn.node_cpus
+        if not self._client_mode():
+            from mlscale.engines.ray import autoscale
+
+            self._groups = autoscale.node_groups(self.config.ray.node_groups)
         try:
             layout = self._train_layout()
             conn.cluster.layout = f"{layout.workers} worker(s) x {layout.cpus:g} CPU ({layout.trainer})"
@@ -88,7 +100,13 @@ class RayEngine:
         return conn.cluster
 
     def stop(self) -> None:
-        """Shut Ray down if this engine started the connection."""
+        """Clear this run's autoscaler request (so the cluster can shrink); shut Ray down if this engine
+        started the connection."""
+        if self._requested:
+            from mlscale.engines.ray import autoscale
+
+            autoscale.clear()
+            self._requested = False
         if self._owns_connection:
             import ray
 
@@ -99,27 +117,34 @@ class RayEngine:
         return (self.config.ray.address or "").startswith("ray://")
 
     def _shape(self) -> list[float]:
-        """CPUs of each node with CPUs, largest first (this machine's before start)."""
-        return self._node_cpus or [float(os.cpu_count() or 1)]
+        """CPUs of each node with CPUs, largest first (this machine's before start; none on a cluster whose
+        only node is a head without CPUs)."""
+        return self._node_cpus if self._cluster else [float(os.cpu_count() or 1)]
 
-    def _total_cpus(self) -> float:
-        """The cluster's CPUs (this machine's before `start`)."""
-        return self._cluster.cpus if self._cluster else float(os.cpu_count() or 1)
+    def _total_cpus(self, *, limit: int = 0) -> float:
+        """The cluster's CPUs (this machine's before `start`), with what the autoscaler may add (at most
+        `limit` nodes of each group)."""
+        present = sum(self._node_cpus) if self._cluster else float(os.cpu_count() or 1)
+        return present + sum(addable(self._groups, limit))
 
     def _shared_cluster(self) -> bool:
         return self._cluster is not None and not self._cluster.started_here
 
     # -- layout ------------------------------------------------------------------------
+    def _scale(self) -> ScaleUp:
+        """The training layout on what the cluster can become, and the nodes to ask for."""
+        return scale_layout(self.config, self._shape(), self._groups)
+
     def _train_layout(self, *, reads_files: bool = False) -> TrainLayout:
-        layout = train_layout(self.config, self._shape(), reads_files=reads_files)
+        layout = scale_layout(self.config, self._shape(), self._groups, reads_files=reads_files).layout
         if layout.note:
             log.info("%s", layout.note)
         return layout
 
     def _trial_layout(self, tune: TuneConfig) -> TrialLayout:
-        total = self._total_cpus()
+        total = self._total_cpus(limit=tune.num_samples)  # trials beyond the nodes present make it grow
         free = None
-        if self._shared_cluster():  # connected: ray is imported already
+        if self._shared_cluster() and not self._groups:  # connected: ray is imported already
             from mlscale.engines.ray import connection
 
             free = connection.free_cpus()
@@ -142,6 +167,8 @@ class RayEngine:
         plan.steps.append(
             ("cluster", f"{where}: {len(node_cpus)} node(s), {total_cpus:g} CPU, {total_gpus:g} GPU")
         )
+        if self._groups:
+            plan.steps.append(("autoscaler", f"may add {growth(self._groups)}"))
         workers, cpus = self._plan_train(plan, total_gpus)
         if train.external_memory == "on" and trainer_name(self.config) == "ray_train":
             plan.problems.append(
@@ -149,10 +176,10 @@ class RayEngine:
                 "Data into memory)"
             )
         if tune is not None:
-            self._plan_tune(plan, tune, max(node_cpus))
+            self._plan_tune(plan, tune, max(node_cpus + addable(self._groups, 1), default=0.0))
         if predict is not None:
             self._plan_predict(plan, predict, node_cpus)
-        if self._shared_cluster():
+        if self._shared_cluster() and not self.nodes_wanted():
             from mlscale.engines.ray import connection
 
             free = connection.free_cpus()
@@ -166,10 +193,19 @@ class RayEngine:
         gpus = self.config.gpus_per_worker
         reading = None
         try:
-            layout = self._train_layout()
+            scale = self._scale()
+            layout = scale.layout
             workers, cpus, trainer = layout.workers, layout.cpus, layout.trainer
+            if scale.add:
+                plan.steps.append(
+                    (
+                        "scale",
+                        f"asks the autoscaler for {scale.describe()}, waits up to "
+                        f"{self.config.ray.scale_timeout_s:g} s (engine.ray.scale_timeout_s)",
+                    )
+                )
             if self._may_read_files():
-                reading = train_layout(self.config, self._shape(), reads_files=True)
+                reading = scale_layout(self.config, self._shape(), self._groups, reads_files=True).layout
         except RecipeError as exc:
             plan.problems.append(str(exc))
             workers, cpus = self.config.workers, float(self.config.cpus_per_worker or 1)
@@ -265,7 +301,46 @@ class RayEngine:
             nodes=len(self._node_cpus),
             progress=progress,
             files=files,
+            reserve_timeout_s=self._reserve_timeout_s(),
         )
+
+    def _reserve_timeout_s(self) -> float:
+        """The actors trainer's wait for its workers: never shorter than the wait for new nodes."""
+        from mlscale.engines.ray.trainer_actors import RESERVE_TIMEOUT_S
+
+        return max(RESERVE_TIMEOUT_S, self.config.ray.scale_timeout_s) if self._groups else RESERVE_TIMEOUT_S
+
+    # -- autoscaling -------------------------------------------------------------------
+    def nodes_wanted(self) -> int:
+        """Nodes the run will ask the autoscaler for (0 on a cluster of fixed size, or when the nodes
+        present hold the layout)."""
+        if not self._groups:
+            return 0
+        try:
+            return len(self._scale().add)
+        except RecipeError:  # refused by plan() before the run starts
+            return 0
+
+    def scale_up(self, *, progress: OnProgress | None = None) -> None:
+        """Ask the autoscaler for the nodes the layout needs and wait for them (engine.ray.scale_timeout_s);
+        the request stands until stop(), so tuning and predict keep the nodes."""
+        from mlscale.engines.ray import autoscale
+
+        scale = self._scale()
+        if not scale.add:
+            return
+
+        def ready(nodes: list[float]) -> bool:
+            try:
+                return train_layout(self.config, nodes).workers >= scale.layout.workers
+            except RecipeError:
+                return False
+
+        self._requested = True
+        self._node_cpus = autoscale.wait_for_nodes(
+            scale, ready=ready, timeout_s=self.config.ray.scale_timeout_s, progress=progress
+        )
+        self._groups = autoscale.node_groups(self.config.ray.node_groups)  # less what came up
 
     # -- tune --------------------------------------------------------------------------
     def tune(
@@ -343,4 +418,7 @@ def _visible_gpus() -> int:
 if TYPE_CHECKING:  # mypy checks the engine against the protocol here; nothing runs
 
     def _conforms(config: EngineConfig) -> Engine:
+        return RayEngine(config)
+
+    def _grows(config: EngineConfig) -> Elastic:
         return RayEngine(config)

@@ -89,6 +89,79 @@ def _workers_and_cpus(config: EngineConfig, node_cpus: list[float]) -> tuple[int
     return workers, min(node_cpus[:workers]), note
 
 
+@dataclass(frozen=True)
+class NodeGroup:
+    """A node type the cluster's autoscaler may add: its CPUs and how many more nodes of it it may add."""
+
+    name: str
+    cpus: float
+    more: int | None  # None: no limit
+
+
+@dataclass(frozen=True)
+class ScaleUp:
+    """Training's layout on the cluster as it will be, and the nodes to ask the autoscaler for."""
+
+    layout: TrainLayout
+    add: list[float]  # the CPUs of each node to ask for, largest first ([] when the nodes present do)
+    bundles: list[dict[str, float]]  # what to ask for (`ray.autoscaler.sdk.request_resources(bundles=)`)
+
+    def describe(self) -> str:
+        """`2 node(s) of 1 CPU`, `1 node(s) of 8 CPU + 1 node(s) of 4 CPU`."""
+        counts: dict[float, int] = {}
+        for cpus in self.add:
+            counts[cpus] = counts.get(cpus, 0) + 1
+        return " + ".join(f"{n} node(s) of {cpus:g} CPU" for cpus, n in counts.items())
+
+
+def addable(groups: list[NodeGroup], limit: int) -> list[float]:
+    """The CPUs of each node the autoscaler may add, largest first, at most `limit` of each group."""
+    extra = [g.cpus for g in groups for _ in range(limit if g.more is None else min(g.more, limit))]
+    return sorted((c for c in extra if c > 0), reverse=True)
+
+
+def scale_layout(
+    config: EngineConfig, node_cpus: list[float], groups: list[NodeGroup], *, reads_files: bool = False
+) -> ScaleUp:
+    """Training's layout on what the cluster can become: on the nodes present when they hold every worker
+    asked for, else on the fewest nodes the autoscaler may add (largest first) that do, else on the largest
+    cluster it allows. RecipeError, one line, when not even that holds the workers."""
+    extra = addable(groups, config.workers)
+    fallback: ScaleUp | None = None
+    for k in range(len(extra) + 1):
+        shape = sorted(node_cpus + extra[:k], reverse=True)
+        try:
+            layout = train_layout(config, shape, reads_files=reads_files)
+        except RecipeError as exc:
+            if k < len(extra):
+                continue
+            if not extra:
+                raise
+            raise RecipeError(
+                f"{exc}, even at the largest size its autoscaler allows ({growth(groups)})"
+            ) from exc
+        fallback = ScaleUp(layout, extra[:k], _bundles(config, shape, layout.workers) if k else [])
+        if layout.workers == config.workers:
+            return fallback
+    assert fallback is not None  # k == len(extra) either returned, raised or set it
+    return fallback
+
+
+def _bundles(config: EngineConfig, shape: list[float], workers: int) -> list[dict[str, float]]:
+    """One bundle per worker: cpus_per_worker, else the whole node it runs on (one worker per node)."""
+    cpus = [float(config.cpus_per_worker)] * workers if config.cpus_per_worker else shape[:workers]
+    gpus = {"GPU": float(config.gpus_per_worker)} if config.gpus_per_worker else {}
+    return [{"CPU": c, **gpus} for c in cpus]
+
+
+def growth(groups: list[NodeGroup]) -> str:
+    """What the autoscaler may add, group by group."""
+    return ", ".join(
+        f"{g.name}: {'any number of' if g.more is None else f'up to {g.more} more'} node(s) of {g.cpus:g} CPU"
+        for g in groups
+    )
+
+
 def trial_layout(
     config: EngineConfig,
     *,

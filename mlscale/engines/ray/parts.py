@@ -12,7 +12,6 @@ and predicts it. The model travels once (`ray.put`) and is loaded once per worke
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -22,40 +21,14 @@ from typing import Any
 
 import ray
 
-from mlscale.data import iter_input_batches, resolve_files
 from mlscale.engines.ray.connection import nodes_missing
 from mlscale.engines.ray.worker import unwrap_data_error, use_threads
-from mlscale.errors import DataError, RecipeError
+from mlscale.errors import DataError
 from mlscale.modeling.model import Model
 from mlscale.recipe.schema import PredictConfig
 from mlscale.results import OnProgress, Placement, PredictResult
+from mlscale.scoring.file_tasks import cached_model, file_job, file_predictions, merged_unseen
 from mlscale.scoring.partitioned import PartitionedOutput, PartSummary, write_part
-
-_MODELS: dict[str, Model] = {}  # per worker process: the booster loaded once, reused by later tasks
-
-
-def _model(raw: bytes, meta: dict[str, Any]) -> Model:
-    key = hashlib.sha1(raw).hexdigest()
-    if key not in _MODELS:
-        _MODELS.clear()
-        _MODELS[key] = Model.from_bytes(raw, meta)
-        _MODELS[key].booster.set_param({"nthread": 1})
-    return _MODELS[key]
-
-
-def _predicted(model: Model, path: str, settings: dict[str, Any], unseen: dict[str, int]) -> Iterator[Any]:
-    """One input file's predictions, batch by batch (unseen-category counts added to `unseen`)."""
-    text = list(model.schema.categories)
-    _, batches = iter_input_batches(
-        path, batch_size=settings["batch_size"], where=settings["where"], text_columns=text
-    )
-    for batch in batches:
-        out, new = model.predict_frame(
-            batch.to_pandas(split_blocks=True), id_columns=settings["id_columns"], where=settings["where"]
-        )
-        for col, n in new.items():
-            unseen[col] = unseen.get(col, 0) + n
-        yield out
 
 
 @ray.remote(num_cpus=1, scheduling_strategy="SPREAD")
@@ -65,7 +38,7 @@ def _predict_file(
     """Read one input file in batches, predict, write part `index`; (its summary, this node's id)."""
     use_threads(1)
     unseen: dict[str, int] = {}
-    frames = _predicted(_model(raw, meta), path, settings, unseen)
+    frames = file_predictions(cached_model(raw, meta), path, settings, unseen)
     summary = write_part(frames, directory, index, settings["format"], source=path)
     done = PartSummary(summary.file, summary.rows, summary.source, unseen, summary.columns)
     return done, ray.get_runtime_context().get_node_id()
@@ -80,27 +53,10 @@ def _stream_file(raw: bytes, meta: dict[str, Any], path: str, settings: dict[str
     use_threads(1)
     unseen: dict[str, int] = {}
     rows = 0
-    for frame in _predicted(_model(raw, meta), path, settings, unseen):
+    for frame in file_predictions(cached_model(raw, meta), path, settings, unseen):
         rows += len(frame)
         yield pa.Table.from_pandas(frame, preserve_index=False)
     yield PartSummary("", rows, path, unseen), ray.get_runtime_context().get_node_id()
-
-
-def _settings(predict: PredictConfig, where: str) -> dict[str, Any]:
-    return {
-        "batch_size": predict.batch_size,
-        "id_columns": list(predict.id_columns),
-        "where": f"{where}.input",
-        "format": predict.resolved_format,
-    }
-
-
-def _unseen(parts: list[PartSummary]) -> dict[str, int]:
-    unseen: dict[str, int] = {}
-    for part in parts:
-        for col, n in part.unseen.items():
-            unseen[col] = unseen.get(col, 0) + n
-    return unseen
 
 
 def _get(ref: Any) -> Any:
@@ -128,12 +84,8 @@ def predict_files(
 ) -> PredictResult:
     """Predict every file of `predict.input` in its own task, into a partitioned output."""
     started = time.perf_counter()
-    if predict.input is None:
-        raise RecipeError(f"{where}.input: a partitioned prediction needs an input to read")
-    files = resolve_files(predict.input, where=f"{where}.input")
-    output = Path(predict.output.rstrip("/") or predict.output)
-    settings = _settings(predict, where)
-    raw, meta = model.to_bytes()
+    job = file_job(model, predict, where)
+    files, output, settings, raw, meta = job.files, job.output, job.settings, job.raw, job.meta
     with PartitionedOutput(output, predict.resolved_format) as target:
         marker = target.tmp / ".probe"
         marker.write_text("probe")
@@ -166,7 +118,7 @@ def predict_files(
         output=output,
         rows=sum(p.rows for p in parts),
         seconds=time.perf_counter() - started,
-        unseen_categories=_unseen(parts),
+        unseen_categories=merged_unseen(parts),
         placement=placement,
     )
 
@@ -186,10 +138,8 @@ def predict_files_to_one(
     from mlscale.scoring.predict import AtomicTableWriter  # the driver's only: workers import less
 
     started = time.perf_counter()
-    assert predict.input is not None
-    files = resolve_files(predict.input, where=f"{where}.input")
-    settings = _settings(predict, where)
-    raw, meta = model.to_bytes()
+    job = file_job(model, predict, where)
+    files, settings, raw, meta = job.files, job.settings, job.raw, job.meta
     raw_ref = ray.put(raw)
     todo = iter(files)
     window: deque[Any] = deque()
@@ -225,6 +175,6 @@ def predict_files_to_one(
         output=Path(predict.output),
         rows=writer.rows,
         seconds=time.perf_counter() - started,
-        unseen_categories=_unseen(parts),
+        unseen_categories=merged_unseen(parts),
         placement=placement,
     )

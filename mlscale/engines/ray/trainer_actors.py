@@ -29,7 +29,8 @@ from mlscale.recipe.schema import TrainConfig
 from mlscale.results import OnProgress, Placement, TrainResult
 from mlscale.util.text import first_line
 
-_RESERVE_TIMEOUT_S = 60
+RESERVE_TIMEOUT_S = 60.0
+"""The shortest wait for the workers' placement group (the engine waits longer on an autoscaling cluster)."""
 
 
 @ray.remote
@@ -133,10 +134,13 @@ def train_actors(
     nodes: int,
     progress: OnProgress | None,
     files: SourceFiles | None,
+    reserve_timeout_s: float = RESERVE_TIMEOUT_S,
 ) -> TrainResult:
     """Fit on `layout.workers` actors, one placement-group bundle each (spread over the nodes)."""
     bundle = {"CPU": layout.cpus, **({"GPU": gpus} if gpus else {})}
-    pg = _reserve(bundle, layout.workers, spread_strictly=layout.workers <= nodes)
+    pg = _reserve(
+        bundle, layout.workers, spread_strictly=layout.workers <= nodes, timeout_s=reserve_timeout_s
+    )
     try:
         results = _fit_on_actors(pg, data, train, params, layout, gpus=gpus, progress=progress, files=files)
     finally:
@@ -163,13 +167,15 @@ def train_actors(
     )
 
 
-def _reserve(bundle: dict[str, float], workers: int, *, spread_strictly: bool) -> PlacementGroup:
+def _reserve(
+    bundle: dict[str, float], workers: int, *, spread_strictly: bool, timeout_s: float
+) -> PlacementGroup:
     pg = placement_group([bundle] * workers, strategy="STRICT_SPREAD" if spread_strictly else "SPREAD")
-    ready, _ = ray.wait([pg.ready()], timeout=_RESERVE_TIMEOUT_S)
+    ready, _ = ray.wait([pg.ready()], timeout=timeout_s)
     if not ready:
         remove_placement_group(pg)
         raise EngineError(
-            f"ray: could not reserve {workers} x {bundle} within {_RESERVE_TIMEOUT_S} s; is the cluster busy?"
+            f"ray: could not reserve {workers} x {bundle} within {timeout_s:g} s; is the cluster busy?"
         )
     return pg
 
