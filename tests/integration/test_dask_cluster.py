@@ -42,7 +42,7 @@ def table(workdir: Path) -> Path:
     x, y = make_classification(n_samples=3000, n_features=8, n_informative=5, random_state=7)
     frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(8)]).assign(label=y, row_id=range(3000))
     frame["colour"] = (
-        pd.Series(["red", "green", "blue", "grey"]).iloc[(frame["f0"] > 0) + 2 * (y == 1)].values
+        pd.Series(["red", "green", "blue", "grey"]).iloc[(frame["f0"] > 0) + 2 * (frame["f1"] > 0)].values
     )
     frame.to_csv(workdir / "train.csv", index=False)
     (workdir / "r.yaml").write_text(RECIPE)
