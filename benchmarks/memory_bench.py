@@ -162,7 +162,7 @@ def main() -> None:
         cwd = Path(tmp)
         train = ["run", RECIPE, "-q", "--set", f"data.synthetic.n_rows={args.train_rows}",
                  "--set", "tune=null", "--set", "predict=null"]  # fmt: skip
-        for engine in ("local", "ray") if "train" in cases else ():
+        for engine in args.engines.split(",") if "train" in cases else ():
             rows.append(
                 (f"train {args.train_rows:,} rows, {engine}", measure([*train, "--engine", engine], cwd))
             )
@@ -193,9 +193,9 @@ def main() -> None:
         print(f"| {name} | {r['tree_mb']:.0f} | {r['driver_mb']:.0f} | {r['largest_ray_worker_mb']:.0f} | "
               f"{r['largest_ray_worker_uss_mb']:.0f} | {r['largest_ray_worker_anon_mb']:.0f} | "
               f"{r['largest_ray_worker_shmem_mb']:.0f} | {r['largest'] or '-'} | {r['seconds']:.1f} |")  # fmt: skip
-    if "train" in cases:
-        train_local, train_ray = rows[0][1]["tree_mb"], rows[1][1]["tree_mb"]
-        print(f"\ntrain ray / local peak (target <= 2): {train_ray / train_local:.2f}")
+    trained = {name.rsplit(", ", 1)[1]: r["tree_mb"] for name, r in rows if name.startswith("train ")}
+    for engine in (e for e in trained if e != "local" and "local" in trained):
+        print(f"\ntrain {engine} / local peak (target <= 2): {trained[engine] / trained['local']:.2f}")
 
 
 if __name__ == "__main__":

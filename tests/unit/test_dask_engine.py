@@ -191,3 +191,16 @@ def test_plan_without_address_does_not_import_dask():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().startswith("False 1 worker(s) x ")
+
+
+def test_plan_says_trials_and_input_files_run_on_the_workers():
+    from mlscale.engines.dask.engine import DaskEngine
+    from mlscale.recipe import load_recipe
+
+    recipe = load_recipe(
+        Path(__file__).resolve().parents[2] / "recipes/breast_cancer.yaml",
+        overrides={"engine.name": "dask", "predict.input": "in/", "predict.output": "out/"},
+    )
+    steps = dict(DaskEngine(recipe.engine).plan(recipe.train, recipe.tune, recipe.predict).steps)
+    assert "on the workers" in steps["tune"] and "in this process" not in steps["tune"]
+    assert steps["predict"].startswith("a task per input file on the workers, each writes its part")

@@ -132,11 +132,17 @@ class DaskEngine:
                 "or engine local"
             )
         if tune is not None:
+            threads = max(1, int(self.config.cpus_per_worker or 1))
+            asha = f", ASHA after {tune.grace_period} rounds" if tune.scheduler == "asha" else ""
             plan.steps.append(
-                ("tune", f"{tune.num_samples} trials, one at a time in this process ({tune.algorithm})")
+                (
+                    "tune",
+                    f"{tune.num_samples} trials x {threads} thread(s), single-process fits on the workers "
+                    f"as their threads free up ({tune.algorithm}{asha})",
+                )
             )
         if predict is not None:
-            plan.steps.append(("predict", f"in this process, batches of {predict.batch_size} rows"))
+            plan.steps.append(("predict", _predict_step(predict)))
         return plan
 
     # -- train -------------------------------------------------------------------------
@@ -223,6 +229,14 @@ class DaskEngine:
 
         layout = self._layout()
         return explain_on_cluster(self.client, model, x, tasks=len(layout.workers), threads=layout.threads)
+
+
+def _predict_step(predict: PredictConfig) -> str:
+    batches = f"batches of {predict.batch_size} rows"
+    if predict.input is None:
+        return f"the test split in this process, {batches}"
+    writes = "each writes its part" if predict.dataset else "the driver writes one file in order"
+    return f"a task per input file on the workers, {writes}; {batches}"
 
 
 if TYPE_CHECKING:  # mypy checks the engine against the protocol here; nothing runs
