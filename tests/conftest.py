@@ -31,14 +31,7 @@ BIN = Path(sys.executable).parent
 LEAN = {"evaluate.plots": False, "evaluate.reference": "off", "evaluate.explain.enabled": False}
 """Overrides for a run whose test looks at none of the plots, the reference model and SHAP (on a small
 table, about half of a run's time)."""
-LEAN_SET = [
-    "--set",
-    "evaluate.plots=false",
-    "--set",
-    "evaluate.reference=off",
-    "--set",
-    "evaluate.explain.enabled=false",
-]
+LEAN_SET = [part for key, value in LEAN.items() for part in ("--set", f"{key}={str(value).lower()}")]
 """`LEAN` as the CLI's options."""
 
 
@@ -124,23 +117,13 @@ def ray_auth_env():
 
 @pytest.fixture(scope="session")
 def ray_loopback():
-    """RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 for the session (and Ray's constant read from it, when ray is
-    imported already): Ray keeps 127.0.0.1 as the node address of the session's cluster and of every
-    driver that joins it (this process, `mlscale` subprocesses, the notebook's kernel, Ray Jobs)."""
-    key = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
-    old = os.environ.get(key)
-    os.environ[key] = "0"
-    constants = sys.modules.get("ray._private.ray_constants")
-    flag = getattr(constants, "ENABLE_RAY_CLUSTER", None)
-    if constants is not None:
-        constants.ENABLE_RAY_CLUSTER = False
-    yield
-    if constants is not None:
-        constants.ENABLE_RAY_CLUSTER = flag
-    if old is None:
-        os.environ.pop(key, None)
-    else:
-        os.environ[key] = old
+    """RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 for the session, as mlscale sets it around a private instance
+    (`connection.loopback_only`): Ray keeps 127.0.0.1 as the node address of the session's cluster and of
+    every driver that joins it (this process, `mlscale` subprocesses, the notebook's kernel, Ray Jobs)."""
+    from mlscale.engines.ray.connection import loopback_only
+
+    with loopback_only():
+        yield
 
 
 @dataclass(frozen=True)
