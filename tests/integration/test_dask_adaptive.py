@@ -3,6 +3,7 @@ after it; training waits for its workers, and a wait past engine.dask.scale_time
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -75,7 +76,8 @@ def test_the_cluster_goes_from_no_worker_to_its_maximum_for_tuning_and_back_to_n
     space = {"eta": {"loguniform": [0.01, 0.5]}, "max_depth": {"randint": [2, 6]}}
     tune = TuneConfig.model_validate({"space": space, "algorithm": "random", "seed": 3, "num_samples": 24})
     engine = DaskEngine(EngineConfig(name="dask", workers=1, dask={"adapt": FAST}))
-    engine.start()
+    info = engine.start()
+    assert info.cpus == 2 * max(1, (os.cpu_count() or 1) // 2)  # the cluster at its largest, not as it starts
     counts: list[int] = []
     beyond: set[str] = set()
     checked: list[bool] = []

@@ -101,6 +101,8 @@ def connect(config: EngineConfig) -> Connection:
         from mlscale.engines.dask.adaptive import AdaptiveCluster
 
         conn.adaptive = AdaptiveCluster(cluster, client, settings.adapt)
+        most, threads = private_shape(config, os.cpu_count() or 1)
+        info.cpus = float(most * threads)  # what it runs at its largest (it starts with the minimum)
         try:
             conn.adaptive.start()
         except Exception as exc:

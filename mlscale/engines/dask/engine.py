@@ -73,10 +73,12 @@ class DaskEngine:
             conn.cluster.layout = self._layout().describe()
         except RecipeError:  # reported by plan(), which the runner asks before any work starts
             conn.cluster.layout = "does not fit the cluster"
+        adapt = self.config.dask.adapt if conn.adaptive is not None else None
         log.info(
-            "dask %s: %d worker(s), %g thread(s) at %s",
+            "dask %s: %d worker(s)%s, %g thread(s) at %s",
             conn.cluster.versions.get("dask"),
             len(conn.workers),
+            f" (adaptive, up to {adapt.maximum})" if adapt else "",
             conn.cluster.cpus,
             conn.cluster.address,
         )
