@@ -10,8 +10,9 @@ Rules (`auto`, per feature column; `data.column_types` overrides any of them):
   several words each; see `mlscale.data.text` for the features), else `categorical`.
 A table without dates or free text is typed as before: its numeric and categorical columns only.
 
-The format of a datetime column is detected on the table's rows; a text column's vocabulary is fitted on
-the train split only. Both are stored with the model (`FeatureSchema.derived`), printed with the
+The format of a datetime column is detected on the table's rows; a text column's vocabulary (and whether
+a datetime column has a time of day) is fitted on the train split only: its first `FIT_ROWS` rows in table
+order, the same rows whether the table is in memory or streamed (train.external_memory). Both are stored with the model (`FeatureSchema.derived`), printed with the
 categorical encodings ("column types: ...") and logged in `encoding.json`.
 """
 
@@ -33,6 +34,7 @@ TYPES = ("numeric", "categorical", "datetime", "text")
 SAMPLE = 10_000  # values looked at per column (seeded sample)
 TEXT_MIN_DISTINCT = 100
 TEXT_MIN_WORDS = 3
+FIT_ROWS = 50_000  # train rows the transforms are fitted on
 
 DerivedColumn = DateColumn | TextColumn
 
@@ -102,9 +104,10 @@ def decide(table: pd.DataFrame, features: list[str], declared: Mapping[str, str]
 
 
 def fit(train: pd.DataFrame, typing: Typing, features: list[str]) -> dict[str, DerivedColumn]:
-    """Each datetime and text feature's transform, fitted on the train rows; derived names never clash
-    with a feature's."""
+    """Each datetime and text feature's transform, fitted on the first `FIT_ROWS` train rows; derived names
+    never clash with a feature's."""
     derived: dict[str, DerivedColumn] = {}
+    train = train.iloc[:FIT_ROWS]
     taken = set(features)
     for col in features:
         kind = typing.types.get(col)

@@ -218,7 +218,8 @@ def _second_pass(
         recipe.evaluate.reference_max_rows if recipe.evaluate.reference == "auto" else PARAM_CHECK_ROWS
     )
     picked = _sample_rows(stream.n_train, sample_size, recipe.train.seed) if stream.plan is not None else None
-    kept, labels, level_rows, n_train = _read_splits(stream, counted, picked, sample_size)
+    fitted = sorted(typing.of("datetime") | typing.of("text"))
+    kept, labels, level_rows, n_train, first = _read_splits(stream, counted, picked, sample_size, fitted)
     if stream.plan is None:
         stream = _with_train_rows(stream, n_train)
     frequencies = {col: (level_rows[col] / max(n_train, 1)).round(8).tolist() for col in counted}
@@ -231,7 +232,7 @@ def _second_pass(
         classes=classes,
         encodings=encodings,
         frequencies=frequencies,
-        derived=column_types.fit(frames[splitting.TRAIN], typing, features),
+        derived=column_types.fit(first, typing, features),
     )
     ys = {part: np.concatenate(parts) for part, parts in labels.items()}
     if len(ys[splitting.VALID]) < 1 or n_train < 2:
@@ -255,10 +256,18 @@ def _second_pass(
 
 
 def _read_splits(
-    stream: TrainStream, counted: dict[str, dict[str, int]], picked: np.ndarray | None, sample_size: int
-) -> tuple[dict[int, list[pd.DataFrame]], dict[int, list[np.ndarray]], dict[str, np.ndarray], int]:
+    stream: TrainStream,
+    counted: dict[str, dict[str, int]],
+    picked: np.ndarray | None,
+    sample_size: int,
+    fitted: list[str],
+) -> tuple[
+    dict[int, list[pd.DataFrame]], dict[int, list[np.ndarray]], dict[str, np.ndarray], int, pd.DataFrame
+]:
     """(rows and labels per split: valid and test whole, train only the sampled rows; per `frequency`
-    column the train rows of each level; the number of train rows)."""
+    column the train rows of each level; the number of train rows; the `fitted` columns of the first
+    `column_types.FIT_ROWS` train rows, which the datetime and text transforms are fitted on)."""
+    first: list[pd.DataFrame] = []
     level_rows = {col: np.zeros(len(index), np.int64) for col, index in counted.items()}
     kept: dict[int, list[pd.DataFrame]] = {splitting.VALID: [], splitting.TEST: [], splitting.TRAIN: []}
     labels: dict[int, list[np.ndarray]] = {k: [] for k in kept}
@@ -276,8 +285,9 @@ def _read_splits(
             labels[part].append(y[which == part])
         kept[splitting.TRAIN].append(rows[train][take])
         labels[splitting.TRAIN].append(y[train][take])
+        first.append(rows[train][fitted].iloc[: max(0, column_types.FIT_ROWS - n_train)])
         n_train += int(train.sum())
-    return kept, labels, level_rows, n_train
+    return kept, labels, level_rows, n_train, pd.concat(first, ignore_index=True) if first else rows.iloc[:0]
 
 
 def _sample_rows(n_train: int, size: int, seed: int) -> np.ndarray | None:
