@@ -8,7 +8,8 @@ Rules (`auto`, per feature column; `data.column_types` overrides any of them):
 - other text: `text` when a sample of `SAMPLE` of its values holds at least `TEXT_MIN_DISTINCT` distinct
   values and their median word count is at least `TEXT_MIN_WORDS` (free text: many distinct values,
   several words each; see `mlscale.data.text` for the features), else `categorical`.
-A table without dates or free text is typed as before: its numeric and categorical columns only.
+A column listed in `data.categorical` is `categorical` (unless `data.column_types` names it). A table
+without dates or free text is typed as before: its numeric and categorical columns only.
 
 The format of a datetime column is detected on the table's rows; a text column's vocabulary (and whether
 a datetime column has a time of day) is fitted on the train split only: its first `FIT_ROWS` rows in table
@@ -76,14 +77,21 @@ def auto_type(values: pd.Series) -> tuple[str, str | None]:
     return ("text" if is_free_text(values) else "categorical"), None
 
 
-def decide(table: pd.DataFrame, features: list[str], declared: Mapping[str, str], where: str) -> Typing:
-    """The typing of `features` (`declared`: data.column_types); a declared column that is not a feature,
-    or a datetime one no format parses, is an error naming the field."""
+def decide(
+    table: pd.DataFrame,
+    features: list[str],
+    declared: Mapping[str, str],
+    where: str,
+    categorical: list[str] | None = None,
+) -> Typing:
+    """The typing of `features` (`declared`: data.column_types, `categorical`: data.categorical); a
+    declared column that is not a feature, or a datetime one no format parses, is an error naming the field."""
     for col in declared:
         if col not in features:
             raise DataError(
                 f"{where}.column_types: column {col!r} is not a feature{did_you_mean(col, features)}"
             )
+    declared = {**{c: "categorical" for c in categorical or [] if c in features}, **declared}
     typing = Typing()
     for col in features:
         kind, fmt = auto_type(table[col])

@@ -107,7 +107,7 @@ def prepare(recipe: Recipe, table: pd.DataFrame | None = None, *, source: str = 
         )
     features = feature_columns(table, cfg, where)
     _check_slices(recipe, table, source)
-    typing = column_types.decide(table, features, cfg.column_types, where)
+    typing = column_types.decide(table, features, cfg.column_types, where, cfg.categorical)
     categories = categorical_levels(table, features, cfg, where, typing)
 
     task_note = None

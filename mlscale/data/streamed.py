@@ -117,7 +117,7 @@ def prepare_streamed(recipe: Recipe, *, source: str) -> Dataset:
     if y_raw.nunique() < 2:
         raise DataError(f"{where}.target: column {target!r} has a single value; a model needs at least two")
     features = feature_columns(table, cfg, where)
-    typing = column_types.decide(table, features, cfg.column_types, where)
+    typing = column_types.decide(table, features, cfg.column_types, where, cfg.categorical)
     categories = categorical_levels(table, features, cfg, where, typing)
     task = recipe.task or infer_task(y_raw)[0]
     classes, _ = encode_target(y_raw, task, recipe, where, source)

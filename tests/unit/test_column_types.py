@@ -167,6 +167,8 @@ def test_column_types_override_and_its_errors() -> None:
     assert set(ds.schema.derived) == {"us_date", "iso_time"}
     ds = prepare(recipe(target="y", column_types={"us_date": "text"}), t, source=SRC)
     assert ds.schema.derived["us_date"].kind == "text"
+    ds = prepare(recipe(target="y", categorical=["us_date", "colour", "code"]), t, source=SRC)
+    assert "us_date" in ds.schema.categories and set(ds.schema.derived) == {"iso_time", "remarks"}
     with pytest.raises(
         DataError,
         match=r"^r.yaml: data.column_types: column 'remark' is not a feature \(did you mean 'remarks'\?\)$",
