@@ -6,8 +6,11 @@ Rules (`auto`, per feature column; `data.column_types` overrides any of them):
 - datetimes, and text in one date format (see `mlscale.data.dates` for the formats and the features):
   `datetime`;
 - other text: `text` when a sample of `SAMPLE` of its values holds at least `TEXT_MIN_DISTINCT` distinct
-  values and their median word count is at least `TEXT_MIN_WORDS` (free text: many distinct values,
-  several words each; see `mlscale.data.text` for the features), else `categorical`.
+  values and the median value has at least `TEXT_MIN_WORDS` words both as separated by spaces and as
+  scikit-learn's tokens (free text: many distinct values, several words each; see `mlscale.data.text`
+  for the features), else `categorical`. So a list of tags (`Action|Comedy|Western`: one word between
+  spaces) and a title (`Pulp Fiction`, `Thing from Another World, The`: two tokens at the median, as on
+  the movielens table of the quality suite) stay categorical.
 A column listed in `data.categorical` is `categorical` (unless `data.column_types` names it). A table
 without dates or free text is typed as before: its numeric and categorical columns only.
 
@@ -62,7 +65,8 @@ def is_free_text(values: pd.Series) -> bool:
     sample = _sample(values)
     if sample.nunique() < TEXT_MIN_DISTINCT:
         return False
-    return bool(np.median(word_counts(sample)) >= TEXT_MIN_WORDS)
+    spaced = sample.astype(str).str.split().str.len().to_numpy()
+    return bool(min(np.median(spaced), np.median(word_counts(sample))) >= TEXT_MIN_WORDS)
 
 
 def auto_type(values: pd.Series) -> tuple[str, str | None]:

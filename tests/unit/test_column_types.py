@@ -77,6 +77,18 @@ def test_auto_types_by_the_documented_rules() -> None:
     assert auto_type(pd.Series(pd.to_datetime(t["us_date"], format="%m/%d/%Y"))) == ("datetime", "ISO8601")
 
 
+def test_titles_and_tag_lists_stay_categorical() -> None:
+    """Many distinct values but not several words each: two-word titles, `A|B|C` tag lists."""
+    rng = np.random.default_rng(0)
+    titles = pd.Series(
+        [f"{a} {b}" for a, b in rng.choice(WORDS, (400, 2))] + ["Thing from Another World, The"]
+    )
+    tags = pd.Series(["|".join(rng.choice(WORDS, rng.integers(2, 6))) for _ in range(400)])
+    assert titles.nunique() > 100 and tags.nunique() > 100
+    assert auto_type(titles) == auto_type(tags) == ("categorical", None)
+    assert auto_type(tags.str.replace("|", " ")) == ("text", None)
+
+
 def test_a_table_without_dates_or_text_keeps_its_features() -> None:
     t = table().drop(columns=["us_date", "iso_time", "remarks"])
     ds = prepare(recipe(target="y"), t, source=SRC)
