@@ -72,6 +72,12 @@ class FeatureSchema:
         }
 
     @property
+    def text_columns(self) -> list[str]:
+        """The columns a predict or explain file is read with as text: categorical, datetime and text ones
+        (Arrow would read a csv column of `10.50` as the number 10.5, whose words differ)."""
+        return [*self.categories, *self.derived]
+
+    @property
     def model_features(self) -> list[str]:
         """The columns `frame` returns, in order: the model's feature names."""
         return list(self.sources)

@@ -219,3 +219,18 @@ def test_explain_gives_each_derived_feature_and_their_sum_per_column() -> None:
         "us_date",
         "iso_time",
     }
+
+
+def test_a_predict_file_reads_text_columns_as_text(tmp_path: Path) -> None:
+    """A csv column of `10.50` only is a number to Arrow (10.5: one word fewer) but text to the model."""
+    from mlscale.data import iter_input_batches
+
+    t = table()
+    t["remarks"] = t["remarks"] + " 10.50"
+    schema = prepare(recipe(target="y"), t, source=SRC).schema
+    t.assign(remarks="10.50").head(3).to_csv(tmp_path / "new.csv", index=False)
+    _, batches = iter_input_batches(
+        str(tmp_path / "new.csv"), batch_size=10, where="new", text_columns=schema.text_columns
+    )
+    x, _ = schema.frame(next(iter(batches)).to_pandas())
+    assert x["remarks__tok_50"].tolist() == [1, 1, 1] and x["remarks__words"].tolist() == [2, 2, 2]
