@@ -57,7 +57,9 @@ class AdaptiveCluster:
 
     def count(self) -> int:
         """Workers up now, as the scheduler counts them."""
-        return len(self.client.scheduler_info(n_workers=-1)["workers"])
+        from mlscale.engines.dask.connection import present_workers
+
+        return len(present_workers(self.client))
 
     def wait_for(self, want: int, *, timeout_s: float, progress: OnProgress | None = None) -> float:
         """Wait until the cluster has `want` workers; the seconds waited. Logs `waiting for 2 worker(s)

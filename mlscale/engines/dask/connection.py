@@ -82,7 +82,7 @@ def connect(config: EngineConfig) -> Connection:
     else:
         client = _join(str(settings.address), settings.connect_timeout)
     try:
-        workers = workers_of(client.scheduler_info(n_workers=-1))
+        workers = workers_of(scheduler_identity(client))
     except Exception as exc:
         if owned:
             Connection(client, ClusterInfo(engine="dask"), [], True, cluster).close()
@@ -169,9 +169,21 @@ def worker_pids(client: distributed.Client, workers: list[str] | None = None) ->
     return dict(client.run(os.getpid, workers=workers))
 
 
+def scheduler_identity(client: distributed.Client) -> dict[str, Any]:
+    """The scheduler's description of itself and every worker, asked now; raises when it does not answer.
+
+    Not `Client.scheduler_info()`: when the scheduler does not answer in time (a loaded machine) it logs
+    and returns its cached copy, which the client's periodic refresh fills without any worker
+    (`identity(n_workers=0)`), so every worker would look gone."""
+    scheduler = client.scheduler
+    if scheduler is None:
+        raise OSError("the client is not connected to a scheduler")
+    return dict(client.sync(scheduler.identity, n_workers=-1))
+
+
 def present_workers(client: distributed.Client) -> set[str]:
-    """The addresses of the cluster's workers now."""
-    return set(client.scheduler_info(n_workers=-1)["workers"])
+    """The addresses of the cluster's workers now (raises when the scheduler does not answer)."""
+    return set(scheduler_identity(client)["workers"])
 
 
 def check_workers(client: distributed.Client, workers: list[str], *, doing: str) -> None:

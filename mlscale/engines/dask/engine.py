@@ -105,9 +105,10 @@ class DaskEngine:
         if conn is not None and conn.adaptive is None:
             return conn.workers
         if conn is not None:
+            from mlscale.engines.dask.connection import scheduler_identity
             from mlscale.engines.dask.layout import workers_of
 
-            present = workers_of(conn.client.scheduler_info(n_workers=-1))
+            present = workers_of(scheduler_identity(conn.client))
             if len(present) >= self.config.workers:
                 return present
         count, threads = private_shape(self.config, os.cpu_count() or 1)
