@@ -103,6 +103,10 @@ class DataConfig(_Section):
     # How categorical columns reach xgboost: auto = native up to 32 levels, ordinal codes above
     categorical_encoding: Literal["auto", "native", "ordinal", "frequency"] = "auto"
     column_encoding: dict[str, Literal["native", "ordinal", "frequency"]] = Field(default_factory=dict)
+    # per column, instead of the detected type (mlscale.data.column_types)
+    column_types: dict[str, Literal["numeric", "categorical", "datetime", "text"]] = Field(
+        default_factory=dict
+    )
     exclude: list[str] = Field(default_factory=list)  # columns never used as features (ids, leakage)
     missing_target: Literal["drop", "error"] = "drop"  # rows whose target is missing
     split: SplitConfig = SplitConfig()
