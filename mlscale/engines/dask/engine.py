@@ -304,7 +304,7 @@ def _adaptive_steps(
             "scale",
             f"keeps {config.workers} worker(s) up for training and waits up to {config.dask.scale_timeout_s:g} s "
             f"for them (engine.dask.scale_timeout_s); tune keeps as many as its trials at once fill, up to "
-            f"{adapt.maximum}; predict keeps 1, and the adaptive loop adds more for its waiting tasks",
+            f"{adapt.maximum}; predict keeps 1 (Dask's adaptive loop may add more for its waiting tasks)",
         ),
     ]
 
