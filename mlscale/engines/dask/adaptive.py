@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import distributed
 
+from mlscale.engines.dask.scheduler import present_workers
 from mlscale.errors import EngineError
 from mlscale.recipe.engine_config import DaskAdapt
 from mlscale.results import OnProgress
@@ -57,8 +58,6 @@ class AdaptiveCluster:
 
     def count(self) -> int:
         """Workers up now, as the scheduler counts them."""
-        from mlscale.engines.dask.connection import present_workers
-
         return len(present_workers(self.client))
 
     def wait_for(self, want: int, *, timeout_s: float, progress: OnProgress | None = None) -> float:

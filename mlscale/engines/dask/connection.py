@@ -21,6 +21,7 @@ import dask
 import distributed
 
 from mlscale.engines.dask.layout import WorkerInfo, private_shape, workers_of
+from mlscale.engines.dask.scheduler import present_workers, scheduler_identity
 from mlscale.errors import EngineError
 from mlscale.recipe.engine_config import scheduler_endpoint
 from mlscale.recipe.schema import EngineConfig
@@ -167,23 +168,6 @@ def scheduler_of(client: distributed.Client) -> str:
 def worker_pids(client: distributed.Client, workers: list[str] | None = None) -> dict[str, int]:
     """Each worker's process id, asked of the workers themselves."""
     return dict(client.run(os.getpid, workers=workers))
-
-
-def scheduler_identity(client: distributed.Client) -> dict[str, Any]:
-    """The scheduler's description of itself and every worker, asked now; raises when it does not answer.
-
-    Not `Client.scheduler_info()`: when the scheduler does not answer in time (a loaded machine) it logs
-    and returns its cached copy, which the client's periodic refresh fills without any worker
-    (`identity(n_workers=0)`), so every worker would look gone."""
-    scheduler = client.scheduler
-    if scheduler is None:
-        raise OSError("the client is not connected to a scheduler")
-    return dict(client.sync(scheduler.identity, n_workers=-1))
-
-
-def present_workers(client: distributed.Client) -> set[str]:
-    """The addresses of the cluster's workers now (raises when the scheduler does not answer)."""
-    return set(scheduler_identity(client)["workers"])
 
 
 def check_workers(client: distributed.Client, workers: list[str], *, doing: str) -> None:

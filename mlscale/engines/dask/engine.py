@@ -105,8 +105,8 @@ class DaskEngine:
         if conn is not None and conn.adaptive is None:
             return conn.workers
         if conn is not None:
-            from mlscale.engines.dask.connection import scheduler_identity
             from mlscale.engines.dask.layout import workers_of
+            from mlscale.engines.dask.scheduler import scheduler_identity
 
             present = workers_of(scheduler_identity(conn.client))
             if len(present) >= self.config.workers:
