@@ -8,6 +8,8 @@ Encodings (chosen per column, stored with the model, applied by `FeatureSchema.f
 - `native`: a pandas categorical; xgboost's partition-based categorical splits.
 - `ordinal`: the level's position in the model's category list, as a number (missing/unseen: NaN).
 - `frequency`: the level's share of the train rows, as a number (missing/unseen: NaN).
+- `target`: the level's smoothed target mean, out of fold on the train rows (`mlscale.data.target_stats`;
+  binary and regression).
 
 `auto` keeps `native` up to `AUTO_NATIVE_MAX_LEVELS` levels and uses `ordinal` above: xgboost's
 partition splits over many levels overfit (measured in benchmarks/quality_bench.py, see docs/quality.md).
@@ -22,8 +24,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-Encoding = Literal["native", "ordinal", "frequency"]
-ENCODINGS: tuple[str, ...] = ("native", "ordinal", "frequency")
+Encoding = Literal["native", "ordinal", "frequency", "target"]
+ENCODINGS: tuple[str, ...] = ("native", "ordinal", "frequency", "target")
 AUTO_NATIVE_MAX_LEVELS = 32
 
 

@@ -101,8 +101,10 @@ class DataConfig(_Section):
     features: list[str] | None = None
     categorical: list[str] | None = None  # None: detected from string / category dtypes
     # How categorical columns reach xgboost: auto = native up to 32 levels, ordinal codes above
-    categorical_encoding: Literal["auto", "native", "ordinal", "frequency"] = "auto"
-    column_encoding: dict[str, Literal["native", "ordinal", "frequency"]] = Field(default_factory=dict)
+    categorical_encoding: Literal["auto", "native", "ordinal", "frequency", "target"] = "auto"
+    column_encoding: dict[str, Literal["native", "ordinal", "frequency", "target"]] = Field(
+        default_factory=dict
+    )
     exclude: list[str] = Field(default_factory=list)  # columns never used as features (ids, leakage)
     missing_target: Literal["drop", "error"] = "drop"  # rows whose target is missing
     split: SplitConfig = SplitConfig()
