@@ -118,7 +118,7 @@ def prepare(recipe: Recipe, table: pd.DataFrame | None = None, *, source: str = 
         task = recipe.task
     classes, y_all = encode_target(y_raw, task, recipe, where, source)
     idx_train, idx_valid, idx_test = split_indices(table, y_all, task, recipe, where)
-    encodings, frequencies = _encodings(table, categories, cfg, idx_train, where)
+    encodings, frequencies = _encodings(table, categories, cfg, idx_train, where, task)
     train_rows = table.iloc[np.asarray(idx_train)]
     fitted = fit_columns(train_rows, categories, encodings, y_all[idx_train], task, recipe, where)
     schema = FeatureSchema(
@@ -260,12 +260,14 @@ def _encodings(
     cfg: DataConfig,
     idx_train: np.ndarray,
     where: str,
+    task: str,
 ) -> tuple[dict[str, str], dict[str, list[float]]]:
     """Each categorical column's encoding, and the train shares of each level for `frequency`."""
     encodings: dict[str, str] = {}
     frequencies: dict[str, list[float]] = {}
     for col, cats in categories.items():
-        encodings[col] = choose(len(cats), cfg.column_encoding.get(col, cfg.categorical_encoding))
+        declared = cfg.column_encoding.get(col, cfg.categorical_encoding)
+        encodings[col] = choose(len(cats), declared, task=task, n_train=len(idx_train))
         if encodings[col] == "frequency":
             index = {c: i for i, c in enumerate(cats)}
             train_codes = category_codes(table[col].iloc[np.asarray(idx_train)], index)

@@ -100,7 +100,8 @@ class DataConfig(_Section):
     target: str = "target"
     features: list[str] | None = None
     categorical: list[str] | None = None  # None: detected from string / category dtypes
-    # How categorical columns reach xgboost: auto = native up to 32 levels, ordinal codes above
+    # How categorical columns reach xgboost: auto = native up to 32 levels, ordinal codes above (target
+    # above 1000 levels with < 20 train rows per level, for a regression target: mlscale/data/categories.py)
     categorical_encoding: Literal["auto", "native", "ordinal", "frequency", "target"] = "auto"
     column_encoding: dict[str, Literal["native", "ordinal", "frequency", "target"]] = Field(
         default_factory=dict

@@ -136,3 +136,26 @@ def test_a_saved_model_reloads_with_its_statistics_and_predicts_the_same(tmp_pat
     second, _ = again.predict_frame(rows)
     pd.testing.assert_frame_equal(first, second)
     assert first["prediction"].nunique() > 1
+
+
+def test_auto_picks_target_only_for_sparse_high_cardinality_regression() -> None:
+    def table(n_levels: int, rows_per_level: int) -> pd.DataFrame:
+        n = n_levels * rows_per_level
+        rng = np.random.default_rng(0)
+        return pd.DataFrame(
+            {
+                "title": [f"t{i % n_levels}" for i in range(n)],
+                "few": rng.choice(["a", "b"], n),
+                "y": rng.random(n),
+            }
+        )
+
+    sparse = prepare(recipe("regression", target="y"), table(1100, 3), source=SRC)
+    assert sparse.schema.encodings == {"title": "target", "few": "native"}
+    assert "categorical encoding: title target (1100 levels), few native (2 levels)" in sparse.notes
+    binary = table(1100, 3).assign(y=lambda f: (f["y"] > 0.5).astype(int))
+    assert prepare(recipe(target="y"), binary, source=SRC).schema.encodings["title"] == "ordinal"
+    dense = prepare(recipe("regression", target="y"), table(1001, 30), source=SRC)
+    assert dense.schema.encodings["title"] == "ordinal"  # 21,000 train rows: about 21 per level
+    few_levels = prepare(recipe("regression", target="y"), table(1000, 3), source=SRC)
+    assert few_levels.schema.encodings["title"] == "ordinal"
