@@ -171,7 +171,7 @@ def ray_head(ray_auth_env, ray_loopback):
             address, f"http://127.0.0.1:{dashboard_port}", f"ray://127.0.0.1:{client_port}", markers
         )
     finally:
-        _stop(_own_processes(list(markers)))
+        _stop(_own_processes(list(markers)), timeout=3)  # the suite's own cluster: nothing to save
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import gc
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import psutil
 import pytest
-from conftest import LEAN_SET
+from conftest import LEAN, LEAN_SET
 
 import mlscale
 
 ROOT = Path(__file__).resolve().parents[2]
 MLSCALE = str(Path(sys.executable).parent / "mlscale")
-SMALL = {"train.num_boost_round": 10, "predict": None, "mlflow.experiment": "load_test"}
+SMALL = {"train.num_boost_round": 10, "predict": None, "mlflow.experiment": "load_test", **LEAN}
 
 
 def _listening_ports() -> set[tuple[str, int]]:
@@ -78,23 +80,35 @@ def test_fifteen_consecutive_runs_against_one_server(mlflow_server, workdir, mon
     assert all("test_rmse" in r.data.metrics and "time_total_s" in r.data.metrics for r in runs)
 
 
-def _ray_processes() -> set[int]:
-    names = ("raylet", "gcs_server", "ray::", "dashboard", "runtime_env", "log_monitor", "monitor.py")
+def _ray_processes(temp_root: str) -> set[int]:
+    """Processes of the Ray instances whose temp root is `temp_root` (`RAY_TMPDIR`): its daemons name it on
+    their command lines, its agents and workers inherit it in their environment. Other Ray instances on the
+    machine (another test's, the session cluster) are not counted."""
     found = set()
-    for p in psutil.process_iter(["pid", "name", "cmdline"]):
+    for p in psutil.process_iter(["pid", "cmdline"]):
         try:
-            text = " ".join(p.info["cmdline"] or []) or (p.info["name"] or "")
+            if temp_root in " ".join(p.info["cmdline"] or []) or p.environ().get("RAY_TMPDIR") == temp_root:
+                found.add(p.info["pid"])
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-        if any(n in text for n in names):
-            found.add(p.info["pid"])
+    return found
+
+
+def _ports_of(pids: set[int]) -> set[tuple[str, int]]:
+    found = set()
+    for pid in pids:
+        try:
+            found |= {(c.laddr.ip, c.laddr.port) for c in psutil.Process(pid).net_connections(kind="inet")}
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
     return found
 
 
 @pytest.mark.ray
 def test_private_ray_runs_leave_no_process_or_port_behind(mlflow_server, workdir):
-    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server}
-    before_procs, before_ports = _ray_processes(), _listening_ports()
+    # the runs' private instances, told apart from any other Ray (short: Ray's socket paths live under it)
+    temp_root = tempfile.mkdtemp(prefix="mlsrt-", dir="/tmp")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server, "RAY_TMPDIR": temp_root}
     for _ in range(2):  # the second run starts after the first one's private Ray is gone
         done = subprocess.run(
             [MLSCALE, "run", str(ROOT / "recipes/diabetes.yaml"), "-q", "--engine", "ray",
@@ -102,10 +116,11 @@ def test_private_ray_runs_leave_no_process_or_port_behind(mlflow_server, workdir
             cwd=workdir, env=env, capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr[-3000:]
+        assert (Path(temp_root) / "ray").is_dir()  # the run's instance lived under temp_root
         deadline = time.time() + 30
-        while time.time() < deadline and (
-            _ray_processes() - before_procs or _listening_ports() - before_ports
-        ):
+        while time.time() < deadline and _ray_processes(temp_root):
             time.sleep(0.5)
-        assert _ray_processes() - before_procs == set(), "the run's private Ray left processes running"
-        assert _listening_ports() - before_ports == set(), "the run's private Ray left ports open"
+        left = _ray_processes(temp_root)
+        assert left == set(), "the run's private Ray left processes running"
+        assert _ports_of(left) == set(), "the run's private Ray left ports open"
+    shutil.rmtree(temp_root, ignore_errors=True)

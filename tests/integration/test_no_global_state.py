@@ -13,6 +13,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from conftest import LEAN
 
 import mlscale
 
@@ -54,9 +55,8 @@ def test_two_runs_leave_the_process_as_they_found_it(engine, workdir, monkeypatc
             mlscale.run(
                 ROOT / "recipes/breast_cancer.yaml",
                 engine=engine,
-                overrides={"tune.num_samples": 2, "train.num_boost_round": 5, "predict": None,
-},
-            )  # fmt: skip
+                overrides={"tune.num_samples": 2, "train.num_boost_round": 5, "predict": None, **LEAN},
+            )
         after = snapshot()
     finally:
         mlflow.set_tracking_uri(None)  # type: ignore[arg-type]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pandas as pd
 import pytest
 from conftest import LEAN, LEAN_SET
@@ -230,13 +232,29 @@ def _registered_checkpoint(storage) -> bool:
     return False
 
 
-def test_killed_train_worker_retries_from_checkpoint(ray_cluster, workdir):
+def _train_workers(nodes: list) -> list:
+    """The Ray Train worker processes under the given node processes."""
+    import psutil
+
+    found = []
+    for node in nodes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            for proc in node.children(recursive=True):
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    if "RayTrainWorker" in " ".join(proc.cmdline()):
+                        found.append(proc)
+    return found
+
+
+def test_killed_train_worker_retries_from_checkpoint(ray_head, workdir):
     """SIGKILL a Ray Train worker mid-run: the run completes from the last checkpoint, failures logged."""
     import threading
     import time
 
-    import psutil
+    from conftest import _own_processes
 
+    ray_cluster = ray_head.address
+    nodes = _own_processes(list(ray_head.markers))  # the session cluster's, not another test's Ray
     storage = workdir / "ckpt"
     killed: list[int] = []
 
@@ -244,11 +262,10 @@ def test_killed_train_worker_retries_from_checkpoint(ray_cluster, workdir):
         deadline = time.time() + 240
         while time.time() < deadline and not killed:
             if _registered_checkpoint(storage):  # the controller has it: a restart must resume from it
-                for proc in psutil.process_iter(["pid", "cmdline"]):
-                    if "RayTrainWorker" in " ".join(proc.info["cmdline"] or []):
-                        proc.kill()
-                        killed.append(proc.pid)
-                        return
+                for proc in _train_workers(nodes):
+                    proc.kill()
+                    killed.append(proc.pid)
+                    return
             time.sleep(0.05)
 
     thread = threading.Thread(target=killer, daemon=True)
