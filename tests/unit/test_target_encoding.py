@@ -159,3 +159,12 @@ def test_auto_picks_target_only_for_sparse_high_cardinality_regression() -> None
     assert dense.schema.encodings["title"] == "ordinal"  # 21,000 train rows: about 21 per level
     few_levels = prepare(recipe("regression", target="y"), table(1000, 3), source=SRC)
     assert few_levels.schema.encodings["title"] == "ordinal"
+
+
+def test_explanations_show_a_target_encoded_value_as_its_level() -> None:
+    from mlscale.assess.explanations import category_text
+
+    ds = prepare(recipe(target="y", column_encoding={"shop": "target"}), _table(), source=SRC)
+    x, _ = ds.schema.frame(pd.DataFrame({"shop": ["s3", None], "id": ["id1", "id2"], "x": 0.0}))
+    shown = category_text(ds.schema, "shop", x["shop"])
+    assert "s3" in str(shown[0]).split("|") and shown[1] is None
