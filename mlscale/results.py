@@ -146,6 +146,7 @@ OnProgress = Callable[[str, Mapping[str, Any]], None]
 """Progress events for a front end (the CLI's progress bars): ("phase", {"name"}), ("phase_done",
 {"name", "seconds"}), ("trial", {"done", "total", "best", "status"}), ("round", {"round", "total",
 "metrics"}) while training, ("rows", {"done", "total"}) while predicting (total None when unknown),
-("nodes", {"up", "want", "seconds"}) while an autoscaler adds nodes.
+("nodes", {"up", "want", "seconds"}) while an autoscaler adds nodes (with "unit": "workers" while an
+adaptive Dask cluster adds workers).
 Never required; errors in it are ignored, and it may be called from a background thread. Engines send the
 events within a phase ("round", "rows"), the run the others."""

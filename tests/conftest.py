@@ -35,6 +35,18 @@ LEAN_SET = [part for key, value in LEAN.items() for part in ("--set", f"{key}={s
 """`LEAN` as the CLI's options."""
 
 
+CLUSTER_FIXTURES = ("ray_head", "dask_cluster")
+"""Session fixtures that start a cluster: a test using one (directly or through another fixture) is marked
+`session_cluster`. `make test` runs the unmarked tests on every core (pytest-xdist), then the marked ones in
+one process, so that each cluster starts once and its tests run without another test competing for it."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(fixture in getattr(item, "fixturenames", ()) for fixture in CLUSTER_FIXTURES):
+            item.add_marker(pytest.mark.session_cluster)
+
+
 def free_port() -> int:
     return free_ports(1)[0]
 

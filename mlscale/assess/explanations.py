@@ -8,7 +8,7 @@ Plots: `mlscale.report.plots_explain`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -57,6 +57,8 @@ class Explanation:
     shown: dict[str, np.ndarray]  # per feature: numbers, or category text (object array, None: missing)
     output: str
     ranking: list[FeatureEffect]  # by mean |SHAP|, largest first
+    # per datetime / text column, its model-input columns' SHAP summed, by mean |SHAP| (empty: none)
+    by_column: list[FeatureEffect] = field(default_factory=list)
 
 
 def toward_output(task: str, contribs: np.ndarray, classes: list[Any] | None) -> tuple[np.ndarray, str]:
@@ -102,7 +104,7 @@ def shown_values(schema: FeatureSchema, x: pd.DataFrame) -> dict[str, np.ndarray
         col: category_text(schema, col, x[col])
         if col in schema.categories
         else x[col].to_numpy(dtype=np.float64, na_value=np.nan)
-        for col in schema.features
+        for col in schema.model_features
     }
 
 
@@ -120,7 +122,8 @@ def rank(features: list[str], values: np.ndarray, categorical: set[str]) -> list
 def explanation(schema: FeatureSchema, contribs: np.ndarray, x: pd.DataFrame) -> Explanation:
     """An `Explanation` of the typed feature rows `x` from their `contributions`."""
     values, output = toward_output(schema.task, contribs, schema.classes)
-    features = list(schema.features)
+    features = schema.model_features
+    summed = column_sums(schema, values[:, :-1])
     return Explanation(
         features=features,
         values=values[:, :-1],
@@ -128,13 +131,21 @@ def explanation(schema: FeatureSchema, contribs: np.ndarray, x: pd.DataFrame) ->
         shown=shown_values(schema, x),
         output=output,
         ranking=rank(features, values[:, :-1], set(schema.categories)),
+        by_column=rank(list(summed), np.column_stack(list(summed.values())), set()) if summed else [],
     )
 
 
+def column_sums(schema: FeatureSchema, values: np.ndarray) -> dict[str, np.ndarray]:
+    """Per datetime / text column, the SHAP values of its model-input columns summed per row (`values`:
+    rows x model features)."""
+    sources = np.array(list(schema.sources.values()), dtype=object)
+    return {col: values[:, sources == col].sum(axis=1) for col in schema.derived}
+
+
 def contribution_columns(schema: FeatureSchema) -> list[str]:
-    """Output columns of `mlscale explain`: shap_<feature>, shap_bias (per class for multiclass:
-    shap_<class>_<feature>)."""
-    names = [*schema.features, BIAS]
+    """Output columns of `mlscale explain`: shap_<feature>, shap_bias, then per datetime / text column its
+    features' values summed, shap_<column> (per class for multiclass: shap_<class>_<feature>)."""
+    names = [*schema.model_features, BIAS, *schema.derived]
     if schema.task != "multiclass":
         return [f"{PREFIX}{n}" for n in names]
     return [f"{PREFIX}{c}_{n}" for c in schema.classes or [] for n in names]
@@ -147,6 +158,11 @@ def contribution_frame(
     (same shape as `Model.predict_frame`: the frame and unseen-category counts)."""
     x, unseen = model.schema.frame(df, where=where)
     contribs = contributions(model.booster, x)
+    if model.schema.derived:  # append the per-column sums after the bias, per class for multiclass
+        per_class = contribs if contribs.ndim == 3 else contribs[:, None, :]
+        sums = [column_sums(model.schema, per_class[:, k, :-1]) for k in range(per_class.shape[1])]
+        stacked = np.stack([np.column_stack(list(s.values())) for s in sums], axis=1)
+        contribs = np.concatenate([per_class, stacked], axis=2)
     flat = contribs.reshape(len(x), -1).astype(np.float64)
     out = (
         df[list(id_columns)].reset_index(drop=True).copy()

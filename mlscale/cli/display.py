@@ -71,7 +71,10 @@ def progress_display(*, enabled: bool) -> Iterator[Any]:
             )
         elif kind == "nodes" and "scale" in tasks:
             bar.update(
-                tasks["scale"], total=info["want"], completed=info["up"], description="scale: nodes up"
+                tasks["scale"],
+                total=info["want"],
+                completed=info["up"],
+                description=f"scale: {info.get('unit', 'nodes')} up",
             )
         elif kind == "rows" and "predict" in tasks:
             bar.update(

@@ -2,8 +2,9 @@
 
 Everything here is engine-agnostic; both engines receive the same `Dataset`.
 `files` (which files, their format, shards) · `sources` (what a recipe's data section names) ·
-`schema` (FeatureSchema) · `numeric` (numeric coercion) · `split` · `prepare` (checks, typing, the
-Dataset) · `inputs` (streamed predict inputs) ·
+`schema` (FeatureSchema) · `numeric` (numeric coercion) · `column_types` (numeric, categorical, datetime,
+text; `dates` and `text` their features) · `split` · `prepare` (checks, typing, the Dataset) · `inputs`
+(streamed predict inputs) ·
 `leaks` (features that alone predict the target).
 """
 

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlscale.data import column_types
 from mlscale.data.batches import TrainStream
 from mlscale.data.categories import choose, levels, shares
 from mlscale.data.categories import codes as category_codes
@@ -107,7 +108,8 @@ def prepare(recipe: Recipe, table: pd.DataFrame | None = None, *, source: str = 
         )
     features = feature_columns(table, cfg, where)
     _check_slices(recipe, table, source)
-    categories = categorical_levels(table, features, cfg, where)
+    typing = column_types.decide(table, features, cfg.column_types, where, cfg.categorical)
+    categories = categorical_levels(table, features, cfg, where, typing)
 
     task_note = None
     if recipe.task is None:
@@ -130,12 +132,12 @@ def prepare(recipe: Recipe, table: pd.DataFrame | None = None, *, source: str = 
         encodings=encodings,
         frequencies=frequencies,
         target_stats={col: f.stored for col, f in fitted.items()},
+        derived=column_types.fit(train_rows, typing, features),
     )
     x_all, _ = schema.frame(table, where=where)
     take = np.asarray
     notes = [task_note] if task_note else []
-    if categories:
-        notes.append("categorical encoding: " + describe_encodings(schema))
+    notes += type_notes(schema)
     return Dataset(
         schema=schema,
         x_train=with_out_of_fold(x_all.iloc[take(idx_train)].reset_index(drop=True), fitted),
@@ -169,12 +171,21 @@ def describe_encodings(schema: FeatureSchema) -> str:
     )
 
 
+def type_notes(schema: FeatureSchema) -> list[str]:
+    """The lines printed with every run about the features' types and encodings."""
+    notes = ["categorical encoding: " + describe_encodings(schema)] if schema.categories else []
+    if schema.derived:
+        notes.append("column types: " + column_types.describe(schema.derived))
+    return notes
+
+
 def encoding_table(schema: FeatureSchema) -> list[dict[str, Any]]:
-    """Per categorical column: its encoding and level count (logged as encoding.json)."""
+    """Per categorical column: its encoding and level count; per datetime or text column: its type and
+    model-input columns (logged as encoding.json)."""
     return [
         {"column": col, "encoding": schema.encoding(col), "levels": len(cats)}
         for col, cats in schema.categories.items()
-    ]
+    ] + [column_types.summary(col, spec) for col, spec in schema.derived.items()]
 
 
 def _drop_missing_target(
@@ -229,9 +240,15 @@ def feature_columns(table: pd.DataFrame, cfg: DataConfig, where: str) -> list[st
 
 
 def categorical_levels(
-    table: pd.DataFrame, features: list[str], cfg: DataConfig, where: str
+    table: pd.DataFrame,
+    features: list[str],
+    cfg: DataConfig,
+    where: str,
+    typing: column_types.Typing | None = None,
 ) -> dict[str, list[Any]]:
-    declared = set(cfg.categorical or [])
+    typing = typing or column_types.Typing()
+    typed_apart = typing.of("datetime") | typing.of("text") | typing.of("numeric")
+    declared = set(cfg.categorical or []) | typing.of("categorical")
     for c in cfg.categorical or []:
         if c not in features:
             raise DataError(f"{where}.categorical: column {c!r} is not a feature")
@@ -240,6 +257,8 @@ def categorical_levels(
         s = table[col]
         if s.isna().all():
             raise DataError(f"{where}.features: column {col!r} is entirely missing")
+        if col in typed_apart:
+            continue
         is_text = is_text_column(s)
         if col in declared or (cfg.categorical is None and is_text):
             categories[col] = levels(s)

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlscale.data import column_types
 from mlscale.data.categories import codes as category_codes
 from mlscale.data.categories import encode as encode_column
 from mlscale.data.numeric import numeric
@@ -24,7 +25,9 @@ class FeatureSchema:
     `categories` holds each categorical column's levels in canonical text (see `mlscale.data.categories`),
     `encodings` how each is fed to xgboost (absent: native), `frequencies` the train share of each level
     for the `frequency` encoding, `target_stats` the full-train target statistics of each level, then the
-    prior, for the `target` encoding (`mlscale.data.target_stats`)."""
+    prior, for the `target` encoding (`mlscale.data.target_stats`), `derived` each datetime and text
+    column's transform (`column_types`): such a column becomes several model-input columns
+    (`model_features`)."""
 
     target: str
     task: str
@@ -34,8 +37,10 @@ class FeatureSchema:
     encodings: dict[str, str] = field(default_factory=dict)
     frequencies: dict[str, list[float]] = field(default_factory=dict)
     target_stats: dict[str, list[float]] = field(default_factory=dict)
+    derived: dict[str, column_types.DerivedColumn] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        derived = {"derived": {k: v.to_dict() for k, v in self.derived.items()}} if self.derived else {}
         return {
             "target": self.target,
             "task": self.task,
@@ -45,7 +50,7 @@ class FeatureSchema:
             "encodings": dict(self.encodings),
             "frequencies": {k: list(v) for k, v in self.frequencies.items()},
             "target_stats": {k: list(v) for k, v in self.target_stats.items()},
-        }
+        } | derived
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FeatureSchema:
@@ -58,10 +63,31 @@ class FeatureSchema:
             encodings=dict(d.get("encodings", {})),
             frequencies={k: list(v) for k, v in d.get("frequencies", {}).items()},
             target_stats={k: list(v) for k, v in d.get("target_stats", {}).items()},
+            derived={k: column_types.from_dict(v) for k, v in d.get("derived", {}).items()},
         )
 
     def encoding(self, col: str) -> str:
         return self.encodings.get(col, "native")
+
+    @cached_property
+    def sources(self) -> dict[str, str]:
+        """Each model-input column -> the feature it comes from (itself, or a datetime / text column)."""
+        return {
+            name: col
+            for col in self.features
+            for name in (self.derived[col].names(col) if col in self.derived else [col])
+        }
+
+    @property
+    def text_columns(self) -> list[str]:
+        """The columns a predict or explain file is read with as text: categorical, datetime and text ones
+        (Arrow would read a csv column of `10.50` as the number 10.5, whose words differ)."""
+        return [*self.categories, *self.derived]
+
+    @property
+    def model_features(self) -> list[str]:
+        """The columns `frame` returns, in order: the model's feature names."""
+        return list(self.sources)
 
     @cached_property
     def _index(self) -> dict[str, dict[str, int]]:
@@ -76,7 +102,9 @@ class FeatureSchema:
         unseen: dict[str, int] = {}
         for col in self.features:
             values = df[col]
-            if col in self.categories:
+            if col in self.derived:
+                out.update(self.derived[col].columns(col, values))
+            elif col in self.categories:
                 col_codes = category_codes(values, self._index[col])
                 new_nan = int(np.count_nonzero(col_codes < 0) - values.isna().sum())
                 if new_nan:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlscale.data import Dataset, FeatureSchema, describe_encodings, file_format, infer_task, resolve_files
+from mlscale.data import Dataset, FeatureSchema, column_types, file_format, infer_task, resolve_files
 from mlscale.data import split_rule as splitting
 from mlscale.data.batches import (
     BatchStart,
@@ -31,7 +31,7 @@ from mlscale.data.batches import (
 )
 from mlscale.data.categories import choose
 from mlscale.data.categories import codes as category_codes
-from mlscale.data.prepare import categorical_levels, encode_target, feature_columns
+from mlscale.data.prepare import categorical_levels, encode_target, feature_columns, type_notes
 from mlscale.data.split import split_counts
 from mlscale.data.target_stats import refuse_streamed
 from mlscale.errors import DataError
@@ -118,12 +118,13 @@ def prepare_streamed(recipe: Recipe, *, source: str) -> Dataset:
     if y_raw.nunique() < 2:
         raise DataError(f"{where}.target: column {target!r} has a single value; a model needs at least two")
     features = feature_columns(table, cfg, where)
-    categories = categorical_levels(table, features, cfg, where)
+    typing = column_types.decide(table, features, cfg.column_types, where, cfg.categorical)
+    categories = categorical_levels(table, features, cfg, where, typing)
     task = recipe.task or infer_task(y_raw)[0]
     classes, _ = encode_target(y_raw, task, recipe, where, source)
     stream = _stream(recipe, profile, (paths, fmt, rows), classes, where)
     data = _second_pass(
-        recipe, stream, features, categories, task, classes, where, inferred=recipe.task is None
+        recipe, stream, (features, typing), categories, task, classes, where, inferred=recipe.task is None
     )
     data.missing_target_dropped = profile.missing_target
     return data
@@ -195,7 +196,7 @@ def _first_line(exc: BaseException) -> str:
 def _second_pass(
     recipe: Recipe,
     stream: TrainStream,
-    features: list[str],
+    typed: tuple[list[str], column_types.Typing],
     categories: dict[str, list[Any]],
     task: str,
     classes: list[Any] | None,
@@ -203,8 +204,10 @@ def _second_pass(
     *,
     inferred: bool,
 ) -> Dataset:
-    """Valid and test rows, the train sample and the `frequency` counts, in one more read."""
+    """Valid and test rows, the train sample and the `frequency` counts, in one more read; the text
+    columns' vocabularies are fitted on the train sample."""
     cfg = recipe.data
+    features, typing = typed
     encodings = {
         col: choose(len(cats), cfg.column_encoding.get(col, cfg.categorical_encoding))
         for col, cats in categories.items()
@@ -217,10 +220,12 @@ def _second_pass(
         recipe.evaluate.reference_max_rows if recipe.evaluate.reference == "auto" else PARAM_CHECK_ROWS
     )
     picked = _sample_rows(stream.n_train, sample_size, recipe.train.seed) if stream.plan is not None else None
-    kept, labels, level_rows, n_train = _read_splits(stream, counted, picked, sample_size)
+    fitted = sorted(typing.of("datetime") | typing.of("text"))
+    kept, labels, level_rows, n_train, first = _read_splits(stream, counted, picked, sample_size, fitted)
     if stream.plan is None:
         stream = _with_train_rows(stream, n_train)
     frequencies = {col: (level_rows[col] / max(n_train, 1)).round(8).tolist() for col in counted}
+    frames = {part: pd.concat(parts, ignore_index=True) for part, parts in kept.items()}
     schema = FeatureSchema(
         target=cfg.target,
         task=task,
@@ -229,15 +234,13 @@ def _second_pass(
         classes=classes,
         encodings=encodings,
         frequencies=frequencies,
+        derived=column_types.fit(first, typing, features),
     )
-    frames = {part: pd.concat(parts, ignore_index=True) for part, parts in kept.items()}
     ys = {part: np.concatenate(parts) for part, parts in labels.items()}
     if len(ys[splitting.VALID]) < 1 or n_train < 2:
         raise DataError(f"{where}.split: needs at least two train rows and one valid row")
     x = {part: schema.frame(frame, where=where)[0] for part, frame in frames.items()}
-    notes = ["train.external_memory: train rows read in batches from the source files"]
-    if categories:
-        notes.append("categorical encoding: " + describe_encodings(schema))
+    notes = ["train.external_memory: train rows read in batches from the source files", *type_notes(schema)]
     return Dataset(
         schema=schema,
         x_train=x[splitting.TRAIN],
@@ -255,10 +258,18 @@ def _second_pass(
 
 
 def _read_splits(
-    stream: TrainStream, counted: dict[str, dict[str, int]], picked: np.ndarray | None, sample_size: int
-) -> tuple[dict[int, list[pd.DataFrame]], dict[int, list[np.ndarray]], dict[str, np.ndarray], int]:
+    stream: TrainStream,
+    counted: dict[str, dict[str, int]],
+    picked: np.ndarray | None,
+    sample_size: int,
+    fitted: list[str],
+) -> tuple[
+    dict[int, list[pd.DataFrame]], dict[int, list[np.ndarray]], dict[str, np.ndarray], int, pd.DataFrame
+]:
     """(rows and labels per split: valid and test whole, train only the sampled rows; per `frequency`
-    column the train rows of each level; the number of train rows)."""
+    column the train rows of each level; the number of train rows; the `fitted` columns of the first
+    `column_types.FIT_ROWS` train rows, which the datetime and text transforms are fitted on)."""
+    first: list[pd.DataFrame] = []
     level_rows = {col: np.zeros(len(index), np.int64) for col, index in counted.items()}
     kept: dict[int, list[pd.DataFrame]] = {splitting.VALID: [], splitting.TEST: [], splitting.TRAIN: []}
     labels: dict[int, list[np.ndarray]] = {k: [] for k in kept}
@@ -276,8 +287,9 @@ def _read_splits(
             labels[part].append(y[which == part])
         kept[splitting.TRAIN].append(rows[train][take])
         labels[splitting.TRAIN].append(y[train][take])
+        first.append(rows[train][fitted].iloc[: max(0, column_types.FIT_ROWS - n_train)])
         n_train += int(train.sum())
-    return kept, labels, level_rows, n_train
+    return kept, labels, level_rows, n_train, pd.concat(first, ignore_index=True) if first else rows.iloc[:0]
 
 
 def _sample_rows(n_train: int, size: int, seed: int) -> np.ndarray | None:

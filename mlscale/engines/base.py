@@ -117,7 +117,8 @@ class Elastic(Protocol):
     `stop` releases what was asked for."""
 
     def nodes_wanted(self) -> int:
-        """How many nodes the run will ask the cluster's autoscaler for (0: the nodes present do)."""
+        """How many nodes the run will ask the cluster's autoscaler for (workers, of an adaptive Dask
+        cluster; 0: those present do)."""
         ...
 
     def scale_up(self, *, progress: OnProgress | None = None) -> None:

@@ -113,10 +113,11 @@ class Model:
 
     def example_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Rows of `frame` as a client sends them to the served model: the features only, categoricals as
-        text (None when missing), others as numbers (integers stay integers)."""
+        text (None when missing), datetime and text columns as text, others as numbers (integers stay
+        integers)."""
         example = frame[self.schema.features].copy()
         for col in self.schema.features:
-            if col in self.schema.categories:
+            if col in self.schema.categories or col in self.schema.derived:
                 text = example[col].astype(object).map(canonical)
                 example[col] = text.where(text.notna(), None)
             else:

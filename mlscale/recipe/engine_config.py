@@ -130,6 +130,24 @@ class RaySettings(EngineSettings):
 DASK_SCHEMES = ("tcp", "tls")
 
 
+class DaskAdapt(Section):
+    """The private LocalCluster's adaptive range (`engine.dask.adapt`), Dask's own
+    `cluster.adapt(minimum=, maximum=, interval=, wait_count=, target_duration=)`: workers come when tasks
+    wait and go when they idle."""
+
+    minimum: int = Field(0, ge=0)  # workers kept when idle (0: none)
+    maximum: int = Field(ge=1)  # the most workers it starts; this machine's CPUs are shared among them
+    interval_s: float = Field(1.0, gt=0)  # seconds between two looks of the adaptive loop at the scheduler
+    wait_count: int = Field(3, ge=1)  # looks in a row a worker is found idle before it is retired
+    target_duration_s: float = Field(5.0, gt=0)  # how long the waiting work should take: lower adds sooner
+
+    @model_validator(mode="after")
+    def _range(self) -> DaskAdapt:
+        if self.minimum > self.maximum:
+            raise ValueError(f"minimum must be <= maximum, got {self.minimum} > {self.maximum}")
+        return self
+
+
 class DaskSettings(EngineSettings):
     """Settings of engine dask (`engine.dask`): a private LocalCluster, or a running scheduler joined by
     its address."""
@@ -162,6 +180,20 @@ class DaskSettings(EngineSettings):
     # seconds a collective step of training waits for the other workers before the run fails
     collective_timeout: int = Field(300, ge=1)
     dashboard: bool = False  # the private cluster's dashboard, on 127.0.0.1
+    # The private cluster between these bounds (None: engine.workers workers, always up).
+    adapt: DaskAdapt | None = None
+    # On an adaptive cluster: how long training waits for the workers it needs, in seconds.
+    scale_timeout_s: float = Field(600, gt=0)
+
+    @model_validator(mode="after")
+    def _adapt_owns_its_cluster(self) -> DaskSettings:
+        if self.adapt is not None and self.address is not None:
+            raise ValueError(
+                "adapt scales the private LocalCluster only, and address joins a running scheduler whose "
+                "workers are scaled where that cluster was started (its own cluster.adapt, or "
+                "dask-kubernetes' autoscaler); give one of them"
+            )
+        return self
 
     @field_validator("address")
     @classmethod

@@ -106,6 +106,10 @@ class DataConfig(_Section):
     column_encoding: dict[str, Literal["native", "ordinal", "frequency", "target"]] = Field(
         default_factory=dict
     )
+    # per column, instead of the detected type (mlscale.data.column_types)
+    column_types: dict[str, Literal["numeric", "categorical", "datetime", "text"]] = Field(
+        default_factory=dict
+    )
     exclude: list[str] = Field(default_factory=list)  # columns never used as features (ids, leakage)
     missing_target: Literal["drop", "error"] = "drop"  # rows whose target is missing
     split: SplitConfig = SplitConfig()

@@ -22,18 +22,25 @@ def profile_section(data: Dataset) -> ReportSection:
     schema = data.schema
     frames = {"train": data.x_train, "valid": data.x_valid, "test": data.x_test}
     rows_total = sum(len(f) for f in frames.values())
-    missing = {col: sum(int(f[col].isna().sum()) for f in frames.values()) for col in schema.features}
+    # a datetime / text column is missing where its first model-input column is (year, word count)
+    first = {col: next(n for n, c in schema.sources.items() if c == col) for col in schema.features}
+    missing = {col: sum(int(f[first[col]].isna().sum()) for f in frames.values()) for col in schema.features}
     columns: list[list[Scalar]] = []
     for col in schema.features:
-        values = data.x_train[col]
+        values = data.x_train[first[col]]
         categorical = col in schema.categories
+        derived = schema.derived.get(col)
         columns.append(
             [
                 col,
-                "categorical" if categorical else str(values.dtype),
+                "categorical" if categorical else type(derived).kind if derived else str(values.dtype),
                 missing[col] / max(rows_total, 1),
                 len(schema.categories[col]) if categorical else int(values.nunique(dropna=True)),
-                schema.encoding(col) if categorical else "",
+                schema.encoding(col)
+                if categorical
+                else f"{len(derived.names(col))} features"
+                if derived
+                else "",
             ]
         )
     tables = [

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from mlscale.data import MAX_MULTICLASS, infer_task, is_text_column
+from mlscale.data.column_types import auto_type
 from mlscale.data.leaks import leak_scores, leak_suspects
 from mlscale.errors import DataError
 from mlscale.scaffold.guess import check_task, guess_target, id_columns, name_from_path, split_column
@@ -33,6 +34,7 @@ class Plan:
     dataset: str | None = None
     all_features: list[str] = field(default_factory=list)
     categorical: list[str] = field(default_factory=list)
+    column_types: dict[str, str] = field(default_factory=dict)  # datetime and text columns
     ids: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)  # ids and empty columns: never features
     missing_target: int = 0  # rows without a target in the sample
@@ -88,7 +90,9 @@ def data_plan(path: str, task: str | None, target: str | None, name: str | None,
     chosen, task_comment, task_notes = _pick_task(path, sample, picked.target, y, task)
     empty = [c for c in picked.features if frame[c].isna().all()]
     target_notes = _target_notes(picked, y, where) + _leak_notes(frame, picked, empty, chosen, where)
-    categorical = [c for c in picked.features if is_text_column(frame[c])]
+    typed = {c: auto_type(frame[c])[0] for c in picked.features if c not in empty}
+    apart = ("datetime", "text")  # typed on their own: not categories
+    categorical = [c for c in picked.features if is_text_column(frame[c]) and typed.get(c) not in apart]
     ids = picked.ids
     if ids:
         id_comment = f"{', '.join(ids)}: a distinct value per row {where}, named like an id"
@@ -104,6 +108,7 @@ def data_plan(path: str, task: str | None, target: str | None, name: str | None,
         exclude=[*ids, *empty],
         missing_target=int(y.isna().sum()),
         categorical=categorical,
+        column_types={c: t for c, t in typed.items() if t in ("datetime", "text")},
         ids=ids,
         split_column=picked.split_column,
         header=[_data_header(path, sample, len(frame.columns), where)],

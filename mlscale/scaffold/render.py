@@ -232,6 +232,12 @@ def _render_data(w: _Writer, plan: Plan) -> None:
             )
         else:
             w.key(2, "categorical: []", "none detected (no text columns); list integer codes here", off=True)
+        if plan.column_types:
+            w.key(
+                2,
+                f"column_types: {_y(plan.column_types)}",
+                "detected; or numeric | categorical | datetime | text",
+            )
         for note in plan.data_notes:
             w.prose(note, indent=2)
     if plan.split_column:

@@ -39,7 +39,7 @@ def file_predictions(
     model: Model, path: str, settings: dict[str, Any], unseen: dict[str, int]
 ) -> Iterator[pd.DataFrame]:
     """One input file's predictions, batch by batch (unseen-category counts added to `unseen`)."""
-    text = list(model.schema.categories)
+    text = model.schema.text_columns
     _, batches = iter_input_batches(
         path, batch_size=settings["batch_size"], where=settings["where"], text_columns=text
     )

@@ -193,7 +193,7 @@ def predict_in_process(
     started = time.perf_counter()
     done = 0
     unseen: dict[str, int] = {}
-    text = list(model.schema.categories)
+    text = model.schema.text_columns
     if predict.dataset:
         sources = input_sources(predict, test_frame=test_frame, where=where, text_columns=text)
     else:

@@ -324,6 +324,15 @@ def explanations_section(
         columns=["feature", "mean |SHAP|", "kind"],
         rows=[[e.feature, e.mean_abs, "categorical" if e.categorical else "numeric"] for e in exp.ranking],
     )
+    summed = ReportTable(
+        title="Mean |SHAP| per datetime / text column (its features' values summed)",
+        columns=["column", "mean |SHAP|"],
+        rows=[[e.feature, e.mean_abs] for e in exp.by_column],
+    )
     return ReportSection(
-        title="Explanations", order=EXPLANATIONS_ORDER, notes=notes, tables=[table], images=_images(images)
+        title="Explanations",
+        order=EXPLANATIONS_ORDER,
+        notes=notes,
+        tables=[table, summed] if exp.by_column else [table],
+        images=_images(images),
     )

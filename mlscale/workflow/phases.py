@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from mlscale.assess.reference import fit_reference, shortfall
-from mlscale.data import Dataset, describe_encodings, encoding_table
+from mlscale.data import Dataset, column_types, describe_encodings, encoding_table
 from mlscale.engines.base import Elastic
 from mlscale.modeling.model import Model
 from mlscale.modeling.training import evaluate
@@ -50,6 +50,9 @@ def log_inputs(ctx: RunContext) -> None:
     )
     if data.schema.categories:
         tracker.set_tags({"data.encoding": describe_encodings(data.schema)})
+    if data.schema.derived:
+        tracker.set_tags({"data.column_types": column_types.describe(data.schema.derived)})
+    if data.schema.categories or data.schema.derived:
         tracker.log_text(json.dumps(encoding_table(data.schema), indent=2), "encoding.json")
     if data.leak_suspects:
         tracker.set_tags({"data.leak_suspects": ", ".join(s.short for s in data.leak_suspects)})

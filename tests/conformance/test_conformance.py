@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import psutil
 import pytest
@@ -91,6 +92,7 @@ def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("MLSCALE_HOME", str(tmp_path / "home"))
     x, y = make_classification(n_samples=600, n_features=6, random_state=3)
     table = pd.DataFrame(x, columns=[f"f{i}" for i in range(6)]).assign(label=y, row_id=range(600))
+    table = _with_date_and_text(table)
     table.to_csv(tmp_path / "train.csv", index=False)
     (tmp_path / "new").mkdir()
     for i in range(2):
@@ -99,6 +101,21 @@ def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         )
     (tmp_path / "r.yaml").write_text(RECIPE)
     return tmp_path
+
+
+def _with_date_and_text(table: pd.DataFrame) -> pd.DataFrame:
+    """A `M/D/YYYY` date and a free-text column that carry some of the label (typed datetime and text,
+    so every engine's workers apply the derived features); a few dates no format parses."""
+    rng = np.random.default_rng(3)
+    days = pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 700, len(table)), unit="D")
+    words = np.array(["late", "early", "box", "blue", "fine", "slow", "part", "good", "desk", "call"])
+    remarks = [
+        " ".join([*rng.choice(words, rng.integers(3, 7)), *(["cracked"] if y and rng.random() < 0.6 else [])])
+        for y in table["label"]
+    ]
+    when = [f"{d.month}/{d.day}/{d.year}" for d in days]
+    when[:5] = ["unknown"] * 5
+    return table.assign(when=when, remarks=remarks)
 
 
 def _run(engine: EngineUnderTest, **more: Any) -> mlscale.RunResult:

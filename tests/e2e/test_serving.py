@@ -2,8 +2,9 @@
 on a DataFrame pandas read from a csv, `mlflow models predict` (csv and json files) and a real
 `mlflow models serve` on 127.0.0.1 over HTTP (`dataframe_split`, `dataframe_records`).
 
-The inputs: a csv whose numeric columns hold only integers, one with missing numbers, missing text and an
-unseen category, integer columns of every width, booleans, columns in another order plus an extra one.
+The inputs: a csv whose numeric columns hold only integers, one with missing numbers, missing text, an
+unseen category, a date no format parses and missing free text (the model has a datetime and a text
+column, fed raw), integer columns of every width, booleans, columns in another order plus an extra one.
 Every answer is checked against mlscale's own predictions of the same rows.
 """
 
@@ -30,6 +31,7 @@ from mlscale.modeling.model import Model
 
 BIN = Path(sys.executable).parent
 TEXT = {"code": str, "colour": str}  # how mlscale reads the categoricals: as text
+WORDS = ["cracked", "screen", "box", "late", "fine", "blue", "desk", "call", "part", "good"]
 
 
 @dataclass(frozen=True)
@@ -54,9 +56,14 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> Logged:
             "flag": rng.integers(0, 2, n).astype(bool),
             "code": rng.choice(["007", "012", "A12"], n),  # text with leading zeros
             "colour": rng.choice(["red", "green", "blue", None], n),
+            "opened": [
+                f"2022-{m:02d}-{d:02d} {h:02d}:15:00" for m, d, h in rng.integers(1, [13, 29, 24], (n, 3))
+            ],
+            "remarks": [" ".join(rng.choice(WORDS, rng.integers(3, 7))) for _ in range(n)],
         }
     )
     signal = (frame["items"] > 9) ^ (frame["colour"] == "red") ^ (frame["code"] == "007")
+    signal ^= frame["remarks"].str.contains("cracked") & (frame["opened"] > "2022-06")
     frame["label"] = signal.astype(int)
     frame.to_csv(home / "train.csv", index=False)
     new = frame.drop(columns="label").head(12).copy()
@@ -68,6 +75,8 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> Logged:
     gaps.loc[2, "colour"] = None
     gaps.loc[3, "colour"] = "purple"  # unseen in training
     gaps.loc[4, "code"] = None
+    gaps.loc[5, "opened"] = "sometime in May"  # no format parses it: missing, like an unseen category
+    gaps.loc[6, "remarks"] = None
     gaps.to_csv(home / "gaps.csv", index=False)
     recipe = {
         "name": "serving",
@@ -82,6 +91,10 @@ def logged(tmp_path_factory: pytest.TempPathFactory) -> Logged:
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
         result = mlscale.run(home / "recipe.yaml", overrides=LEAN)
     assert result.model.schema.categories["code"] == ["007", "012", "A12"]
+    assert {c: d.kind for c, d in result.model.schema.derived.items()} == {
+        "opened": "datetime",
+        "remarks": "text",
+    }
     env = {
         **os.environ,
         "MLFLOW_TRACKING_URI": result.tracking_uri,

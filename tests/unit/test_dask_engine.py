@@ -204,3 +204,58 @@ def test_plan_says_trials_and_input_files_run_on_the_workers():
     steps = dict(DaskEngine(recipe.engine).plan(recipe.train, recipe.tune, recipe.predict).steps)
     assert "on the workers" in steps["tune"] and "in this process" not in steps["tune"]
     assert steps["predict"].startswith("a task per input file on the workers, each writes its part")
+
+
+@pytest.mark.parametrize(
+    ("dask", "expected"),
+    [
+        ("{adapt: {minimum: 3, maximum: 2}}", "engine.dask.adapt: minimum must be <= maximum, got 3 > 2"),
+        ("{adapt: {minimum: 1}}", "engine.dask.adapt.maximum is required"),
+        (
+            "{adapt: {maximum: 2}, address: 'tcp://127.0.0.1:8786'}",
+            "engine.dask: adapt scales the private LocalCluster only",
+        ),
+    ],
+)
+def test_an_adaptive_range_is_checked_with_the_recipe(tmp_path, dask, expected):
+    with pytest.raises(RecipeError) as info:
+        load_recipe(_recipe(tmp_path, f"{{name: dask, dask: {dask}}}"))
+    assert expected in str(info.value) and "\n" not in str(info.value)
+
+
+def test_an_adaptive_private_cluster_is_sized_for_its_maximum():
+    adapt = {"adapt": {"minimum": 0, "maximum": 2}}
+    assert private_shape(EngineConfig(name="dask", workers=1, dask=adapt), 4) == (2, 2)
+    with pytest.raises(RecipeError, match=r"^engine.workers=3 is more than engine.dask.adapt.maximum=2: "):
+        private_shape(EngineConfig(name="dask", workers=3, dask=adapt), 8)
+    with pytest.raises(RecipeError, match=r"^engine.dask.adapt.maximum=4 is more than this machine's 2 CPU"):
+        private_shape(EngineConfig(name="dask", dask={"adapt": {"maximum": 4}}), 2)
+
+
+def test_plan_says_the_adaptive_range_and_what_the_run_asks_for(tmp_path, run_cli):
+    from mlscale.workflow.run import plan
+
+    recipe = str(REPO / "recipes/breast_cancer.yaml")
+    sets = {"engine.name": "dask", "engine.workers": 2, "engine.dask.adapt": {"maximum": 2}}
+    steps = dict(plan(recipe, overrides=sets).engine.steps)
+    assert "adaptive, 0 to 2 worker(s)" in steps["cluster"] and steps["train"].startswith("2 worker(s)")
+    assert steps["scale"].startswith("keeps 2 worker(s) up for training and waits up to 600 s")
+    result = run_cli(
+        "plan",
+        recipe,
+        "--engine",
+        "dask",
+        "--set",
+        "engine.workers=3",
+        "--set",
+        "engine.dask.adapt={maximum: 2}",
+    )
+    assert result.returncode == 2 and result.stderr.strip().count("\n") == 0
+    assert "engine.workers=3 is more than engine.dask.adapt.maximum=2" in result.stderr
+
+
+def test_tuning_asks_for_the_workers_its_trials_at_once_fill():
+    from mlscale.engines.dask.tuning import Growth
+
+    growth = Growth(most_workers=3, slots_each=2, keep=lambda n: None)
+    assert [growth.workers_for(n) for n in (0, 1, 2, 3, 5, 6, 9)] == [1, 1, 1, 2, 3, 3, 3]

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import cli_in_process
+from conftest import LEAN, cli_in_process
 
 from mlscale.data import prepare
 from mlscale.data import split_rule as splitting
@@ -23,7 +23,8 @@ from mlscale.recipe import load_recipe
 N = 3_000
 
 
-def _table(n: int = N, *, task: str = "binary", seed: int = 0) -> pd.DataFrame:
+def _table(n: int = N, *, task: str = "binary", seed: int = 0, typed: bool = False) -> pd.DataFrame:
+    """`typed`: with a date (M/D/YYYY) and a free-text column (`mlscale.data.column_types`)."""
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, 4)).astype(np.float32)
     score = x[:, 0] + 0.5 * x[:, 1] - x[:, 2] * x[:, 3]
@@ -37,6 +38,11 @@ def _table(n: int = N, *, task: str = "binary", seed: int = 0) -> pd.DataFrame:
         target = score * 10
     frame["target"] = target.astype(float)
     frame.loc[rng.choice(n, size=n // 50, replace=False), "target"] = np.nan  # dropped rows shift ranks
+    if typed:
+        words = np.array(["red", "late", "box", "call", "fine", "desk", "part", "good", "slow", "blue"])
+        frame["remarks"] = [" ".join(rng.choice(words, rng.integers(3, 7))) for _ in range(n)]
+        days = pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 700, n), unit="D")
+        frame["when"] = [f"{d.month}/{d.day}/{d.year}" for d in days]
     return frame
 
 
@@ -75,9 +81,10 @@ def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_streamed_split_is_the_in_memory_split(
     fmt: str, task: str, tmp_path: Path, small_batches: None
 ) -> None:
-    path = _recipe(_write(_table(task=task), tmp_path / "data", fmt), fmt, tmp_path)
+    path = _recipe(_write(_table(task=task, typed=True), tmp_path / "data", fmt), fmt, tmp_path)
     recipe = load_recipe(path)
     memory, streamed = prepare(recipe, source="r"), prepare_streamed(recipe, source="r")
+    assert sorted(memory.schema.derived) == ["remarks", "when"]
     assert streamed.stream is not None and len(streamed.stream.batches) > 3
     assert streamed.schema == memory.schema
     assert streamed.n_train == len(memory.x_train) and streamed.missing_target_dropped == N // 50
@@ -85,7 +92,7 @@ def test_streamed_split_is_the_in_memory_split(
     pd.testing.assert_frame_equal(streamed.x_valid, memory.x_valid, check_dtype=False)
     assert np.array_equal(streamed.y_test, memory.y_test) and np.array_equal(streamed.y_valid, memory.y_valid)
     train = [frame for frame, _ in train_batches(streamed.stream)]
-    rows = pd.concat(train, ignore_index=True)[memory.x_train.columns]
+    rows = pd.concat(train, ignore_index=True)[memory.schema.features]
     pd.testing.assert_frame_equal(memory.schema.frame(rows)[0], memory.x_train, check_dtype=False)
 
 
@@ -139,9 +146,10 @@ def test_local_external_memory_matches_in_memory_and_removes_its_cache(
 ) -> None:
     import mlscale
 
-    path = _recipe(_write(_table(), workdir / "data", "parquet"), "parquet", workdir)
-    off = mlscale.run(path, overrides=["train.external_memory=off"])
-    on = mlscale.run(path, overrides=["train.external_memory=on"])
+    path = _recipe(_write(_table(typed=True), workdir / "data", "parquet"), "parquet", workdir)
+    lean = [f"{key}={str(value).lower()}" for key, value in LEAN.items()]
+    off = mlscale.run(path, overrides=["train.external_memory=off", *lean])
+    on = mlscale.run(path, overrides=["train.external_memory=on", *lean])
     assert _caches() == []
     assert on.metrics["test_auc"] == pytest.approx(off.metrics["test_auc"], abs=0.01)
     assert on.metrics["valid_logloss"] == pytest.approx(off.metrics["valid_logloss"], abs=0.02)

@@ -39,7 +39,7 @@ SETTINGS = {
 
 KEYS = {
     "data": ["source", "path", "dataset", "target", "features", "categorical", "categorical_encoding",
-             "column_encoding", "exclude", "missing_target", "split", "preprocess", "synthetic"],
+             "column_encoding", "column_types", "exclude", "missing_target", "split", "preprocess", "synthetic"],
     "train": ["num_boost_round", "early_stopping_rounds", "eta", "max_depth", "min_child_weight", "subsample",
               "eval_metric", "seed", "params", "max_bin", "gamma"],
     "tune": ["space", "num_samples", "metric", "mode", "algorithm", "scheduler", "grace_period"],

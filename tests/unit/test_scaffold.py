@@ -520,3 +520,24 @@ def test_unusable_files(tmp_path: Path) -> None:
         error_line(DataError, data=str(mixed))
         == f"{mixed}: mixes csv and parquet files; point --data at one format"
     )
+
+
+def test_dates_and_free_text_are_typed_apart_from_the_categoricals(tmp_path: Path) -> None:
+    """init writes the datetime and text columns it detects as data.column_types, not as categorical."""
+    rng = np.random.default_rng(1)
+    words = ["late", "box", "fine", "blue", "desk", "call", "part", "good", "slow", "cracked"]
+    days = pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 700, 300), unit="D")
+    frame = pd.DataFrame(
+        {
+            "opened": [f"{d.month}/{d.day}/{d.year}" for d in days],
+            "remarks": [" ".join(rng.choice(words, rng.integers(3, 7))) for _ in range(300)],
+            "channel": rng.choice(["web", "phone"], 300),
+            "label": rng.integers(0, 2, 300),
+        }
+    )
+    frame.to_csv(tmp_path / "orders.csv", index=False)
+    text = scaffold_recipe(data=str(tmp_path / "orders.csv"), target="label")
+    recipe = load_recipe(write_recipe(tmp_path, text))
+    assert recipe.data.categorical == ["channel"]
+    assert recipe.data.column_types == {"opened": "datetime", "remarks": "text"}
+    assert sorted(prepare(recipe).schema.derived) == ["opened", "remarks"]

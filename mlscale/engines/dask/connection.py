@@ -3,7 +3,9 @@ scheduler file), or the `distributed.Client` this process already has (a noteboo
 
 A scheduler that does not answer fails in seconds (a TCP probe, then the client's own connect timeout),
 in one line. The private cluster listens on 127.0.0.1 only: scheduler, nannies and workers are bound
-there, and its dashboard is off unless engine.dask.dashboard (then on 127.0.0.1, a free port).
+there (the workers an adaptive one starts later too: they share the spec), and its dashboard is off unless
+engine.dask.dashboard (then on 127.0.0.1, a free port). With engine.dask.adapt it starts with the minimum
+of workers and Dask's adaptive loop on (adaptive.py).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import logging
 import os
 import socket
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dask
 import distributed
@@ -25,6 +27,9 @@ from mlscale.recipe.schema import EngineConfig
 from mlscale.results import ClusterInfo
 from mlscale.util.interrupts import sigterm_handler_kept
 from mlscale.util.text import first_line
+
+if TYPE_CHECKING:
+    from mlscale.engines.dask.adaptive import AdaptiveCluster
 
 log = logging.getLogger("mlscale")
 HINT = "check engine.dask.address and that the scheduler is up"
@@ -39,6 +44,7 @@ class Connection:
     workers: list[WorkerInfo]
     owned: bool  # the client (and any private cluster) is ours to close
     local_cluster: distributed.LocalCluster | None = None
+    adaptive: AdaptiveCluster | None = None  # the private cluster's adaptive loop (engine.dask.adapt)
 
     def close(self) -> None:
         """Close what this connection started; never fails, never touches a client it did not start."""
@@ -67,6 +73,10 @@ def connect(config: EngineConfig) -> Connection:
     owned, cluster = client is None, None
     if client is not None:
         log.info("dask: using this process's Dask client (%s)", scheduler_of(client))
+        if settings.adapt is not None:
+            log.info(
+                "dask: engine.dask.adapt scales a private cluster only: that client's cluster is not scaled"
+            )
     elif settings.cluster_address is None:
         client, cluster = _private(config)
     else:
@@ -86,7 +96,19 @@ def connect(config: EngineConfig) -> Connection:
         address=settings.address or (scheduler_of(client) if not owned else "local"),
         started_here=cluster is not None,
     )
-    return Connection(client=client, cluster=info, workers=workers, owned=owned, local_cluster=cluster)
+    conn = Connection(client=client, cluster=info, workers=workers, owned=owned, local_cluster=cluster)
+    if cluster is not None and settings.adapt is not None:
+        from mlscale.engines.dask.adaptive import AdaptiveCluster
+
+        conn.adaptive = AdaptiveCluster(cluster, client, settings.adapt)
+        most, threads = private_shape(config, os.cpu_count() or 1)
+        info.cpus = float(most * threads)  # what it runs at its largest (it starts with the minimum)
+        try:
+            conn.adaptive.start()
+        except Exception as exc:
+            conn.close()
+            raise EngineError(f"dask: could not turn on adaptive scaling ({first_line(exc)})") from exc
+    return conn
 
 
 def _join(address: str, timeout: float) -> distributed.Client:
@@ -105,8 +127,11 @@ def _join(address: str, timeout: float) -> distributed.Client:
 
 
 def _private(config: EngineConfig) -> tuple[distributed.Client, distributed.LocalCluster]:
-    """A LocalCluster of engine.workers processes on 127.0.0.1, and a client of it."""
+    """A LocalCluster of engine.workers processes on 127.0.0.1 (the adaptive minimum with
+    engine.dask.adapt), and a client of it."""
     workers, threads = private_shape(config, os.cpu_count() or 1)
+    if config.dask.adapt is not None:
+        workers = config.dask.adapt.minimum
     verbose = log.isEnabledFor(logging.DEBUG)
     kwargs: dict[str, Any] = {
         "n_workers": workers,

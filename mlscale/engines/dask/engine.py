@@ -5,6 +5,8 @@ do are imported by the methods that use them.
 
 - Connection (connection.py): a private LocalCluster on 127.0.0.1, a running scheduler, or the process's
   own Client (a notebook's), never closed.
+- Adaptive scaling (adaptive.py): the private cluster between engine.dask.adapt's bounds; training waits
+  for its workers (the `scale` phase), the other phases for one and grow it with their tasks.
 - Layout (layout.py, pure): which workers train, with how many threads; `plan` and the run use the same
   functions.
 - Training (trainer.py): `xgboost.dask` over partitions the workers read themselves (train_data.py).
@@ -15,8 +17,10 @@ do are imported by the methods that use them.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -69,10 +73,12 @@ class DaskEngine:
             conn.cluster.layout = self._layout().describe()
         except RecipeError:  # reported by plan(), which the runner asks before any work starts
             conn.cluster.layout = "does not fit the cluster"
+        adapt = self.config.dask.adapt if conn.adaptive is not None else None
         log.info(
-            "dask %s: %d worker(s), %g thread(s) at %s",
+            "dask %s: %d worker(s)%s, %g thread(s) at %s",
             conn.cluster.versions.get("dask"),
             len(conn.workers),
+            f" (adaptive, up to {adapt.maximum})" if adapt else "",
             conn.cluster.cpus,
             conn.cluster.address,
         )
@@ -94,11 +100,46 @@ class DaskEngine:
     @property
     def workers(self) -> list[WorkerInfo]:
         """The cluster's workers, most threads first: the connected cluster's, or the private one `start`
-        would make."""
-        if self._conn is not None:
-            return self._conn.workers
+        would make (an adaptive one's at its largest until it has the workers training needs)."""
+        conn = self._conn
+        if conn is not None and conn.adaptive is None:
+            return conn.workers
+        if conn is not None:
+            from mlscale.engines.dask.layout import workers_of
+
+            present = workers_of(conn.client.scheduler_info(n_workers=-1))
+            if len(present) >= self.config.workers:
+                return present
         count, threads = private_shape(self.config, os.cpu_count() or 1)
         return [WorkerInfo(address=f"local-{i}", threads=threads, host="127.0.0.1") for i in range(count)]
+
+    # -- adaptive scaling --------------------------------------------------------------
+    def nodes_wanted(self) -> int:
+        """Workers training waits for on an adaptive private cluster beyond those up (0 on any other)."""
+        conn = self._conn
+        if conn is None or conn.adaptive is None:
+            return 0
+        return max(0, self.config.workers - conn.adaptive.count())
+
+    def scale_up(self, *, progress: OnProgress | None = None) -> None:
+        """Keep training's workers on the adaptive cluster and wait for them (engine.dask.scale_timeout_s);
+        `train` sets the recipe's minimum back after the fit."""
+        conn = self._conn
+        if conn is not None and conn.adaptive is not None:
+            conn.adaptive.keep(self.config.workers)
+            conn.adaptive.wait_for(
+                self.config.workers, timeout_s=self.config.dask.scale_timeout_s, progress=progress
+            )
+
+    @contextlib.contextmanager
+    def _holding(self, want: int) -> Iterator[None]:
+        """`want` workers kept up on an adaptive private cluster for the block (nothing on any other)."""
+        conn = self._conn
+        if conn is None or conn.adaptive is None:
+            yield
+            return
+        with conn.adaptive.holding(want, timeout_s=self.config.dask.scale_timeout_s):
+            yield
 
     def _layout(self) -> TrainLayout:
         layout = train_layout(self.config, self.workers)
@@ -114,7 +155,10 @@ class DaskEngine:
         try:
             workers = self.workers
             threads = sum(w.threads for w in workers)
-            plan.steps.append(("cluster", f"{where}: {len(workers)} worker(s), {threads} thread(s)"))
+            if self.config.dask.adapt is None:
+                plan.steps.append(("cluster", f"{where}: {len(workers)} worker(s), {threads} thread(s)"))
+            else:
+                plan.steps.extend(_adaptive_steps(self.config, workers, where))
             layout = self._layout()
             memory = [w.memory for w in layout.workers if w.memory]
             limit = f", {min(memory) / 2**30:.1f} GiB each" if memory else ""
@@ -155,17 +199,18 @@ class DaskEngine:
                 "dask: the data needs train.external_memory, which engine dask does not support; use engine "
                 "ray (trainer actors) or engine local, or set train.external_memory: off"
             )
-        layout = self._layout()
-        params = xgb_params(train, data.schema, nthread=layout.threads)
-        return train_dask(
-            self.client,
-            data,
-            train,
-            params,
-            layout,
-            timeout=self.config.dask.collective_timeout,
-            progress=progress,
-        )
+        with self._holding(self.config.workers):  # xgboost's collective: no worker of the fit retired
+            layout = self._layout()
+            params = xgb_params(train, data.schema, nthread=layout.threads)
+            return train_dask(
+                self.client,
+                data,
+                train,
+                params,
+                layout,
+                timeout=self.config.dask.collective_timeout,
+                progress=progress,
+            )
 
     # -- tune --------------------------------------------------------------------------
     def tune(
@@ -180,19 +225,25 @@ class DaskEngine:
     ) -> TuneResult:
         """Optuna trials as single-process fits on the workers, as many at once as their threads take
         (tuning.py); the study stays in `state_dir` here, so `resume` runs only the missing trials."""
-        from mlscale.engines.dask.tuning import run_tune
+        from mlscale.engines.dask.tuning import Growth, run_tune
 
         threads = max(1, int(self.config.cpus_per_worker or 1))
-        return run_tune(
-            self.client,
-            data,
-            train,
-            tune,
-            threads_per_trial=threads,
-            on_trial=on_trial,
-            state_dir=state_dir,
-            resume=resume,
-        )
+        growth = None
+        if self._conn is not None and self._conn.adaptive is not None:
+            most, each = private_shape(self.config, os.cpu_count() or 1)
+            growth = Growth(most, max(1, each // threads), self._conn.adaptive.keep)
+        with self._holding(1):  # the home of the scattered rows; the trials ask for more
+            return run_tune(
+                self.client,
+                data,
+                train,
+                tune,
+                threads_per_trial=threads,
+                on_trial=on_trial,
+                state_dir=state_dir,
+                resume=resume,
+                growth=growth,
+            )
 
     # -- predict -----------------------------------------------------------------------
     def predict(
@@ -212,14 +263,15 @@ class DaskEngine:
         from mlscale.engines.dask import parts
 
         total = input_rows(predict, test_frame=test_frame, where=where) if progress else None
-        if predict.dataset:
-            return parts.predict_files(
-                self.client, model, predict, where=where, progress=progress, total=total
-            )
         in_flight = max(2, 2 * sum(w.threads for w in self.workers))
-        return parts.predict_files_to_one(
-            self.client, model, predict, where=where, progress=progress, total=total, in_flight=in_flight
-        )
+        with self._holding(1):  # the home of the scattered model; the file tasks waiting grow the cluster
+            if predict.dataset:
+                return parts.predict_files(
+                    self.client, model, predict, where=where, progress=progress, total=total
+                )
+            return parts.predict_files_to_one(
+                self.client, model, predict, where=where, progress=progress, total=total, in_flight=in_flight
+            )
 
     # -- explain -----------------------------------------------------------------------
     def explain(self, model: Model, x: pd.DataFrame) -> ExplainResult:
@@ -228,7 +280,32 @@ class DaskEngine:
         from mlscale.engines.dask.explain import explain_on_cluster
 
         layout = self._layout()
-        return explain_on_cluster(self.client, model, x, tasks=len(layout.workers), threads=layout.threads)
+        with self._holding(1):
+            return explain_on_cluster(
+                self.client, model, x, tasks=len(layout.workers), threads=layout.threads
+            )
+
+
+def _adaptive_steps(
+    config: EngineConfig, largest: list[WorkerInfo], where: str | None
+) -> list[tuple[str, str]]:
+    """What `plan` says of an adaptive private cluster: its range, and what the run asks of it."""
+    adapt = config.dask.adapt
+    assert adapt is not None
+    each = largest[0].threads if largest else 1
+    return [
+        (
+            "cluster",
+            f"{where}: adaptive, {adapt.minimum} to {adapt.maximum} worker(s) x {each} thread(s) "
+            "(engine.dask.adapt)",
+        ),
+        (
+            "scale",
+            f"keeps {config.workers} worker(s) up for training and waits up to {config.dask.scale_timeout_s:g} s "
+            f"for them (engine.dask.scale_timeout_s); tune keeps as many as its trials at once fill, up to "
+            f"{adapt.maximum}; predict keeps 1, and the adaptive loop adds more for its waiting tasks",
+        ),
+    ]
 
 
 def _predict_step(predict: PredictConfig) -> str:

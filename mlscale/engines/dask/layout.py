@@ -58,20 +58,29 @@ def workers_of(info: Mapping[str, Any]) -> list[WorkerInfo]:
 
 
 def private_shape(config: EngineConfig, cpus: int) -> tuple[int, int]:
-    """(worker processes, threads each) of the private LocalCluster: engine.workers processes sharing this
-    machine's CPUs (engine.cpus_per_worker threads each when given). RecipeError when they cannot fit."""
-    workers = config.workers
+    """(worker processes, threads each) of the private LocalCluster at its largest: engine.workers
+    processes (engine.dask.adapt.maximum on an adaptive one) sharing this machine's CPUs
+    (engine.cpus_per_worker threads each when given). RecipeError when they cannot fit."""
+    adapt = config.dask.adapt
+    workers, field = config.workers, "engine.workers"
+    if adapt is not None:
+        if config.workers > adapt.maximum:
+            raise RecipeError(
+                f"engine.workers={config.workers} is more than engine.dask.adapt.maximum={adapt.maximum}: "
+                f"training needs its workers at once; ask for at most {adapt.maximum} or raise the maximum"
+            )
+        workers, field = adapt.maximum, "engine.dask.adapt.maximum"
     if config.cpus_per_worker is not None:
         threads = max(1, int(config.cpus_per_worker))
         if workers * threads > cpus:
             raise RecipeError(
-                f"engine.workers={workers} x engine.cpus_per_worker={config.cpus_per_worker:g} is more than "
+                f"{field}={workers} x engine.cpus_per_worker={config.cpus_per_worker:g} is more than "
                 f"this machine's {cpus} CPU for a private Dask cluster"
             )
         return workers, threads
     if workers > cpus:
         raise RecipeError(
-            f"engine.workers={workers} is more than this machine's {cpus} CPU for a private Dask cluster; "
+            f"{field}={workers} is more than this machine's {cpus} CPU for a private Dask cluster; "
             f"ask for at most {cpus}"
         )
     return workers, max(1, cpus // workers)

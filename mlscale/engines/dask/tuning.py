@@ -11,6 +11,11 @@ scattered once, up to the cluster's threads at once; the Optuna study stays in t
 - Data: the train and valid rows are scattered once to every worker (`broadcast`); each worker thread
   builds its QuantileDMatrix pair once per max_bin and reuses it for its later trials (one pair per thread:
   xgboost does not promise that concurrent fits may share one matrix).
+- An adaptive private cluster (engine.dask.adapt): the trials at once come from its maximum, and the
+  driver keeps as many workers up as the trials left to run fill (its adaptive minimum), fewer as the last
+  ones finish; trials start on the workers as they come. Asking rather than leaving it to Dask's
+  task-based heuristics: a trial queued behind another on the first worker left a new worker idle, and
+  the loop retired it before the queued trial moved there (measured).
 - Placement: the driver gives each trial a worker with a free slot (its threads // threads_per_trial),
   at most `limit` trials at once; the restriction is loose (`allow_other_workers`), so the trial of a
   lost worker runs again on another one (the scheduler reschedules it, up to distributed's
@@ -33,11 +38,13 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
+import math
 import os
 import threading
 import time
 import uuid
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -200,6 +207,20 @@ def run_trial_task(data: TrialData, spec: TrialSpec) -> TrialOutcome:
 
 
 # -- in the driver ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Growth:
+    """An adaptive cluster tuning may grow: its most workers, the trials one of them runs at once, and how
+    to keep a number of workers up (its adaptive minimum)."""
+
+    most_workers: int
+    slots_each: int
+    keep: Callable[[int], None]
+
+    def workers_for(self, trials: int) -> int:
+        """The workers `trials` at once fill (at least one: the rows' home), at most the maximum."""
+        return max(1, min(self.most_workers, math.ceil(trials / max(1, self.slots_each))))
+
+
 def trial_slots(nthreads: dict[str, int], threads_per_trial: int) -> dict[str, int]:
     """How many trials each worker runs at once: its threads // threads_per_trial, at least one."""
     return {addr: max(1, n // max(1, threads_per_trial)) for addr, n in nthreads.items()}
@@ -215,8 +236,10 @@ def run_tune(
     on_trial: OnTrial,
     state_dir: Path,
     resume: bool = False,
+    growth: Growth | None = None,
 ) -> TuneResult:
-    """Run the study's missing trials on the cluster's workers (all of them, with `resume`, when none is done)."""
+    """Run the study's missing trials on the cluster's workers (all of them, with `resume`, when none is done);
+    `growth`: an adaptive cluster, grown for the trials at once its maximum takes."""
     if data.stream is not None:
         raise RecipeError(
             "dask: tune with train.external_memory on is not supported (trials fit in memory); "
@@ -228,11 +251,13 @@ def run_tune(
     restored = len(trials)
     missing = max(0, tune.num_samples - restored)
     slots = trial_slots(client.nthreads(), threads_per_trial)
-    limit = max(1, min(tune.max_concurrent or sum(slots.values()), tune.num_samples))
+    most = growth.most_workers * growth.slots_each if growth else sum(slots.values())
+    limit = max(1, min(tune.max_concurrent or most, tune.num_samples))
     if resume:
         log.info("tune: resuming, %d trial(s) done, %d to run", restored, missing)
     log.info("tune: up to %d trial(s) at once, %d thread(s) each", limit, threads_per_trial)
     search = _Search(client, study, data, train, tune, metric=metric, threads=threads_per_trial, limit=limit)
+    search.growth = growth
     with stop_requested() as stop:
         if missing:
             search.run(missing, stop, state_dir=state_dir, on_trial=on_trial)
@@ -290,6 +315,8 @@ class _Search:
         self.placement: collections.Counter[str] = collections.Counter()
         self.reports: Queue | None = None
         self.rows: Future | None = None
+        self.growth: Growth | None = None
+        self.kept = 0  # the workers asked of an adaptive cluster
 
     def run(self, missing: int, stop: StopRequest, *, state_dir: Path, on_trial: OnTrial) -> None:
         """Run `missing` trials; on any error or interrupt, stop the trials still running."""
@@ -303,6 +330,7 @@ class _Search:
             while asked < missing or self.running:
                 if stop.event.is_set():
                     raise stop.interrupt()
+                self._grow(missing - asked + len(self.running))
                 while asked < missing and len(self.running) < self.limit:
                     worker = self._free_worker()
                     if worker is None:
@@ -317,6 +345,15 @@ class _Search:
                     self._finish(future, state_dir=state_dir, on_trial=on_trial)
         finally:
             self._close()
+
+    def _grow(self, left: int) -> None:
+        """On an adaptive cluster: keep up the workers that the trials left to run fill."""
+        if self.growth is None:
+            return
+        want = self.growth.workers_for(min(left, self.limit))
+        if want != self.kept:
+            self.growth.keep(want)
+            self.kept = want
 
     def _wait_for_a_worker(self) -> None:
         try:
