@@ -11,7 +11,7 @@ Per table (a recipe of benchmarks/quality/), one split: mlscale's own (`prepare`
   virtualenv (`--autogluon-python`; `pip install "autogluon.tabular[lightgbm,catboost,xgboost]"`), as this
   script with `--side autogluon` on parquet files of the split (features as read, the raw target).
 Both are scored on the same test rows: AUC (binary), accuracy (multiclass), RMSE (regression); R² too for
-regression. Writes benchmarks/results/autogluon_compare.md.
+regression. Writes benchmarks/results/autogluon_compare.md (`--output NAME`: NAME.md).
 """
 
 from __future__ import annotations
@@ -58,6 +58,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--time-limit", type=int, default=150, help="AutoGluon's fit time_limit (seconds)")
     parser.add_argument("--autogluon-python", default=None, help="python of a virtualenv with AutoGluon")
     parser.add_argument("--skip-mlscale", action="store_true", help="AutoGluon only")
+    parser.add_argument(
+        "--output", default="autogluon_compare", help="results file name under benchmarks/results/"
+    )
     parser.add_argument("--side", choices=["compare", "autogluon"], default="compare", help=argparse.SUPPRESS)
     parser.add_argument("--split-dir", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -191,7 +194,7 @@ def main(argv: list[str] | None = None) -> None:
     text = markdown(rows)
     out = ROOT / "benchmarks" / "results"
     out.mkdir(exist_ok=True)
-    (out / "autogluon_compare.md").write_text(text + "\n")
+    (out / f"{args.output}.md").write_text(text + "\n")
     print(text)
 
 
