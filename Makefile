@@ -23,11 +23,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check mlscale tests benchmarks examples
 	$(BIN)/mypy mlscale
 
-# Tests that start no session cluster run on every core (pytest-xdist, one file per worker at a time);
-# those that share the session's Ray or Dask cluster then run in one process (tests/conftest.py).
+# Tests that start no Ray and no session cluster run on every core (pytest-xdist, one file per worker at a
+# time); those that do then run in one process (marked `serial` by tests/conftest.py).
 test: lint browser
-	$(BIN)/python -m pytest -q -n auto --dist loadfile -m "not session_cluster"
-	$(BIN)/python -m pytest -q -m session_cluster
+	$(BIN)/python -m pytest -q -n auto --dist loadfile -m "not serial"
+	$(BIN)/python -m pytest -q -m serial
 
 # The report's browser test needs Chromium: installed from the OS packages where this runs as root with
 # apt-get (quietly; nothing to do when one is there). Elsewhere the browser test is skipped, saying why.

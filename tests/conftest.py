@@ -36,15 +36,28 @@ LEAN_SET = [part for key, value in LEAN.items() for part in ("--set", f"{key}={s
 
 
 CLUSTER_FIXTURES = ("ray_head", "dask_cluster")
-"""Session fixtures that start a cluster: a test using one (directly or through another fixture) is marked
-`session_cluster`. `make test` runs the unmarked tests on every core (pytest-xdist), then the marked ones in
-one process, so that each cluster starts once and its tests run without another test competing for it."""
+
+
+def _one_at_a_time(item: pytest.Item) -> bool:
+    """Whether a test runs in the one-process part of `make test`: it uses a session cluster (directly or
+    through another fixture), or it starts or joins Ray (marked `ray`, or an `engine` parameter of "ray").
+
+    Two Ray instances starting at once on one machine can meet: a private instance's driver once reached
+    another instance's GCS (gRPC binds its ports with SO_REUSEPORT). Dask's private clusters bind port 0 and
+    run beside anything."""
+    if any(fixture in getattr(item, "fixturenames", ()) for fixture in CLUSTER_FIXTURES):
+        return True
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    engine_ray = any(isinstance(value, str) and value == "ray" for value in params.values())
+    return item.get_closest_marker("ray") is not None or engine_ray
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`make test` runs the tests not marked `serial` on every core (pytest-xdist), then the `serial` ones
+    in one process: each session cluster starts once, and no two Ray instances start at the same time."""
     for item in items:
-        if any(fixture in getattr(item, "fixturenames", ()) for fixture in CLUSTER_FIXTURES):
-            item.add_marker(pytest.mark.session_cluster)
+        if _one_at_a_time(item):
+            item.add_marker(pytest.mark.serial)
 
 
 def free_port() -> int:

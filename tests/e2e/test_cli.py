@@ -242,6 +242,7 @@ def test_odd_column_and_metric_names_are_logged_under_names_mlflow_accepts(cwd):
     assert runs["metrics.curve_valid_error_0.7"].iloc[0] >= 0
 
 
+@pytest.mark.ray
 def test_quiet_on_ray_prints_only_the_summary(cwd):
     """-q on engine ray: no Ray lines (token mode notice, C++ log-level line, Ray Data deprecation)."""
     done = cli("run", str(ROOT / "recipes/wine.yaml"), "--engine", "ray", "-q", "--set", "tune.num_samples=2",

@@ -259,3 +259,46 @@ def test_tuning_asks_for_the_workers_its_trials_at_once_fill():
 
     growth = Growth(most_workers=3, slots_each=2, keep=lambda n: None)
     assert [growth.workers_for(n) for n in (0, 1, 2, 3, 5, 6, 9)] == [1, 1, 1, 2, 3, 3, 3]
+
+
+class _FakeScheduler:
+    def __init__(self, workers: dict | None) -> None:
+        self.workers = workers
+
+    async def identity(self, n_workers: int = 0) -> dict:
+        if self.workers is None:
+            raise OSError("Timed out trying to connect to the scheduler")
+        return {"type": "Scheduler", "workers": self.workers}
+
+
+class _FakeClient:
+    """What distributed's Client does with an identity request: `sync` runs it; `scheduler_info()` swallows
+    an OSError and returns its cached copy, which the periodic refresh (`identity(n_workers=0)`) keeps
+    without any worker."""
+
+    def __init__(self, workers: dict | None) -> None:
+        self.scheduler = _FakeScheduler(workers)
+
+    def sync(self, func, *args, **kwargs):
+        import asyncio
+
+        return asyncio.run(func(*args, **kwargs))
+
+    def scheduler_info(self, n_workers: int = -1) -> dict:
+        return {"type": "Scheduler", "workers": {}}
+
+
+def test_a_scheduler_that_does_not_answer_in_time_is_not_a_lost_worker() -> None:
+    from mlscale.engines.dask.connection import check_workers
+
+    check_workers(_FakeClient(None), ["tcp://127.0.0.1:41001"], doing="training")  # no EngineError
+
+
+def test_a_worker_the_scheduler_no_longer_lists_has_left() -> None:
+    from mlscale.engines.dask.connection import check_workers
+    from mlscale.errors import EngineError
+
+    client = _FakeClient({"tcp://127.0.0.1:41002": {}})
+    check_workers(client, ["tcp://127.0.0.1:41002"], doing="training")
+    with pytest.raises(EngineError, match=r"^dask: worker tcp://127.0.0.1:41001 left the cluster during"):
+        check_workers(client, ["tcp://127.0.0.1:41001"], doing="training")

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import distributed
 
+from mlscale.engines.dask.scheduler import present_workers
 from mlscale.errors import EngineError
 from mlscale.recipe.engine_config import DaskAdapt
 from mlscale.results import OnProgress
@@ -57,7 +58,7 @@ class AdaptiveCluster:
 
     def count(self) -> int:
         """Workers up now, as the scheduler counts them."""
-        return len(self.client.scheduler_info(n_workers=-1)["workers"])
+        return len(present_workers(self.client))
 
     def wait_for(self, want: int, *, timeout_s: float, progress: OnProgress | None = None) -> float:
         """Wait until the cluster has `want` workers; the seconds waited. Logs `waiting for 2 worker(s)

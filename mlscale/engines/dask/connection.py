@@ -21,6 +21,7 @@ import dask
 import distributed
 
 from mlscale.engines.dask.layout import WorkerInfo, private_shape, workers_of
+from mlscale.engines.dask.scheduler import present_workers, scheduler_identity
 from mlscale.errors import EngineError
 from mlscale.recipe.engine_config import scheduler_endpoint
 from mlscale.recipe.schema import EngineConfig
@@ -82,7 +83,7 @@ def connect(config: EngineConfig) -> Connection:
     else:
         client = _join(str(settings.address), settings.connect_timeout)
     try:
-        workers = workers_of(client.scheduler_info(n_workers=-1))
+        workers = workers_of(scheduler_identity(client))
     except Exception as exc:
         if owned:
             Connection(client, ClusterInfo(engine="dask"), [], True, cluster).close()
@@ -167,11 +168,6 @@ def scheduler_of(client: distributed.Client) -> str:
 def worker_pids(client: distributed.Client, workers: list[str] | None = None) -> dict[str, int]:
     """Each worker's process id, asked of the workers themselves."""
     return dict(client.run(os.getpid, workers=workers))
-
-
-def present_workers(client: distributed.Client) -> set[str]:
-    """The addresses of the cluster's workers now."""
-    return set(client.scheduler_info(n_workers=-1)["workers"])
 
 
 def check_workers(client: distributed.Client, workers: list[str], *, doing: str) -> None:

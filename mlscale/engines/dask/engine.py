@@ -106,8 +106,9 @@ class DaskEngine:
             return conn.workers
         if conn is not None:
             from mlscale.engines.dask.layout import workers_of
+            from mlscale.engines.dask.scheduler import scheduler_identity
 
-            present = workers_of(conn.client.scheduler_info(n_workers=-1))
+            present = workers_of(scheduler_identity(conn.client))
             if len(present) >= self.config.workers:
                 return present
         count, threads = private_shape(self.config, os.cpu_count() or 1)
@@ -303,7 +304,7 @@ def _adaptive_steps(
             "scale",
             f"keeps {config.workers} worker(s) up for training and waits up to {config.dask.scale_timeout_s:g} s "
             f"for them (engine.dask.scale_timeout_s); tune keeps as many as its trials at once fill, up to "
-            f"{adapt.maximum}; predict keeps 1, and the adaptive loop adds more for its waiting tasks",
+            f"{adapt.maximum}; predict keeps 1 (Dask's adaptive loop may add more for its waiting tasks)",
         ),
     ]
 

@@ -28,8 +28,9 @@ import xgboost as xgb
 from xgboost import collective
 
 from mlscale.data import Dataset
-from mlscale.engines.dask.connection import check_workers, present_workers, scheduler_of, worker_pids
+from mlscale.engines.dask.connection import check_workers, scheduler_of, worker_pids
 from mlscale.engines.dask.layout import TrainLayout
+from mlscale.engines.dask.scheduler import present_workers
 from mlscale.engines.dask.train_data import LABEL, WorkerFrames, worker_frames
 from mlscale.errors import EngineError
 from mlscale.modeling.model import Model
