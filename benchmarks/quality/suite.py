@@ -28,7 +28,12 @@ CASES = {  # recipe -> table it reads
     "loans_rate": "loans",
     "movielens_rating": "movielens",
     "mpls_stops": "mpls",
+    "tweets_source": "tweets",
+    "fine_foods_score": "fine_foods",
+    "hotels_price": "hotels",
+    "seattle_weather": "seattle_weather",
 }
+DATES_AND_TEXT = ("tweets_source", "fine_foods_score", "hotels_price", "seattle_weather")
 SMALL = ("diamonds_price", "diamonds_cut", "loans_rate", "movielens_rating")  # run in the test suite
 # The bar: mlscale's default within this of the better baseline (points of AUC / accuracy, RMSE ratio).
 TOLERANCE = {"auc": 0.005, "accuracy": 0.005, "rmse": 0.02}

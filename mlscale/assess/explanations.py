@@ -75,7 +75,8 @@ def toward_output(task: str, contribs: np.ndarray, classes: list[Any] | None) ->
 def category_text(schema: FeatureSchema, col: str, encoded: pd.Series) -> np.ndarray:
     """A categorical feature's model input back to its category text (None: missing or unseen, as the
     model saw it): a native column holds the text already, an ordinal code is the level's position, a
-    frequency value is the level's train share (levels sharing one share are named together, "a|b")."""
+    frequency or target value is the level's train share or statistic (levels sharing one value are named
+    together, "a|b")."""
     cats = schema.categories[col]
     encoding = schema.encoding(col)
     if encoding == "native":
@@ -87,8 +88,9 @@ def category_text(schema: FeatureSchema, col: str, encoded: pd.Series) -> np.nda
         names = np.array([*cats, None], dtype=object)
         codes = np.where(np.isnan(numbers), len(cats), numbers).astype(np.int64)
         return names[np.clip(codes, 0, len(cats))]
-    by_share: dict[float, list[str]] = {}
-    for level, share in zip(cats, schema.frequencies.get(col, []), strict=False):
+    by_share: dict[float, list[str]] = {}  # frequency: train shares; target: the stored statistics
+    per_level = schema.frequencies.get(col) or schema.target_stats.get(col, [])
+    for level, share in zip(cats, per_level, strict=False):
         by_share.setdefault(float(np.float32(share)), []).append(str(level))
     return np.array(
         [None if v != v else "|".join(by_share.get(float(v), ["?"])) for v in numbers], dtype=object

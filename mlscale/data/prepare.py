@@ -22,6 +22,7 @@ from mlscale.data.numeric import is_numeric_target, is_text_column
 from mlscale.data.schema import FeatureSchema
 from mlscale.data.sources import load_with_files
 from mlscale.data.split import split_indices
+from mlscale.data.target_stats import fit_columns, with_out_of_fold
 from mlscale.errors import DataError
 from mlscale.recipe.schema import DataConfig, Recipe
 from mlscale.util.text import did_you_mean, plain, short_list
@@ -119,7 +120,9 @@ def prepare(recipe: Recipe, table: pd.DataFrame | None = None, *, source: str = 
         task = recipe.task
     classes, y_all = encode_target(y_raw, task, recipe, where, source)
     idx_train, idx_valid, idx_test = split_indices(table, y_all, task, recipe, where)
-    encodings, frequencies = _encodings(table, categories, cfg, idx_train, where)
+    encodings, frequencies = _encodings(table, categories, cfg, idx_train, where, task)
+    train_rows = table.iloc[np.asarray(idx_train)]
+    fitted = fit_columns(train_rows, categories, encodings, y_all[idx_train], task, recipe, where)
     schema = FeatureSchema(
         target=target,
         task=task,
@@ -128,7 +131,8 @@ def prepare(recipe: Recipe, table: pd.DataFrame | None = None, *, source: str = 
         classes=classes,
         encodings=encodings,
         frequencies=frequencies,
-        derived=column_types.fit(table.iloc[np.asarray(idx_train)], typing, features),
+        target_stats={col: f.stored for col, f in fitted.items()},
+        derived=column_types.fit(train_rows, typing, features),
     )
     x_all, _ = schema.frame(table, where=where)
     take = np.asarray
@@ -136,7 +140,7 @@ def prepare(recipe: Recipe, table: pd.DataFrame | None = None, *, source: str = 
     notes += type_notes(schema)
     return Dataset(
         schema=schema,
-        x_train=x_all.iloc[take(idx_train)].reset_index(drop=True),
+        x_train=with_out_of_fold(x_all.iloc[take(idx_train)].reset_index(drop=True), fitted),
         y_train=y_all[idx_train],
         x_valid=x_all.iloc[take(idx_valid)].reset_index(drop=True),
         y_valid=y_all[idx_valid],
@@ -147,7 +151,10 @@ def prepare(recipe: Recipe, table: pd.DataFrame | None = None, *, source: str = 
         notes=notes,
         files=None
         if files is None
-        else replace(files, train_rows=kept[np.asarray(idx_train, dtype=np.int64)]),
+        # out-of-fold values exist only here: workers get the driver's train rows rather than read them
+        else replace(
+            files, train_rows=np.zeros(0, np.int64) if fitted else kept[np.asarray(idx_train, np.int64)]
+        ),
         missing_target_dropped=dropped,
         split_rows={
             name: kept[np.asarray(idx, dtype=np.int64)]
@@ -272,12 +279,14 @@ def _encodings(
     cfg: DataConfig,
     idx_train: np.ndarray,
     where: str,
+    task: str,
 ) -> tuple[dict[str, str], dict[str, list[float]]]:
     """Each categorical column's encoding, and the train shares of each level for `frequency`."""
     encodings: dict[str, str] = {}
     frequencies: dict[str, list[float]] = {}
     for col, cats in categories.items():
-        encodings[col] = choose(len(cats), cfg.column_encoding.get(col, cfg.categorical_encoding))
+        declared = cfg.column_encoding.get(col, cfg.categorical_encoding)
+        encodings[col] = choose(len(cats), declared, task=task, n_train=len(idx_train))
         if encodings[col] == "frequency":
             index = {c: i for i, c in enumerate(cats)}
             train_codes = category_codes(table[col].iloc[np.asarray(idx_train)], index)

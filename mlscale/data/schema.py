@@ -13,6 +13,8 @@ from mlscale.data import column_types
 from mlscale.data.categories import codes as category_codes
 from mlscale.data.categories import encode as encode_column
 from mlscale.data.numeric import numeric
+from mlscale.data.target_stats import TARGET
+from mlscale.data.target_stats import encode as target_encode
 from mlscale.errors import DataError
 
 
@@ -22,8 +24,10 @@ class FeatureSchema:
 
     `categories` holds each categorical column's levels in canonical text (see `mlscale.data.categories`),
     `encodings` how each is fed to xgboost (absent: native), `frequencies` the train share of each level
-    for the `frequency` encoding, `derived` each datetime and text column's transform (`column_types`):
-    such a column becomes several model-input columns (`model_features`)."""
+    for the `frequency` encoding, `target_stats` the full-train target statistics of each level, then the
+    prior, for the `target` encoding (`mlscale.data.target_stats`), `derived` each datetime and text
+    column's transform (`column_types`): such a column becomes several model-input columns
+    (`model_features`)."""
 
     target: str
     task: str
@@ -32,6 +36,7 @@ class FeatureSchema:
     classes: list[Any] | None = None
     encodings: dict[str, str] = field(default_factory=dict)
     frequencies: dict[str, list[float]] = field(default_factory=dict)
+    target_stats: dict[str, list[float]] = field(default_factory=dict)
     derived: dict[str, column_types.DerivedColumn] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -44,6 +49,7 @@ class FeatureSchema:
             "classes": None if self.classes is None else list(self.classes),
             "encodings": dict(self.encodings),
             "frequencies": {k: list(v) for k, v in self.frequencies.items()},
+            "target_stats": {k: list(v) for k, v in self.target_stats.items()},
         } | derived
 
     @classmethod
@@ -56,6 +62,7 @@ class FeatureSchema:
             classes=d.get("classes"),
             encodings=dict(d.get("encodings", {})),
             frequencies={k: list(v) for k, v in d.get("frequencies", {}).items()},
+            target_stats={k: list(v) for k, v in d.get("target_stats", {}).items()},
             derived={k: column_types.from_dict(v) for k, v in d.get("derived", {}).items()},
         )
 
@@ -102,9 +109,12 @@ class FeatureSchema:
                 new_nan = int(np.count_nonzero(col_codes < 0) - values.isna().sum())
                 if new_nan:
                     unseen[col] = new_nan
-                out[col] = encode_column(
-                    col_codes, self.categories[col], self.encoding(col), self.frequencies.get(col, ())
-                )
+                if self.encoding(col) == TARGET:
+                    out[col] = target_encode(col_codes, values.isna().to_numpy(), self.target_stats[col])
+                else:
+                    out[col] = encode_column(
+                        col_codes, self.categories[col], self.encoding(col), self.frequencies.get(col, ())
+                    )
             else:
                 out[col] = numeric(values)
         return pd.DataFrame(out, index=df.index), unseen

@@ -33,6 +33,7 @@ from mlscale.data.categories import choose
 from mlscale.data.categories import codes as category_codes
 from mlscale.data.prepare import categorical_levels, encode_target, feature_columns, type_notes
 from mlscale.data.split import split_counts
+from mlscale.data.target_stats import refuse_streamed
 from mlscale.errors import DataError
 from mlscale.recipe.schema import Recipe
 
@@ -211,6 +212,7 @@ def _second_pass(
         col: choose(len(cats), cfg.column_encoding.get(col, cfg.categorical_encoding))
         for col, cats in categories.items()
     }
+    refuse_streamed(encodings, recipe, where)
     counted = {
         col: {c: i for i, c in enumerate(categories[col])} for col, e in encodings.items() if e == "frequency"
     }

@@ -100,9 +100,12 @@ class DataConfig(_Section):
     target: str = "target"
     features: list[str] | None = None
     categorical: list[str] | None = None  # None: detected from string / category dtypes
-    # How categorical columns reach xgboost: auto = native up to 32 levels, ordinal codes above
-    categorical_encoding: Literal["auto", "native", "ordinal", "frequency"] = "auto"
-    column_encoding: dict[str, Literal["native", "ordinal", "frequency"]] = Field(default_factory=dict)
+    # How categorical columns reach xgboost: auto = native up to 32 levels, ordinal codes above (target
+    # above 1000 levels with < 20 train rows per level, for a regression target: mlscale/data/categories.py)
+    categorical_encoding: Literal["auto", "native", "ordinal", "frequency", "target"] = "auto"
+    column_encoding: dict[str, Literal["native", "ordinal", "frequency", "target"]] = Field(
+        default_factory=dict
+    )
     # per column, instead of the detected type (mlscale.data.column_types)
     column_types: dict[str, Literal["numeric", "categorical", "datetime", "text"]] = Field(
         default_factory=dict

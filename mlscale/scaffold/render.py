@@ -227,7 +227,8 @@ def _render_data(w: _Writer, plan: Plan) -> None:
             w.key(
                 2,
                 "categorical_encoding: auto",
-                "native up to 32 levels, ordinal codes above; or native | ordinal | frequency",
+                "native up to 32 levels, ordinal codes above (target: sparse ones, regression); "
+                "or native | ordinal | frequency | target",
             )
         else:
             w.key(2, "categorical: []", "none detected (no text columns); list integer codes here", off=True)
