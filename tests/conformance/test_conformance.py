@@ -194,6 +194,10 @@ def test_a_partitioned_output_has_the_same_manifest(engine, work) -> None:
     assert here["rows"] == local["rows"] == 200
 
 
+# In the one-process part of `make test`, first in it: on a pytest-xdist worker, after other tests had run
+# in the same process, the SIGINT reached no KeyboardInterrupt and training ran to its end (toy, local and
+# dask alike); which earlier test leaves the process's SIGINT handling changed is not found yet.
+@pytest.mark.serial
 def test_ctrl_c_ends_the_run_killed(engine, work) -> None:
     """SIGINT a second into a long training: the run is marked KILLED and KeyboardInterrupt reaches the caller."""
     from mlflow.tracking import MlflowClient
