@@ -194,7 +194,6 @@ def test_a_partitioned_output_has_the_same_manifest(engine, work) -> None:
     assert here["rows"] == local["rows"] == 200
 
 
-@pytest.mark.serial
 def test_ctrl_c_ends_the_run_killed(engine, work) -> None:
     """SIGINT a second into a long training: the run is marked KILLED and KeyboardInterrupt reaches the caller."""
     from mlflow.tracking import MlflowClient
